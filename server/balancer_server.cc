@@ -1,0 +1,59 @@
+#include "server/balancer_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.pb.h"
+
+namespace jambalancer {
+
+absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
+    const ServerOptions& options) {
+  if (options.max_users < 1) {
+    return absl::InvalidArgumentError("max_users must be at least 1");
+  }
+  if (options.listen.empty()) {
+    return absl::InvalidArgumentError("listen must be host:port");
+  }
+  // Reflection can describe only what the generated pool holds; naming the
+  // health descriptor links it in, so grpc.health.v1.Health is describable.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  std::unique_ptr<BalancerServer> server(
+      new BalancerServer(options.max_users));
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                           &server->port_);
+  builder.RegisterService(&server->service_);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen,
+                     " (address in use, or not a valid host:port)"));
+  }
+  grpc::HealthCheckServiceInterface* health =
+      server->server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  health->SetServingStatus(kServiceName, true);
+  return server;
+}
+
+BalancerServer::~BalancerServer() { Shutdown(absl::ZeroDuration()); }
+
+void BalancerServer::Shutdown(absl::Duration grace) {
+  std::call_once(shutdown_once_, [this, grace] {
+    if (server_ != nullptr) {
+      // NOT_SERVING first, so health-checking load balancers drain us.
+      server_->GetHealthCheckService()->Shutdown();
+      // Calls in flight still need the strand to finish: stop it afterwards.
+      server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+      server_->Wait();
+    }
+    balancer_.Shutdown();
+  });
+}
+
+}  // namespace jambalancer

@@ -1,0 +1,60 @@
+#ifndef JAM_BALANCER_SERVER_BALANCER_SERVER_H_
+#define JAM_BALANCER_SERVER_BALANCER_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/balancer_service.h"
+#include "server/jam_balancer.h"
+
+namespace jambalancer {
+
+struct ServerOptions {
+  // host:port to listen on; port 0 asks the OS for a free port.
+  std::string listen = "0.0.0.0:50051";
+  uint32_t max_users = 7;
+};
+
+// A running jam balancer: the balancer service, the standard health service
+// and server reflection on one gRPC server.
+//
+// Thread-safe. Destruction shuts down with no grace period.
+class BalancerServer {
+ public:
+  static constexpr char kServiceName[] = "jambalancer.v1.JamBalancerService";
+
+  // Starts serving. INVALID_ARGUMENT for bad options, UNAVAILABLE if the
+  // address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<BalancerServer>> Start(
+      const ServerOptions& options);
+
+  ~BalancerServer();
+
+  // The port actually bound (the chosen one when options.listen asked for 0).
+  int port() const { return port_; }
+
+  // Marks health NOT_SERVING, stops accepting calls, lets calls in flight
+  // finish for up to `grace` (then cancels them), and stops the strand.
+  // Idempotent; returns when the server is down.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  explicit BalancerServer(uint32_t max_users)
+      : balancer_(max_users), service_(&balancer_) {}
+
+  JamBalancer balancer_;
+  BalancerService service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::once_flag shutdown_once_;
+};
+
+}  // namespace jambalancer
+
+#endif  // JAM_BALANCER_SERVER_BALANCER_SERVER_H_

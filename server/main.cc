@@ -1,0 +1,64 @@
+// jam-balancer: serves the jam balancer API over gRPC until SIGTERM or SIGINT.
+
+#include <signal.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/balancer_server.h"
+#include "server/log.h"
+
+ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
+          "host:port for gRPC; port 0 picks a free port (logged at start)");
+ABSL_FLAG(uint32_t, max_users, 7,
+          "capacity of every jam: users a jam may hold (at least 1)");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
+          "on SIGTERM/SIGINT, how long calls in flight may take to finish "
+          "before they are cancelled");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Places users into jams (small rooms) for front-end servers.\n"
+      "Usage: jam-balancer [--listen=HOST:PORT] [--max_users=N] "
+      "[--shutdown_grace=DURATION]");
+  absl::ParseCommandLine(argc, argv);
+  using jambalancer::Log;
+  using jambalancer::LogLevel;
+
+  // Block the stop signals before any thread starts, so every thread
+  // inherits the mask and only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  jambalancer::ServerOptions options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.max_users = absl::GetFlag(FLAGS_max_users);
+  const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
+
+  auto server = jambalancer::BalancerServer::Start(options);
+  if (!server.ok()) {
+    Log(LogLevel::kError, absl::StrCat("not started: ", server.status().message()));
+    return EXIT_FAILURE;
+  }
+  Log(LogLevel::kInfo,
+      absl::StrCat("jam-balancer started: listen=", options.listen,
+                   " port=", (*server)->port(), " max_users=", options.max_users,
+                   " shutdown_grace=", absl::FormatDuration(grace)));
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  Log(LogLevel::kInfo, absl::StrCat("received ", strsignal(signal_number),
+                                    ", shutting down"));
+  (*server)->Shutdown(grace);
+  Log(LogLevel::kInfo, "jam-balancer stopped");
+  return EXIT_SUCCESS;
+}

@@ -1,0 +1,52 @@
+#ifndef JAM_BALANCER_SERVER_STRAND_H_
+#define JAM_BALANCER_SERVER_STRAND_H_
+
+#include <cstddef>
+#include <deque>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/synchronization/mutex.h"
+
+namespace jambalancer {
+
+// A serial executor: one thread runs posted tasks one at a time, in the order
+// they were posted. State touched only by its tasks needs no lock.
+//
+// Thread-safe: any thread may Post. Tasks must not block for long; they may
+// Post more tasks. Destruction shuts the strand down.
+class Strand {
+ public:
+  using Task = absl::AnyInvocable<void() &&>;
+
+  Strand();
+  ~Strand();
+
+  Strand(const Strand&) = delete;
+  Strand& operator=(const Strand&) = delete;
+
+  // Queues `task`. Returns false, dropping the task unrun, once Shutdown has
+  // begun.
+  bool Post(Task task);
+
+  // Stops accepting tasks, runs every task already queued, and joins the
+  // thread. Idempotent. REQUIRES: not called from a task.
+  void Shutdown();
+
+  // Tasks queued and not yet started.
+  size_t QueueDepth() const;
+
+ private:
+  void Run();
+  bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace jambalancer
+
+#endif  // JAM_BALANCER_SERVER_STRAND_H_
