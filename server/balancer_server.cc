@@ -22,8 +22,7 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  std::unique_ptr<BalancerServer> server(
-      new BalancerServer(options.max_users));
+  std::unique_ptr<BalancerServer> server(new BalancerServer(options.max_users));
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
                            &server->port_);

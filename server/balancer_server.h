@@ -1,12 +1,12 @@
 #ifndef JAM_BALANCER_SERVER_BALANCER_SERVER_H_
 #define JAM_BALANCER_SERVER_BALANCER_SERVER_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"

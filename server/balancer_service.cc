@@ -31,9 +31,9 @@ grpc::ServerUnaryReactor* Reject(grpc::ServerUnaryReactor* reactor,
 
 grpc::ServerUnaryReactor* BalancerService::Dispatch(
     grpc::ServerUnaryReactor* reactor, JamBalancer::Operation operation) {
-  const bool posted = balancer_->Post(
-      [reactor, operation = std::move(operation)](
-          JamCollection& collection) mutable {
+  const bool posted =
+      balancer_->Post([reactor, operation = std::move(operation)](
+                          JamCollection& collection) mutable {
         std::move(operation)(collection);
         reactor->Finish(grpc::Status::OK);
       });
@@ -136,9 +136,9 @@ grpc::ServerUnaryReactor* BalancerService::ListJams(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::StatusOr<std::string> after = DecodePageToken(request->page_token());
   if (!after.ok()) return Reject(reactor, after.status());
-  const uint32_t page_size =
-      request->page_size() == 0 ? kDefaultPageSize
-                                : std::min(request->page_size(), kMaxPageSize);
+  const uint32_t page_size = request->page_size() == 0
+                                 ? kDefaultPageSize
+                                 : std::min(request->page_size(), kMaxPageSize);
   return Dispatch(reactor, [after = *std::move(after), page_size,
                             response](JamCollection& collection) {
     JamPage page = collection.ListJams(after, page_size);

@@ -34,12 +34,10 @@ void JamCollection::Reindex(JamMap::iterator it, size_t old_count) {
   const absl::string_view jam_id = it->first;
   if (old_count != new_count) {
     if (HasRoom(old_count)) {
-      jams_with_room_.erase(
-          RoomKey{static_cast<uint32_t>(old_count), jam_id});
+      jams_with_room_.erase(RoomKey{static_cast<uint32_t>(old_count), jam_id});
     }
     if (HasRoom(new_count)) {
-      jams_with_room_.insert(
-          RoomKey{static_cast<uint32_t>(new_count), jam_id});
+      jams_with_room_.insert(RoomKey{static_cast<uint32_t>(new_count), jam_id});
     }
     if (old_count >= max_users_) --full_jam_count_;
     if (new_count >= max_users_) ++full_jam_count_;

@@ -12,7 +12,8 @@ namespace jambalancer {
 
 void Log(LogLevel level, absl::string_view message) {
   const std::string line = absl::StrCat(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
+      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
+                       absl::UTCTimeZone()),
       level == LogLevel::kError ? " ERROR " : " INFO ", message, "\n");
   // A single write keeps lines whole when threads log at once.
   (void)!write(STDERR_FILENO, line.data(), line.size());

@@ -46,18 +46,19 @@ int main(int argc, char** argv) {
 
   auto server = jambalancer::BalancerServer::Start(options);
   if (!server.ok()) {
-    Log(LogLevel::kError, absl::StrCat("not started: ", server.status().message()));
+    Log(LogLevel::kError,
+        absl::StrCat("not started: ", server.status().message()));
     return EXIT_FAILURE;
   }
   Log(LogLevel::kInfo,
-      absl::StrCat("jam-balancer started: listen=", options.listen,
-                   " port=", (*server)->port(), " max_users=", options.max_users,
+      absl::StrCat("jam-balancer started: listen=", options.listen, " port=",
+                   (*server)->port(), " max_users=", options.max_users,
                    " shutdown_grace=", absl::FormatDuration(grace)));
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  Log(LogLevel::kInfo, absl::StrCat("received ", strsignal(signal_number),
-                                    ", shutting down"));
+  Log(LogLevel::kInfo,
+      absl::StrCat("received ", strsignal(signal_number), ", shutting down"));
   (*server)->Shutdown(grace);
   Log(LogLevel::kInfo, "jam-balancer stopped");
   return EXIT_SUCCESS;

@@ -28,9 +28,7 @@ size_t Strand::QueueDepth() const {
   return queue_.size();
 }
 
-bool Strand::HasWorkOrStopping() const {
-  return !queue_.empty() || stopping_;
-}
+bool Strand::HasWorkOrStopping() const { return !queue_.empty() || stopping_; }
 
 void Strand::Run() {
   std::deque<Task> batch;

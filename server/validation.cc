@@ -47,20 +47,20 @@ bool IsControl(uint32_t cp) { return cp < 0x20 || (cp >= 0x7f && cp < 0xa0); }
 
 absl::Status ValidateId(absl::string_view field, absl::string_view id) {
   if (id.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " must not be empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must not be empty"));
   }
   if (id.size() > kMaxIdBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " must be at most ", kMaxIdBytes, " bytes, got ",
-                     id.size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " must be at most ", kMaxIdBytes, " bytes, got ", id.size()));
   }
   size_t pos = 0;
   while (pos < id.size()) {
     const size_t at = pos;
     uint32_t cp;
     if (!NextCodePoint(id, &pos, &cp)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, " must be valid UTF-8: bad byte at offset ", at));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " must be valid UTF-8: bad byte at offset ", at));
     }
     if (IsControl(cp)) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -1,0 +1,290 @@
+// Starts the real server on 127.0.0.1 (OS-chosen port) and drives it with the
+// real client library over loopback.
+
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/barrier.h"
+#include "client/balancer_client.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/balancer_server.h"
+
+namespace jambalancer {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::MatchesRegex;
+using ::testing::Not;
+
+constexpr char kUuidV4[] =
+    "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
+
+class ServerEndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartServer(7); }
+
+  void StartServer(uint32_t max_users) {
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.max_users = max_users;
+    absl::StatusOr<std::unique_ptr<BalancerServer>> server =
+        BalancerServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    client_ = NewClient();
+  }
+
+  std::string Target() const {
+    return absl::StrCat("127.0.0.1:", server_->port());
+  }
+  // A client on its own channel (own TCP connection).
+  std::unique_ptr<BalancerClient> NewClient() const {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.use_local_subchannel_pool", 1);
+    return std::make_unique<BalancerClient>(
+        grpc::CreateCustomChannel(Target(), grpc::InsecureChannelCredentials(),
+                                  args),
+        BalancerClient::Options{absl::Seconds(10)});
+  }
+
+  // The unique_ptr destructor shuts the server down even if a test fails.
+  std::unique_ptr<BalancerServer> server_;
+  std::unique_ptr<BalancerClient> client_;
+};
+
+void ExpectInvalidArgument(const absl::Status& status,
+                           absl::string_view field) {
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(status.message(), HasSubstr(field));
+}
+
+TEST_F(ServerEndToEndTest, CurrentJamOnEmptyServerGivesFreshIds) {
+  auto first = client_->CurrentJam();
+  auto second = client_->CurrentJam();
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(first->new_jam());
+  EXPECT_EQ(first->user_count(), 0u);
+  EXPECT_THAT(first->jam_id(), MatchesRegex(kUuidV4));
+  EXPECT_NE(first->jam_id(), second->jam_id());
+}
+
+TEST_F(ServerEndToEndTest, EveryRpcRoundTrips) {
+  auto refreshed = client_->Refresh("jam-a", {"u1", "u2", "u3", "u2"});
+  ASSERT_TRUE(refreshed.ok()) << refreshed.status();
+  EXPECT_EQ(refreshed->user_count(), 3u);
+
+  auto current = client_->CurrentJam();
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(current->jam_id(), "jam-a");
+  EXPECT_EQ(current->user_count(), 3u);
+  EXPECT_FALSE(current->new_jam());
+
+  auto added = client_->AddUser("jam-a", "u4");
+  ASSERT_TRUE(added.ok());
+  EXPECT_TRUE(added->added());
+  EXPECT_EQ(added->user_count(), 4u);
+  EXPECT_THAT(added->redirect_jam_id(), IsEmpty());
+
+  auto capacity = client_->HasCapacity("jam-a");
+  ASSERT_TRUE(capacity.ok());
+  EXPECT_TRUE(capacity->has_capacity());
+  EXPECT_EQ(capacity->user_count(), 4u);
+  EXPECT_EQ(capacity->max_users(), 7u);
+
+  auto removed = client_->RemoveUser("jam-a", "u1");
+  ASSERT_TRUE(removed.ok());
+  EXPECT_TRUE(removed->removed());
+  EXPECT_EQ(removed->user_count(), 3u);
+
+  auto not_removed = client_->RemoveUser("no-such-jam", "u1");
+  ASSERT_TRUE(not_removed.ok());
+  EXPECT_FALSE(not_removed->removed());
+
+  ASSERT_TRUE(
+      client_->Refresh("jam-b", {"x", "y", "z", "w", "v", "s", "t"}).ok());
+  auto stats = client_->GetStats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->jam_count(), 2u);
+  EXPECT_EQ(stats->user_count(), 10u);
+  EXPECT_EQ(stats->max_users(), 7u);
+  EXPECT_EQ(stats->full_jam_count(), 1u);
+
+  auto full = client_->AddUser("jam-b", "late");
+  ASSERT_TRUE(full.ok());
+  EXPECT_FALSE(full->added());
+  EXPECT_EQ(full->user_count(), 7u);
+  EXPECT_EQ(full->redirect_jam_id(), "jam-a");
+
+  auto list = client_->ListJams(0, "");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->jams_size(), 2);
+  EXPECT_EQ(list->jams(0).jam_id(), "jam-a");
+  EXPECT_THAT(list->jams(0).user_ids(),
+              ::testing::ElementsAre("u2", "u3", "u4"));
+  EXPECT_EQ(list->jams(1).jam_id(), "jam-b");
+  EXPECT_THAT(list->next_page_token(), IsEmpty());
+
+  ASSERT_TRUE(client_->Refresh("jam-b", {}).ok());
+  auto after_delete = client_->GetStats();
+  ASSERT_TRUE(after_delete.ok());
+  EXPECT_EQ(after_delete->jam_count(), 1u);
+}
+
+TEST_F(ServerEndToEndTest, InvalidRequestsNameTheFieldAndChangeNothing) {
+  ASSERT_TRUE(client_->AddUser("jam", "alice").ok());
+
+  ExpectInvalidArgument(client_->AddUser("", "bob").status(), "jam_id");
+  ExpectInvalidArgument(client_->AddUser("jam", "").status(), "user_id");
+  ExpectInvalidArgument(client_->AddUser("jam", "bad\nid").status(), "user_id");
+  ExpectInvalidArgument(client_->AddUser(std::string(129, 'j'), "bob").status(),
+                        "jam_id");
+  ExpectInvalidArgument(client_->RemoveUser("jam", "\xff").status(), "user_id");
+  ExpectInvalidArgument(client_->HasCapacity("").status(), "jam_id");
+  ExpectInvalidArgument(client_->Refresh("jam", {"ok", ""}).status(),
+                        "user_ids[1]");
+  std::vector<std::string> too_many(1025);
+  for (size_t i = 0; i < too_many.size(); ++i) {
+    too_many[i] = absl::StrCat("u", i);
+  }
+  ExpectInvalidArgument(client_->Refresh("jam", too_many).status(), "user_ids");
+  ExpectInvalidArgument(client_->ListJams(10, "garbage").status(),
+                        "page_token");
+
+  // Nothing changed, and the server still serves.
+  auto list = client_->ListJams(0, "");
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->jams_size(), 1);
+  EXPECT_THAT(list->jams(0).user_ids(), ::testing::ElementsAre("alice"));
+}
+
+TEST_F(ServerEndToEndTest, RefreshAcceptsTheMaximumList) {
+  std::vector<std::string> users(1024);
+  for (size_t i = 0; i < users.size(); ++i) users[i] = absl::StrCat("u", i);
+  auto refreshed = client_->Refresh("crowd", users);
+  ASSERT_TRUE(refreshed.ok()) << refreshed.status();
+  EXPECT_EQ(refreshed->user_count(), 1024u);
+  auto capacity = client_->HasCapacity("crowd");
+  ASSERT_TRUE(capacity.ok());
+  EXPECT_FALSE(capacity->has_capacity());
+}
+
+TEST_F(ServerEndToEndTest, ListJamsPagesThroughEverything) {
+  constexpr int kJams = 1234;
+  for (int i = 0; i < kJams; ++i) {
+    ASSERT_TRUE(client_->AddUser(absl::StrCat("jam-", 10000 + i), "u").ok());
+  }
+  auto first = client_->ListJams(0, "");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->jams_size(), 100);  // The default page size.
+
+  auto capped = client_->ListJams(5000, "");
+  ASSERT_TRUE(capped.ok());
+  EXPECT_EQ(capped->jams_size(), 1000);  // At most 1000 a page.
+
+  std::vector<std::string> seen;
+  std::string token;
+  for (int page = 0; page < 100; ++page) {
+    auto response = client_->ListJams(500, token);
+    ASSERT_TRUE(response.ok()) << response.status();
+    for (const v1::Jam& jam : response->jams()) seen.push_back(jam.jam_id());
+    token = response->next_page_token();
+    if (token.empty()) break;
+  }
+  ASSERT_EQ(seen.size(), static_cast<size_t>(kJams));
+  for (int i = 0; i < kJams; ++i) {
+    EXPECT_EQ(seen[i], absl::StrCat("jam-", 10000 + i));
+  }
+}
+
+TEST_F(ServerEndToEndTest, ConcurrentAddUserToOneJamAdmitsExactlyMaxUsers) {
+  constexpr int kClients = 48;
+  std::vector<std::unique_ptr<BalancerClient>> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(NewClient());
+  // Connect every channel first, so the calls really race.
+  for (auto& client : clients) ASSERT_TRUE(client->HasCapacity("warm").ok());
+
+  std::vector<absl::StatusOr<v1::AddUserResponse>> results(
+      kClients, absl::UnknownError("not run"));
+  absl::Barrier* start = new absl::Barrier(kClients);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      if (start->Block()) delete start;
+      results[i] = clients[i]->AddUser("stage", absl::StrCat("user-", i));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  int added = 0;
+  for (const auto& result : results) {
+    ASSERT_TRUE(result.ok()) << result.status();
+    if (result->added()) {
+      ++added;
+      EXPECT_LE(result->user_count(), 7u);
+    } else {
+      EXPECT_EQ(result->user_count(), 7u);
+      EXPECT_THAT(result->redirect_jam_id(), Not("stage"));
+      EXPECT_THAT(result->redirect_jam_id(), Not(IsEmpty()));
+    }
+  }
+  EXPECT_EQ(added, 7);
+  auto capacity = client_->HasCapacity("stage");
+  ASSERT_TRUE(capacity.ok());
+  EXPECT_EQ(capacity->user_count(), 7u);
+  EXPECT_FALSE(capacity->has_capacity());
+}
+
+TEST_F(ServerEndToEndTest, HealthIsServingUntilShutdown) {
+  auto overall = client_->IsServing("");
+  ASSERT_TRUE(overall.ok()) << overall.status();
+  EXPECT_TRUE(*overall);
+  auto service = client_->IsServing(BalancerServer::kServiceName);
+  ASSERT_TRUE(service.ok()) << service.status();
+  EXPECT_TRUE(*service);
+}
+
+TEST_F(ServerEndToEndTest, CallsAfterShutdownFailUnavailable) {
+  server_->Shutdown(absl::Seconds(1));
+  auto client = BalancerClient::Connect(
+      Target(), BalancerClient::Options{absl::Seconds(2)});
+  EXPECT_EQ(client->CurrentJam().status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST_F(ServerEndToEndTest, MaxUsersFlagIsHonoured) {
+  StartServer(2);
+  ASSERT_TRUE(client_->AddUser("j", "a").ok());
+  ASSERT_TRUE(client_->AddUser("j", "b").ok());
+  auto third = client_->AddUser("j", "c");
+  ASSERT_TRUE(third.ok());
+  EXPECT_FALSE(third->added());
+  auto stats = client_->GetStats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->max_users(), 2u);
+}
+
+TEST(BalancerServerStartTest, RejectsZeroMaxUsersAndBusyPort) {
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.max_users = 0;
+  EXPECT_EQ(BalancerServer::Start(options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  options.max_users = 7;
+  auto first = BalancerServer::Start(options);
+  ASSERT_TRUE(first.ok());
+  options.listen = absl::StrCat("127.0.0.1:", (*first)->port());
+  auto second = BalancerServer::Start(options);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), HasSubstr(options.listen));
+}
+
+}  // namespace
+}  // namespace jambalancer

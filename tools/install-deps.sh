@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything the build and the tests need on Debian 12 (run as root):
+# the Debian packages, then the npm tools pinned in tools/package-lock.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libabsl-dev grpc-proto
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang-format python3
+)
+# Node.js and npm only if no node is on the machine yet (some images ship a
+# newer one than Debian's).
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' ||
+    missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Third-party clients used by the tests (buf curl, buf lint).
+if [ ! -x tools/node_modules/.bin/buf ]; then
+  (cd tools && npm ci --no-audit --no-fund)
+fi
