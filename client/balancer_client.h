@@ -1,16 +1,18 @@
 #ifndef JAM_BALANCER_CLIENT_BALANCER_CLIENT_H_
 #define JAM_BALANCER_CLIENT_BALANCER_CLIENT_H_
 
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "jambalancer/v1/jam_balancer.grpc.pb.h"
 
 namespace jambalancer {
@@ -56,7 +58,7 @@ class BalancerClient {
 
  private:
   std::unique_ptr<v1::JamBalancerService::Stub> stub_;
-  std::shared_ptr<grpc::ChannelInterface> channel_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_stub_;
   Options options_;
 };
 

@@ -24,6 +24,9 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
 
   std::unique_ptr<BalancerServer> server(new BalancerServer(options.max_users));
   grpc::ServerBuilder builder;
+  // gRPC binds with SO_REUSEPORT by default: a second balancer on the same
+  // port would start and split the clients between two jam collections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
                            &server->port_);
   builder.RegisterService(&server->service_);

@@ -1,12 +1,16 @@
 #include "server/balancer_service.h"
 
+#include <grpcpp/support/proto_buffer_writer.h>
+
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
 #include "server/page_token.h"
+#include "server/request_parser.h"
 #include "server/validation.h"
 
 namespace jambalancer {
@@ -20,22 +24,118 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
                       std::string(status.message()));
 }
 
-// Finishes the call with the validation error; the request changes nothing.
-grpc::ServerUnaryReactor* Reject(grpc::ServerUnaryReactor* reactor,
-                                 const absl::Status& status) {
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+// Requests without ids have nothing to check beyond parsing.
+absl::Status Validate(const v1::CurrentJamRequest&) { return absl::OkStatus(); }
+absl::Status Validate(const v1::GetStatsRequest&) { return absl::OkStatus(); }
+absl::Status Validate(const v1::ListJamsRequest& request) {
+  return DecodePageToken(request.page_token()).status();
+}
+
+// One call's messages; alive until the strand has answered.
+template <typename Request, typename Response>
+struct Call {
+  Request request;
+  Response response;
+};
+
+void ApplyCurrentJam(const v1::CurrentJamRequest&, JamCollection& collection,
+                     v1::CurrentJamResponse* response) {
+  CurrentJamResult result = collection.CurrentJam();
+  response->set_jam_id(std::move(result.jam_id));
+  response->set_user_count(result.user_count);
+  response->set_new_jam(result.new_jam);
+}
+
+void ApplyRefresh(const v1::RefreshRequest& request, JamCollection& collection,
+                  v1::RefreshResponse* response) {
+  std::vector<absl::string_view> user_ids(request.user_ids().begin(),
+                                          request.user_ids().end());
+  response->set_user_count(collection.Refresh(request.jam_id(), user_ids));
+}
+
+void ApplyRemoveUser(const v1::RemoveUserRequest& request,
+                     JamCollection& collection,
+                     v1::RemoveUserResponse* response) {
+  RemoveUserResult result =
+      collection.RemoveUser(request.jam_id(), request.user_id());
+  response->set_removed(result.removed);
+  response->set_user_count(result.user_count);
+}
+
+void ApplyHasCapacity(const v1::HasCapacityRequest& request,
+                      JamCollection& collection,
+                      v1::HasCapacityResponse* response) {
+  HasCapacityResult result = collection.HasCapacity(request.jam_id());
+  response->set_has_capacity(result.has_capacity);
+  response->set_user_count(result.user_count);
+  response->set_max_users(collection.max_users());
+}
+
+void ApplyAddUser(const v1::AddUserRequest& request, JamCollection& collection,
+                  v1::AddUserResponse* response) {
+  AddUserResult result =
+      collection.AddUser(request.jam_id(), request.user_id());
+  response->set_added(result.added);
+  response->set_user_count(result.user_count);
+  response->set_redirect_jam_id(std::move(result.redirect_jam_id));
+}
+
+void ApplyGetStats(const v1::GetStatsRequest&, JamCollection& collection,
+                   v1::GetStatsResponse* response) {
+  const CollectionStats stats = collection.Stats();
+  response->set_jam_count(stats.jam_count);
+  response->set_user_count(stats.user_count);
+  response->set_max_users(collection.max_users());
+  response->set_full_jam_count(stats.full_jam_count);
+}
+
+void ApplyListJams(const v1::ListJamsRequest& request,
+                   JamCollection& collection, v1::ListJamsResponse* response) {
+  // Validated before posting, so the token decodes.
+  const std::string after = DecodePageToken(request.page_token()).value();
+  const uint32_t page_size = request.page_size() == 0
+                                 ? kDefaultPageSize
+                                 : std::min(request.page_size(), kMaxPageSize);
+  JamPage page = collection.ListJams(after, page_size);
+  for (JamSnapshot& snapshot : page.jams) {
+    v1::Jam* jam = response->add_jams();
+    jam->set_jam_id(std::move(snapshot.jam_id));
+    for (std::string& user_id : snapshot.user_ids) {
+      jam->add_user_ids(std::move(user_id));
+    }
+  }
+  if (page.has_more) {
+    response->set_next_page_token(
+        EncodePageToken(response->jams(response->jams_size() - 1).jam_id()));
+  }
 }
 
 }  // namespace
 
-grpc::ServerUnaryReactor* BalancerService::Dispatch(
-    grpc::ServerUnaryReactor* reactor, JamBalancer::Operation operation) {
+template <typename Request, typename Response>
+grpc::ServerUnaryReactor* BalancerService::Serve(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response,
+    void (*apply)(const Request&, JamCollection&, Response*)) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto call = std::make_unique<Call<Request, Response>>();
+  absl::Status status = ParseRequest(*request, &call->request);
+  if (status.ok()) status = Validate(call->request);
+  if (!status.ok()) {
+    reactor->Finish(ToGrpcStatus(status));
+    return reactor;
+  }
   const bool posted =
-      balancer_->Post([reactor, operation = std::move(operation)](
-                          JamCollection& collection) mutable {
-        std::move(operation)(collection);
-        reactor->Finish(grpc::Status::OK);
+      balancer_->Post([reactor, response, apply,
+                       call = std::move(call)](JamCollection& collection) {
+        apply(call->request, collection, &call->response);
+        grpc::ProtoBufferWriter writer(
+            response, grpc::kProtoBufferWriterMaxBufferLength,
+            static_cast<int>(call->response.ByteSizeLong()));
+        reactor->Finish(call->response.SerializeToZeroCopyStream(&writer)
+                            ? grpc::Status::OK
+                            : grpc::Status(grpc::StatusCode::INTERNAL,
+                                           "cannot serialize the response"));
       });
   if (!posted) {
     reactor->Finish(
@@ -45,115 +145,45 @@ grpc::ServerUnaryReactor* BalancerService::Dispatch(
 }
 
 grpc::ServerUnaryReactor* BalancerService::CurrentJam(
-    grpc::CallbackServerContext* context, const v1::CurrentJamRequest*,
-    v1::CurrentJamResponse* response) {
-  return Dispatch(context->DefaultReactor(),
-                  [response](JamCollection& collection) {
-                    CurrentJamResult result = collection.CurrentJam();
-                    response->set_jam_id(std::move(result.jam_id));
-                    response->set_user_count(result.user_count);
-                    response->set_new_jam(result.new_jam);
-                  });
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Serve(context, request, response, &ApplyCurrentJam);
 }
 
 grpc::ServerUnaryReactor* BalancerService::Refresh(
-    grpc::CallbackServerContext* context, const v1::RefreshRequest* request,
-    v1::RefreshResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status status = Validate(*request); !status.ok()) {
-    return Reject(reactor, status);
-  }
-  return Dispatch(reactor, [request, response](JamCollection& collection) {
-    // Views into the request, which gRPC keeps alive until Finish.
-    std::vector<absl::string_view> user_ids(request->user_ids().begin(),
-                                            request->user_ids().end());
-    response->set_user_count(collection.Refresh(request->jam_id(), user_ids));
-  });
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Serve(context, request, response, &ApplyRefresh);
 }
 
 grpc::ServerUnaryReactor* BalancerService::RemoveUser(
-    grpc::CallbackServerContext* context, const v1::RemoveUserRequest* request,
-    v1::RemoveUserResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status status = Validate(*request); !status.ok()) {
-    return Reject(reactor, status);
-  }
-  return Dispatch(reactor, [request, response](JamCollection& collection) {
-    RemoveUserResult result =
-        collection.RemoveUser(request->jam_id(), request->user_id());
-    response->set_removed(result.removed);
-    response->set_user_count(result.user_count);
-  });
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Serve(context, request, response, &ApplyRemoveUser);
 }
 
 grpc::ServerUnaryReactor* BalancerService::HasCapacity(
-    grpc::CallbackServerContext* context, const v1::HasCapacityRequest* request,
-    v1::HasCapacityResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status status = Validate(*request); !status.ok()) {
-    return Reject(reactor, status);
-  }
-  return Dispatch(reactor, [request, response](JamCollection& collection) {
-    HasCapacityResult result = collection.HasCapacity(request->jam_id());
-    response->set_has_capacity(result.has_capacity);
-    response->set_user_count(result.user_count);
-    response->set_max_users(collection.max_users());
-  });
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Serve(context, request, response, &ApplyHasCapacity);
 }
 
 grpc::ServerUnaryReactor* BalancerService::AddUser(
-    grpc::CallbackServerContext* context, const v1::AddUserRequest* request,
-    v1::AddUserResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status status = Validate(*request); !status.ok()) {
-    return Reject(reactor, status);
-  }
-  return Dispatch(reactor, [request, response](JamCollection& collection) {
-    AddUserResult result =
-        collection.AddUser(request->jam_id(), request->user_id());
-    response->set_added(result.added);
-    response->set_user_count(result.user_count);
-    response->set_redirect_jam_id(std::move(result.redirect_jam_id));
-  });
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Serve(context, request, response, &ApplyAddUser);
 }
 
 grpc::ServerUnaryReactor* BalancerService::GetStats(
-    grpc::CallbackServerContext* context, const v1::GetStatsRequest*,
-    v1::GetStatsResponse* response) {
-  return Dispatch(context->DefaultReactor(),
-                  [response](JamCollection& collection) {
-                    const CollectionStats stats = collection.Stats();
-                    response->set_jam_count(stats.jam_count);
-                    response->set_user_count(stats.user_count);
-                    response->set_max_users(collection.max_users());
-                    response->set_full_jam_count(stats.full_jam_count);
-                  });
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Serve(context, request, response, &ApplyGetStats);
 }
 
 grpc::ServerUnaryReactor* BalancerService::ListJams(
-    grpc::CallbackServerContext* context, const v1::ListJamsRequest* request,
-    v1::ListJamsResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<std::string> after = DecodePageToken(request->page_token());
-  if (!after.ok()) return Reject(reactor, after.status());
-  const uint32_t page_size = request->page_size() == 0
-                                 ? kDefaultPageSize
-                                 : std::min(request->page_size(), kMaxPageSize);
-  return Dispatch(reactor, [after = *std::move(after), page_size,
-                            response](JamCollection& collection) {
-    JamPage page = collection.ListJams(after, page_size);
-    for (JamSnapshot& snapshot : page.jams) {
-      v1::Jam* jam = response->add_jams();
-      jam->set_jam_id(std::move(snapshot.jam_id));
-      for (std::string& user_id : snapshot.user_ids) {
-        jam->add_user_ids(std::move(user_id));
-      }
-    }
-    if (page.has_more) {
-      response->set_next_page_token(
-          EncodePageToken(response->jams(response->jams_size() - 1).jam_id()));
-    }
-  });
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Serve(context, request, response, &ApplyListJams);
 }
 
 }  // namespace jambalancer

@@ -8,44 +8,61 @@
 
 namespace jambalancer {
 
-// The gRPC edge: validates each request, posts the operation to the balancer's
-// strand, and finishes the call from the strand with the result. Handlers
-// never wait for the strand, so gRPC threads never block on it.
-class BalancerService final : public v1::JamBalancerService::CallbackService {
+// Every method of JamBalancerService on the callback API, with requests and
+// responses as raw bytes so that the service parses requests itself (see
+// request_parser.h).
+using RawCallbackJamBalancerService =
+    v1::JamBalancerService::WithRawCallbackMethod_CurrentJam<
+        v1::JamBalancerService::WithRawCallbackMethod_Refresh<
+            v1::JamBalancerService::WithRawCallbackMethod_RemoveUser<
+                v1::JamBalancerService::WithRawCallbackMethod_HasCapacity<
+                    v1::JamBalancerService::WithRawCallbackMethod_AddUser<
+                        v1::JamBalancerService::WithRawCallbackMethod_GetStats<
+                            v1::JamBalancerService::
+                                WithRawCallbackMethod_ListJams<
+                                    v1::JamBalancerService::Service>>>>>>>;
+
+// The gRPC edge: parses and validates each request, posts the operation to
+// the balancer's strand, and finishes the call from the strand with the
+// result. Handlers never wait for the strand, so gRPC threads never block on
+// it. Bad requests are answered on the gRPC thread and change nothing.
+class BalancerService final : public RawCallbackJamBalancerService {
  public:
   // `balancer` must outlive the service.
   explicit BalancerService(JamBalancer* balancer) : balancer_(balancer) {}
 
-  grpc::ServerUnaryReactor* CurrentJam(
-      grpc::CallbackServerContext* context,
-      const v1::CurrentJamRequest* request,
-      v1::CurrentJamResponse* response) override;
+  grpc::ServerUnaryReactor* CurrentJam(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Refresh(grpc::CallbackServerContext* context,
-                                    const v1::RefreshRequest* request,
-                                    v1::RefreshResponse* response) override;
-  grpc::ServerUnaryReactor* RemoveUser(
-      grpc::CallbackServerContext* context,
-      const v1::RemoveUserRequest* request,
-      v1::RemoveUserResponse* response) override;
-  grpc::ServerUnaryReactor* HasCapacity(
-      grpc::CallbackServerContext* context,
-      const v1::HasCapacityRequest* request,
-      v1::HasCapacityResponse* response) override;
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* RemoveUser(grpc::CallbackServerContext* context,
+                                       const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* HasCapacity(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* AddUser(grpc::CallbackServerContext* context,
-                                    const v1::AddUserRequest* request,
-                                    v1::AddUserResponse* response) override;
+                                    const grpc::ByteBuffer* request,
+                                    grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
-                                     const v1::GetStatsRequest* request,
-                                     v1::GetStatsResponse* response) override;
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ListJams(grpc::CallbackServerContext* context,
-                                     const v1::ListJamsRequest* request,
-                                     v1::ListJamsResponse* response) override;
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
 
  private:
-  // Posts `operation` to the strand and finishes `reactor` with OK after it
-  // ran, or with UNAVAILABLE at once if the balancer is shutting down.
-  grpc::ServerUnaryReactor* Dispatch(grpc::ServerUnaryReactor* reactor,
-                                     JamBalancer::Operation operation);
+  // Parses and validates the request, then runs `apply` on the strand and
+  // finishes the call with its response. `apply` maps a valid request to
+  // its response; it runs with exclusive access to the collection.
+  template <typename Request, typename Response>
+  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context,
+                                  const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* response,
+                                  void (*apply)(const Request&, JamCollection&,
+                                                Response*));
 
   JamBalancer* const balancer_;
 };

@@ -9,6 +9,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/balancer_server.h"
@@ -23,6 +25,13 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "before they are cancelled");
 
 int main(int argc, char** argv) {
+  // --help lists the flags of files named after the program by default; ours
+  // live in main.cc.
+  absl::FlagsUsageConfig usage_config;
+  usage_config.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "server/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(
       "Places users into jams (small rooms) for front-end servers.\n"
       "Usage: jam-balancer [--listen=HOST:PORT] [--max_users=N] "

@@ -45,6 +45,19 @@ bool IsControl(uint32_t cp) { return cp < 0x20 || (cp >= 0x7f && cp < 0xa0); }
 
 }  // namespace
 
+absl::Status ValidateUtf8(absl::string_view field, absl::string_view text) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t at = pos;
+    uint32_t cp;
+    if (!NextCodePoint(text, &pos, &cp)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " must be valid UTF-8: bad byte at offset ", at));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateId(absl::string_view field, absl::string_view id) {
   if (id.empty()) {
     return absl::InvalidArgumentError(

@@ -17,6 +17,10 @@ inline constexpr size_t kMaxRefreshUsers = 1024;
 // INVALID_ARGUMENT and names `field`.
 absl::Status ValidateId(absl::string_view field, absl::string_view id);
 
+// Checks that `text` is well-formed UTF-8 (no overlong forms, surrogates or
+// code points above U+10FFFF). The error is INVALID_ARGUMENT naming `field`.
+absl::Status ValidateUtf8(absl::string_view field, absl::string_view text);
+
 // Request checks: OK, or INVALID_ARGUMENT naming the first bad field.
 absl::Status Validate(const v1::RefreshRequest& request);
 absl::Status Validate(const v1::RemoveUserRequest& request);

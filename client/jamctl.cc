@@ -1,0 +1,271 @@
+// jamctl: command-line client of the jam balancer, for people and scripts.
+//
+// Prints each response as one line of JSON (protobuf's JSON mapping, with
+// false and 0 fields shown) on stdout. Exit status: 0 on success, 1 if the
+// call failed (or `health` is not SERVING), 2 on wrong usage.
+
+#include <google/protobuf/message.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "client/balancer_client.h"
+#include "grpc/health/v1/health.pb.h"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:50051",
+          "host:port of the jam balancer (or any gRPC target URI)");
+ABSL_FLAG(absl::Duration, deadline, absl::Seconds(5),
+          "deadline of each call, e.g. 500ms or 5s");
+ABSL_FLAG(uint32_t, page_size, 0,
+          "list: largest number of jams per page (0 = the server's default)");
+ABSL_FLAG(std::string, page_token, "",
+          "list: next_page_token of the previous page (empty = first page)");
+ABSL_FLAG(bool, all, false,
+          "list: follow next_page_token to the last page, one page per line");
+
+namespace jambalancer {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+constexpr char kUsage[] =
+    "Command-line client of the jam balancer.\n"
+    "Usage: jamctl [--target=HOST:PORT] [--deadline=5s] COMMAND [ARGS]\n"
+    "Commands:\n"
+    "  current-jam              the jam a newly arriving user should join\n"
+    "  refresh JAM [USER...]    replace the users of JAM (none: delete it)\n"
+    "  remove-user JAM USER     remove USER from JAM\n"
+    "  has-capacity JAM         whether one more user may enter JAM\n"
+    "  add-user JAM USER        add USER to JAM if it has room\n"
+    "  stats                    totals over all jams\n"
+    "  list [--page_size=N] [--page_token=T] [--all]\n"
+    "                           jams in id order, one page per line\n"
+    "  health [SERVICE]         health of the server, or of SERVICE; exits 0\n"
+    "                           only if SERVING\n"
+    "Prints each response as one JSON object per line. Exit status: 0 OK,\n"
+    "1 the call failed, 2 wrong usage. Arguments after -- are never flags.";
+
+using Args = std::vector<std::string>;
+
+struct Command {
+  absl::string_view name;
+  size_t min_args;
+  size_t max_args;  // SIZE_MAX: any number.
+  // Runs the command; returns the exit status.
+  int (*run)(BalancerClient& client, const Args& args);
+};
+
+void PrintJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;  // Show false and 0 too.
+  std::string json;
+  const auto status =
+      google::protobuf::util::MessageToJsonString(message, &json, options);
+  if (!status.ok()) {
+    // Cannot happen for messages the client parsed; say so if it does.
+    std::cerr << "jamctl: cannot print " << message.GetTypeName()
+              << " as JSON: " << status.ToString() << "\n";
+    std::exit(kExitFailed);
+  }
+  std::cout << json << "\n";
+}
+
+int Failed(absl::string_view command, const absl::Status& status) {
+  std::cerr << "jamctl: " << command
+            << " failed: " << absl::StatusCodeToString(status.code()) << ": "
+            << status.message() << "\n";
+  return kExitFailed;
+}
+
+// Prints the response, or reports the failure; returns the exit status.
+template <typename Response>
+int Print(absl::string_view command, const absl::StatusOr<Response>& result) {
+  if (!result.ok()) return Failed(command, result.status());
+  PrintJson(*result);
+  return kExitOk;
+}
+
+int List(BalancerClient& client) {
+  const uint32_t page_size = absl::GetFlag(FLAGS_page_size);
+  std::string page_token = absl::GetFlag(FLAGS_page_token);
+  if (!absl::GetFlag(FLAGS_all)) {
+    return Print("list", client.ListJams(page_size, page_token));
+  }
+  // Each token names the last jam of its page, so the next page starts after
+  // it; a token that does not move would loop forever, so it is an error.
+  for (;;) {
+    absl::StatusOr<v1::ListJamsResponse> page =
+        client.ListJams(page_size, page_token);
+    if (!page.ok()) return Failed("list", page.status());
+    PrintJson(*page);
+    if (page->next_page_token().empty()) return kExitOk;
+    if (page->next_page_token() == page_token) {
+      return Failed("list", absl::InternalError(
+                                "the server returned the same page token"));
+    }
+    page_token = page->next_page_token();
+  }
+}
+
+int Health(BalancerClient& client, const Args& args) {
+  const std::string service = args.empty() ? "" : args[0];
+  absl::StatusOr<bool> serving = client.IsServing(service);
+  if (!serving.ok()) return Failed("health", serving.status());
+  grpc::health::v1::HealthCheckResponse response;
+  response.set_status(*serving
+                          ? grpc::health::v1::HealthCheckResponse::SERVING
+                          : grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  PrintJson(response);
+  return *serving ? kExitOk : kExitFailed;
+}
+
+constexpr Command kCommands[] = {
+    {"current-jam", 0, 0,
+     [](BalancerClient& client, const Args&) {
+       return Print("current-jam", client.CurrentJam());
+     }},
+    {"refresh", 1, SIZE_MAX,
+     [](BalancerClient& client, const Args& args) {
+       return Print(
+           "refresh",
+           client.Refresh(args[0], absl::MakeConstSpan(args).subspan(1)));
+     }},
+    {"remove-user", 2, 2,
+     [](BalancerClient& client, const Args& args) {
+       return Print("remove-user", client.RemoveUser(args[0], args[1]));
+     }},
+    {"has-capacity", 1, 1,
+     [](BalancerClient& client, const Args& args) {
+       return Print("has-capacity", client.HasCapacity(args[0]));
+     }},
+    {"add-user", 2, 2,
+     [](BalancerClient& client, const Args& args) {
+       return Print("add-user", client.AddUser(args[0], args[1]));
+     }},
+    {"stats", 0, 0,
+     [](BalancerClient& client, const Args&) {
+       return Print("stats", client.GetStats());
+     }},
+    {"list", 0, 0,
+     [](BalancerClient& client, const Args&) { return List(client); }},
+    {"health", 0, 1, Health},
+};
+
+int UsageError(absl::string_view message) {
+  std::cerr << "jamctl: " << message << "\n\n" << kUsage << "\n";
+  return kExitUsage;
+}
+
+// Abseil's --help and friends, which it handles without registering them.
+bool IsUsageFlag(absl::string_view name) {
+  for (absl::string_view usage_flag :
+       {"help", "helpfull", "helpshort", "helppackage", "helpon", "helpmatch",
+        "version", "only_check_args"}) {
+    if (name == usage_flag) return true;
+  }
+  return false;
+}
+
+// Abseil exits with status 1 on an unknown flag or a bad flag value, but
+// here 1 means that a call failed. Checking the flags first lets such usage
+// errors exit 2 like the others. Returns "" if every flag is known and every
+// value of a jamctl flag parses; Abseil's own flags (--help, --flagfile, ...)
+// are left to Abseil.
+std::string FlagError(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;                         // The rest is positional.
+    if (arg.size() < 2 || arg[0] != '-') continue;  // A positional argument.
+    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
+    const absl::string_view name = arg.substr(0, arg.find('='));
+    const bool inline_value = name.size() < arg.size();
+    if (IsUsageFlag(name)) continue;
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) {
+      // --noall is --all=false.
+      absl::string_view negated = name;
+      if (!inline_value && absl::ConsumePrefix(&negated, "no")) {
+        flag = absl::FindCommandLineFlag(negated);
+        if (flag != nullptr && flag->IsOfType<bool>()) continue;
+      }
+      return absl::StrCat("unknown flag --", name);
+    }
+    if (!absl::EndsWith(flag->Filename(), "jamctl.cc")) continue;
+    if (!inline_value && flag->IsOfType<bool>()) continue;  // --all
+    std::string value;
+    if (inline_value) {
+      value = std::string(arg.substr(name.size() + 1));
+    } else if (i + 1 < argc) {
+      value = argv[++i];  // --page_size 10
+    } else {
+      return absl::StrCat("flag --", name, " needs a value");
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return absl::StrCat("bad value '", value, "' for --", name, ": ", error);
+    }
+  }
+  return "";
+}
+
+int Main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  if (std::string error = FlagError(argc, argv); !error.empty()) {
+    return UsageError(error);
+  }
+  const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() < 2) return UsageError("missing COMMAND");
+  const absl::string_view name = positional[1];
+  const Args args(positional.begin() + 2, positional.end());
+
+  const Command* command = nullptr;
+  for (const Command& candidate : kCommands) {
+    if (candidate.name == name) command = &candidate;
+  }
+  if (command == nullptr) {
+    return UsageError(absl::StrCat("unknown command '", name, "'"));
+  }
+  if (args.size() < command->min_args || args.size() > command->max_args) {
+    return UsageError(absl::StrCat("wrong number of arguments for ", name));
+  }
+  const bool list_flags_set = absl::GetFlag(FLAGS_page_size) != 0 ||
+                              !absl::GetFlag(FLAGS_page_token).empty() ||
+                              absl::GetFlag(FLAGS_all);
+  if (list_flags_set && name != "list") {
+    return UsageError(absl::StrCat(
+        "--page_size, --page_token and --all apply only to list, not to ",
+        name));
+  }
+
+  BalancerClient::Options options;
+  options.deadline = absl::GetFlag(FLAGS_deadline);
+  if (options.deadline <= absl::ZeroDuration()) {
+    return UsageError("--deadline must be positive");
+  }
+  std::unique_ptr<BalancerClient> client =
+      BalancerClient::Connect(absl::GetFlag(FLAGS_target), options);
+  return command->run(*client, args);
+}
+
+}  // namespace
+}  // namespace jambalancer
+
+int main(int argc, char** argv) { return jambalancer::Main(argc, argv); }

@@ -1,0 +1,183 @@
+"""Shared fixtures of the system tests: the binaries under test, a server
+process on a loopback port, and runners for jamctl and buf curl.
+
+Every wait is bounded. Every server is started through start_server(), which
+registers its kill with the test case before anything else can fail, so no
+server outlives its test.
+"""
+
+import argparse
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+# Paths of the binaries, set by main() from the command line.
+SERVER = None
+JAMCTL = None
+BUF = None
+
+# How long a server may take to log its port, and a stopped one to exit.
+START_TIMEOUT_S = 10
+EXIT_TIMEOUT_S = 10
+# Ceiling for one jamctl or buf run.
+COMMAND_TIMEOUT_S = 30
+
+UUID_V4 = re.compile(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_PORT_LINE = re.compile(r"\bport=(\d+)\b")
+
+
+class Server:
+    """One jam-balancer process listening on 127.0.0.1.
+
+    A reader thread drains stderr into lines() so the server never blocks
+    on a full pipe, and so tests can wait for a log line.
+    """
+
+    def __init__(self, flags):
+        self.args = [SERVER, *flags]
+        self.process = subprocess.Popen(
+            self.args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace")
+        self.port = None
+        self._lines = []
+        self._lock = threading.Lock()
+        self._new_lines = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.process.stderr:
+            with self._lock:
+                self._lines.append(line)
+            self._new_lines.put(line)
+        self._new_lines.put(None)  # End of stderr: the process is exiting.
+
+    def lines(self):
+        with self._lock:
+            return list(self._lines)
+
+    def stderr(self):
+        return "".join(self.lines())
+
+    def wait_for_start(self, timeout=START_TIMEOUT_S):
+        """Waits for the start-up log line and returns the port, or returns
+        None if the server exits first. Raises AssertionError if `timeout`
+        passes with neither."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"no port= line within {timeout}s; stderr:\n"
+                    f"{self.stderr()}")
+            try:
+                line = self._new_lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                self.wait_for_exit()
+                return None
+            match = _PORT_LINE.search(line)
+            if match:
+                self.port = int(match.group(1))
+                return self.port
+
+    def wait_for_port(self, timeout=START_TIMEOUT_S):
+        """Returns the port from the start-up log line. Raises AssertionError
+        if the server exits or `timeout` passes without one."""
+        if self.wait_for_start(timeout) is None:
+            raise AssertionError(
+                f"server exited with {self.process.returncode} before "
+                f"logging its port; stderr:\n{self.stderr()}")
+        return self.port
+
+    def wait_for_exit(self, timeout=EXIT_TIMEOUT_S):
+        """Returns the exit code; raises subprocess.TimeoutExpired."""
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=EXIT_TIMEOUT_S)
+        return code
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=EXIT_TIMEOUT_S)
+        self._reader.join(timeout=EXIT_TIMEOUT_S)
+        self.process.stderr.close()
+
+    @property
+    def target(self):
+        return f"127.0.0.1:{self.port}"
+
+
+def launch_server(test, *flags):
+    """Starts jam-balancer with `flags` (default --listen=127.0.0.1:0) and
+    registers its kill with `test`. Does not wait for it."""
+    if not any(flag.startswith("--listen") for flag in flags):
+        flags = ("--listen=127.0.0.1:0", *flags)
+    server = Server(flags)
+    test.addCleanup(server.kill)
+    return server
+
+
+def start_server(test, *flags):
+    """launch_server, then waits until the server logged its port."""
+    server = launch_server(test, *flags)
+    server.wait_for_port()
+    return server
+
+
+def run(args, timeout=COMMAND_TIMEOUT_S):
+    return subprocess.run(
+        args,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout)
+
+
+def jamctl(target, *args, deadline="5s"):
+    """Runs jamctl against `target`; returns the CompletedProcess."""
+    return run([JAMCTL, f"--target={target}", f"--deadline={deadline}",
+                *args])
+
+
+def describe(result):
+    return (f"exit {result.returncode}\nstdout: {result.stdout}\n"
+            f"stderr: {result.stderr}")
+
+
+def json_lines(test, result):
+    """Asserts `result` succeeded; returns its stdout parsed as JSON lines."""
+    test.assertEqual(result.returncode, 0, describe(result))
+    lines = result.stdout.splitlines()
+    test.assertTrue(lines, describe(result))
+    return [json.loads(line) for line in lines]
+
+
+def buf_curl(*args):
+    """Runs `buf curl` with gRPC over plaintext HTTP/2."""
+    return run([BUF, "curl", "--timeout", "20s", "--protocol", "grpc",
+                "--http2-prior-knowledge", *args])
+
+
+def main():
+    global SERVER, JAMCTL, BUF
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--server", required=True)
+    parser.add_argument("--jamctl", required=True)
+    parser.add_argument("--buf", required=True)
+    known, rest = parser.parse_known_args()
+    SERVER, JAMCTL, BUF = (os.path.abspath(path) for path in
+                           (known.server, known.jamctl, known.buf))
+    unittest.main(argv=[sys.argv[0], *rest], verbosity=2)

@@ -1,0 +1,238 @@
+"""jamctl against a real server: what each command prints, and how it exits
+on bad requests, wrong usage and an unreachable server."""
+
+import sys
+
+sys.dont_write_bytecode = True  # Keep __pycache__ out of the source tree.
+
+import socket
+import unittest
+
+import harness
+from harness import describe, json_lines
+
+
+class JamctlTest(unittest.TestCase):
+
+    def setUp(self):
+        self.server = harness.start_server(self, "--max_users=2")
+
+    def jamctl(self, *args, **kwargs):
+        return harness.jamctl(self.server.target, *args, **kwargs)
+
+    def one_json(self, *args):
+        """Runs jamctl; asserts it printed exactly one JSON object."""
+        objects = json_lines(self, self.jamctl(*args))
+        self.assertEqual(len(objects), 1, objects)
+        return objects[0]
+
+    def assert_usage_error(self, result, message):
+        self.assertEqual(result.returncode, 2, describe(result))
+        self.assertEqual(result.stdout, "")
+        self.assertIn(message, result.stderr)
+        self.assertIn("Usage: jamctl", result.stderr)
+
+    def test_current_jam_on_an_empty_server_is_new(self):
+        response = self.one_json("current-jam")
+        self.assertIs(response["newJam"], True)
+        self.assertEqual(response["userCount"], 0)
+        self.assertRegex(response["jamId"], harness.UUID_V4)
+
+    def test_add_user_fills_a_jam_and_redirects(self):
+        self.assertEqual(self.one_json("add-user", "jam-a", "ann"), {
+            "added": True,
+            "userCount": 1,
+            "redirectJamId": ""
+        })
+        self.assertEqual(
+            self.one_json("current-jam"), {
+                "jamId": "jam-a",
+                "userCount": 1,
+                "newJam": False
+            })
+        self.assertEqual(
+            self.one_json("add-user", "jam-a", "bob")["userCount"], 2)
+        turned_away = self.one_json("add-user", "jam-a", "cat")
+        self.assertIs(turned_away["added"], False)
+        self.assertEqual(turned_away["userCount"], 2)
+        self.assertRegex(turned_away["redirectJamId"], harness.UUID_V4)
+
+    def test_add_user_then_list_shows_the_jam(self):
+        self.one_json("add-user", "jam-b", "bob")
+        self.one_json("add-user", "jam-a", "ann")
+        self.assertEqual(
+            self.one_json("list"), {
+                "jams": [{
+                    "jamId": "jam-a",
+                    "userIds": ["ann"]
+                }, {
+                    "jamId": "jam-b",
+                    "userIds": ["bob"]
+                }],
+                "nextPageToken": ""
+            })
+
+    def test_list_pages(self):
+        for jam in ("j1", "j2", "j3"):
+            self.one_json("add-user", jam, "u")
+        first = self.one_json("list", "--page_size=2")
+        self.assertEqual([jam["jamId"] for jam in first["jams"]],
+                         ["j1", "j2"])
+        self.assertNotEqual(first["nextPageToken"], "")
+        second = self.one_json("list", "--page_size=2",
+                               f"--page_token={first['nextPageToken']}")
+        self.assertEqual(second, {
+            "jams": [{
+                "jamId": "j3",
+                "userIds": ["u"]
+            }],
+            "nextPageToken": ""
+        })
+        pages = json_lines(self, self.jamctl("list", "--page_size=1",
+                                             "--all"))
+        self.assertEqual([[jam["jamId"] for jam in page["jams"]]
+                          for page in pages], [["j1"], ["j2"], ["j3"]])
+        self.assertEqual(pages[-1]["nextPageToken"], "")
+
+    def test_list_of_no_jams(self):
+        self.assertEqual(self.one_json("list"), {
+            "jams": [],
+            "nextPageToken": ""
+        })
+
+    def test_refresh_replaces_and_deletes(self):
+        self.assertEqual(self.one_json("refresh", "jam-a", "x", "y", "z", "x"),
+                         {"userCount": 3})
+        self.assertEqual(
+            self.one_json("has-capacity", "jam-a"), {
+                "hasCapacity": False,
+                "userCount": 3,
+                "maxUsers": 2
+            })
+        self.assertEqual(self.one_json("refresh", "jam-a"), {"userCount": 0})
+        self.assertEqual(
+            self.one_json("has-capacity", "jam-a"), {
+                "hasCapacity": True,
+                "userCount": 0,
+                "maxUsers": 2
+            })
+
+    def test_remove_user(self):
+        self.one_json("refresh", "jam-a", "ann", "bob")
+        self.assertEqual(self.one_json("remove-user", "jam-a", "ann"), {
+            "removed": True,
+            "userCount": 1
+        })
+        self.assertEqual(self.one_json("remove-user", "jam-a", "ann"), {
+            "removed": False,
+            "userCount": 1
+        })
+
+    def test_stats(self):
+        self.one_json("refresh", "full", "a", "b")
+        self.one_json("add-user", "half", "c")
+        # uint64 fields are JSON strings in protobuf's JSON mapping.
+        self.assertEqual(
+            self.one_json("stats"), {
+                "jamCount": "2",
+                "userCount": "3",
+                "maxUsers": 2,
+                "fullJamCount": "1"
+            })
+
+    def test_ids_that_look_like_flags_after_double_dash(self):
+        self.assertEqual(
+            self.one_json("add-user", "--", "-jam", "--user")["added"], True)
+        self.assertEqual(
+            self.one_json("list")["jams"], [{
+                "jamId": "-jam",
+                "userIds": ["--user"]
+            }])
+
+    def test_health(self):
+        for args in ([], ["jambalancer.v1.JamBalancerService"]):
+            result = self.jamctl("health", *args)
+            self.assertEqual(json_lines(self, result), [{
+                "status": "SERVING"
+            }])
+
+    def test_health_of_an_unknown_service_fails(self):
+        result = self.jamctl("health", "no.such.Service")
+        self.assertEqual(result.returncode, 1, describe(result))
+        self.assertIn("jamctl: health failed: NOT_FOUND", result.stderr)
+
+    def test_bad_request_exits_1_naming_the_field(self):
+        cases = [
+            (["add-user", "", "u"], "jamctl: add-user failed: "
+             "INVALID_ARGUMENT: jam_id must not be empty"),
+            (["add-user", "j", ""], "INVALID_ARGUMENT: user_id"),
+            (["remove-user", "j", "x" * 129], "INVALID_ARGUMENT: user_id"),
+            (["has-capacity", ""], "INVALID_ARGUMENT: jam_id"),
+            (["refresh", "j", "ok", "bad\x01"],
+             "INVALID_ARGUMENT: user_ids[1]"),
+            (["list", "--page_token=not-a-token"],
+             "INVALID_ARGUMENT: page_token"),
+        ]
+        for args, message in cases:
+            with self.subTest(args=args):
+                result = self.jamctl(*args)
+                self.assertEqual(result.returncode, 1, describe(result))
+                self.assertEqual(result.stdout, "")
+                self.assertIn(message, result.stderr)
+
+    def test_invalid_utf8_id_exits_1_naming_the_field(self):
+        # Protobuf refuses to parse a proto3 string holding invalid UTF-8;
+        # the server must still answer INVALID_ARGUMENT naming the field.
+        result = self.jamctl("add-user", "jam-a", b"bad\xff")
+        self.assertEqual(result.returncode, 1, describe(result))
+        self.assertIn("INVALID_ARGUMENT: user_id", result.stderr)
+
+    def test_wrong_usage_exits_2(self):
+        cases = [
+            ([], "missing COMMAND"),
+            (["frobnicate"], "unknown command 'frobnicate'"),
+            (["add-user", "jam-a"], "wrong number of arguments for add-user"),
+            (["stats", "extra"], "wrong number of arguments for stats"),
+            (["refresh"], "wrong number of arguments for refresh"),
+            (["--no_such_flag", "stats"], "unknown flag --no_such_flag"),
+            (["--page_size=ten", "list"], "--page_size"),
+            (["--page_size=2", "stats"], "apply only to list"),
+        ]
+        for args, message in cases:
+            with self.subTest(args=args):
+                self.assert_usage_error(self.jamctl(*args), message)
+        self.assert_usage_error(self.jamctl("stats", deadline="soon"),
+                                "--deadline")
+        self.assert_usage_error(self.jamctl("stats", deadline="0s"),
+                                "--deadline must be positive")
+
+    def test_help_lists_commands_and_flags(self):
+        result = harness.run([harness.JAMCTL, "--help"])
+        # Abseil 20220623 exits 1 after --help; only the text matters here.
+        for command in ("current-jam", "refresh", "remove-user",
+                        "has-capacity", "add-user", "stats", "list", "health"):
+            self.assertIn(f"  {command}", result.stdout, describe(result))
+        # Abseil documents each flag as "--name (description); default: ...".
+        for flag in ("target", "deadline", "page_size", "page_token", "all"):
+            self.assertIn(f"--{flag} (", result.stdout, describe(result))
+
+
+class NoServerTest(unittest.TestCase):
+
+    def test_call_to_a_closed_port_is_unavailable(self):
+        # A bound socket that never listens: connections are refused, and no
+        # other process can take the port meanwhile.
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            target = f"127.0.0.1:{closed.getsockname()[1]}"
+            for args in (["stats"], ["add-user", "j", "u"], ["health"]):
+                with self.subTest(args=args):
+                    result = harness.jamctl(target, *args, deadline="1s")
+                    self.assertEqual(result.returncode, 1, describe(result))
+                    self.assertEqual(result.stdout, "")
+                    self.assertIn(f"jamctl: {args[0]} failed: UNAVAILABLE:",
+                                  result.stderr)
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,87 @@
+"""A third-party client (buf curl) discovers and calls the server through
+server reflection alone: no .proto files on its side."""
+
+import sys
+
+sys.dont_write_bytecode = True  # Keep __pycache__ out of the source tree.
+
+import json
+import unittest
+
+import harness
+from harness import buf_curl, describe
+
+SERVICE = "jambalancer.v1.JamBalancerService"
+HEALTH = "grpc.health.v1.Health"
+
+
+class ReflectionTest(unittest.TestCase):
+
+    def setUp(self):
+        self.server = harness.start_server(self)
+        self.url = f"http://{self.server.target}"
+
+    def call(self, method, request, *flags):
+        result = buf_curl(*flags, "-d", json.dumps(request),
+                          f"{self.url}/{method}")
+        self.assertEqual(result.returncode, 0, describe(result))
+        return json.loads(result.stdout)
+
+    def test_lists_the_services(self):
+        result = buf_curl("--list-services", self.url)
+        self.assertEqual(result.returncode, 0, describe(result))
+        services = result.stdout.split()
+        self.assertIn(SERVICE, services)
+        self.assertIn(HEALTH, services)
+        self.assertTrue(
+            any(s.startswith("grpc.reflection.") and
+                s.endswith(".ServerReflection") for s in services), services)
+
+    def test_describes_the_methods_of_every_service(self):
+        # Listing methods needs each service's file descriptor, so this shows
+        # that reflection can resolve the health proto too.
+        result = buf_curl("--list-methods", self.url)
+        self.assertEqual(result.returncode, 0, describe(result))
+        methods = set(result.stdout.split())
+        for method in ("AddUser", "CurrentJam", "GetStats", "HasCapacity",
+                       "ListJams", "Refresh", "RemoveUser"):
+            self.assertIn(f"{SERVICE}/{method}", methods)
+        self.assertIn(f"{HEALTH}/Check", methods)
+        self.assertIn(f"{HEALTH}/Watch", methods)
+
+    def test_current_jam_from_json(self):
+        response = self.call(f"{SERVICE}/CurrentJam", {}, "--emit-defaults")
+        self.assertIs(response["newJam"], True)
+        self.assertRegex(response["jamId"], harness.UUID_V4)
+        self.assertEqual(response["userCount"], 0)
+
+    def test_add_user_then_list_from_json(self):
+        added = self.call(f"{SERVICE}/AddUser", {
+            "jam_id": "jam-a",
+            "user_id": "ann"
+        })
+        self.assertEqual(added, {"added": True, "userCount": 1})
+        listed = self.call(f"{SERVICE}/ListJams", {})
+        self.assertEqual(listed["jams"], [{
+            "jamId": "jam-a",
+            "userIds": ["ann"]
+        }])
+
+    def test_bad_request_reports_invalid_argument(self):
+        result = buf_curl("-d", '{"jam_id": "", "user_id": "u"}',
+                          f"{self.url}/{SERVICE}/AddUser")
+        # buf curl exits with the gRPC code shifted left by 3.
+        self.assertEqual(result.returncode, 3 << 3, describe(result))
+        error = json.loads(result.stdout or result.stderr)
+        self.assertEqual(error["code"], "invalid_argument")
+        self.assertIn("jam_id", error["message"])
+
+    def test_health_check_serving(self):
+        self.assertEqual(self.call(f"{HEALTH}/Check", {}),
+                         {"status": "SERVING"})
+        self.assertEqual(self.call(f"{HEALTH}/Check", {"service": SERVICE}),
+                         {"status": "SERVING"})
+
+
+if __name__ == "__main__":
+    harness.main()
