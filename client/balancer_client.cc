@@ -45,13 +45,30 @@ BalancerClient::BalancerClient(std::shared_ptr<grpc::ChannelInterface> channel,
       health_stub_(grpc::health::v1::Health::NewStub(channel)),
       options_(options) {}
 
-absl::StatusOr<v1::CurrentJamResponse> BalancerClient::CurrentJam() {
+template <typename Request, typename Response>
+absl::StatusOr<Response> BalancerClient::Call(
+    grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                 Response*),
+    const Request& request) {
   grpc::ClientContext context;
   SetDeadline(context, options_.deadline);
-  v1::CurrentJamResponse response;
+  Response response;
   const grpc::Status status =
-      stub_->CurrentJam(&context, v1::CurrentJamRequest(), &response);
+      (stub_.get()->*method)(&context, request, &response);
   return ToStatusOr(status, std::move(response));
+}
+
+absl::StatusOr<v1::CurrentJamResponse> BalancerClient::CurrentJam() {
+  return Call(&Stub::CurrentJam, v1::CurrentJamRequest());
+}
+
+absl::StatusOr<v1::CurrentJamResponse> BalancerClient::CurrentJam(
+    absl::string_view user_id, absl::Duration ttl) {
+  v1::CurrentJamRequest request;
+  request.set_user_id(std::string(user_id));
+  request.set_reservation_ttl_ms(
+      static_cast<uint32_t>(absl::ToInt64Milliseconds(ttl)));
+  return Call(&Stub::CurrentJam, request);
 }
 
 absl::StatusOr<v1::RefreshResponse> BalancerClient::Refresh(
@@ -59,11 +76,7 @@ absl::StatusOr<v1::RefreshResponse> BalancerClient::Refresh(
   v1::RefreshRequest request;
   request.set_jam_id(std::string(jam_id));
   request.mutable_user_ids()->Add(user_ids.begin(), user_ids.end());
-  grpc::ClientContext context;
-  SetDeadline(context, options_.deadline);
-  v1::RefreshResponse response;
-  const grpc::Status status = stub_->Refresh(&context, request, &response);
-  return ToStatusOr(status, std::move(response));
+  return Call(&Stub::Refresh, request);
 }
 
 absl::StatusOr<v1::RemoveUserResponse> BalancerClient::RemoveUser(
@@ -71,22 +84,15 @@ absl::StatusOr<v1::RemoveUserResponse> BalancerClient::RemoveUser(
   v1::RemoveUserRequest request;
   request.set_jam_id(std::string(jam_id));
   request.set_user_id(std::string(user_id));
-  grpc::ClientContext context;
-  SetDeadline(context, options_.deadline);
-  v1::RemoveUserResponse response;
-  const grpc::Status status = stub_->RemoveUser(&context, request, &response);
-  return ToStatusOr(status, std::move(response));
+  return Call(&Stub::RemoveUser, request);
 }
 
 absl::StatusOr<v1::HasCapacityResponse> BalancerClient::HasCapacity(
-    absl::string_view jam_id) {
+    absl::string_view jam_id, absl::string_view user_id) {
   v1::HasCapacityRequest request;
   request.set_jam_id(std::string(jam_id));
-  grpc::ClientContext context;
-  SetDeadline(context, options_.deadline);
-  v1::HasCapacityResponse response;
-  const grpc::Status status = stub_->HasCapacity(&context, request, &response);
-  return ToStatusOr(status, std::move(response));
+  request.set_user_id(std::string(user_id));
+  return Call(&Stub::HasCapacity, request);
 }
 
 absl::StatusOr<v1::AddUserResponse> BalancerClient::AddUser(
@@ -94,20 +100,11 @@ absl::StatusOr<v1::AddUserResponse> BalancerClient::AddUser(
   v1::AddUserRequest request;
   request.set_jam_id(std::string(jam_id));
   request.set_user_id(std::string(user_id));
-  grpc::ClientContext context;
-  SetDeadline(context, options_.deadline);
-  v1::AddUserResponse response;
-  const grpc::Status status = stub_->AddUser(&context, request, &response);
-  return ToStatusOr(status, std::move(response));
+  return Call(&Stub::AddUser, request);
 }
 
 absl::StatusOr<v1::GetStatsResponse> BalancerClient::GetStats() {
-  grpc::ClientContext context;
-  SetDeadline(context, options_.deadline);
-  v1::GetStatsResponse response;
-  const grpc::Status status =
-      stub_->GetStats(&context, v1::GetStatsRequest(), &response);
-  return ToStatusOr(status, std::move(response));
+  return Call(&Stub::GetStats, v1::GetStatsRequest());
 }
 
 absl::StatusOr<v1::ListJamsResponse> BalancerClient::ListJams(
@@ -115,11 +112,7 @@ absl::StatusOr<v1::ListJamsResponse> BalancerClient::ListJams(
   v1::ListJamsRequest request;
   request.set_page_size(page_size);
   request.set_page_token(std::string(page_token));
-  grpc::ClientContext context;
-  SetDeadline(context, options_.deadline);
-  v1::ListJamsResponse response;
-  const grpc::Status status = stub_->ListJams(&context, request, &response);
-  return ToStatusOr(status, std::move(response));
+  return Call(&Stub::ListJams, request);
 }
 
 absl::StatusOr<bool> BalancerClient::IsServing(absl::string_view service) {

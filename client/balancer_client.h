@@ -39,12 +39,21 @@ class BalancerClient {
   BalancerClient(std::shared_ptr<grpc::ChannelInterface> channel,
                  Options options);
 
+  // The jam a new user should join; reserves nothing.
   absl::StatusOr<v1::CurrentJamResponse> CurrentJam();
+  // The jam `user_id` should join, with a seat reserved there for `ttl`
+  // (zero: the server's default; the server caps long ones). Join it with
+  // AddUser before the reservation expires.
+  absl::StatusOr<v1::CurrentJamResponse> CurrentJam(
+      absl::string_view user_id, absl::Duration ttl = absl::ZeroDuration());
   absl::StatusOr<v1::RefreshResponse> Refresh(
       absl::string_view jam_id, absl::Span<const std::string> user_ids);
   absl::StatusOr<v1::RemoveUserResponse> RemoveUser(absl::string_view jam_id,
                                                     absl::string_view user_id);
-  absl::StatusOr<v1::HasCapacityResponse> HasCapacity(absl::string_view jam_id);
+  // With a user id, a member of the jam or holder of a reservation there
+  // always has capacity.
+  absl::StatusOr<v1::HasCapacityResponse> HasCapacity(
+      absl::string_view jam_id, absl::string_view user_id = "");
   absl::StatusOr<v1::AddUserResponse> AddUser(absl::string_view jam_id,
                                               absl::string_view user_id);
   absl::StatusOr<v1::GetStatsResponse> GetStats();
@@ -57,7 +66,15 @@ class BalancerClient {
   absl::StatusOr<bool> IsServing(absl::string_view service = "");
 
  private:
-  std::unique_ptr<v1::JamBalancerService::Stub> stub_;
+  using Stub = v1::JamBalancerService::Stub;
+  // One unary call with this client's deadline.
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Call(
+      grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                   Response*),
+      const Request& request);
+
+  std::unique_ptr<Stub> stub_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_stub_;
   Options options_;
 };

@@ -13,6 +13,17 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
   if (options.max_users < 1) {
     return absl::InvalidArgumentError("max_users must be at least 1");
   }
+  const BalancerService::Options& reservations = options.reservations;
+  if (reservations.reservation_ttl < absl::Milliseconds(1) ||
+      reservations.reservation_ttl > reservations.max_reservation_ttl ||
+      reservations.max_reservation_ttl > kMaxReservationTtlSetting) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reservation_ttl must be at least 1ms and at most max_reservation_ttl, "
+        "which must be at most ",
+        absl::FormatDuration(kMaxReservationTtlSetting), "; got ",
+        absl::FormatDuration(reservations.reservation_ttl), " and ",
+        absl::FormatDuration(reservations.max_reservation_ttl)));
+  }
   if (options.listen.empty()) {
     return absl::InvalidArgumentError("listen must be host:port");
   }
@@ -22,7 +33,7 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  std::unique_ptr<BalancerServer> server(new BalancerServer(options.max_users));
+  std::unique_ptr<BalancerServer> server(new BalancerServer(options));
   grpc::ServerBuilder builder;
   // gRPC binds with SO_REUSEPORT by default: a second balancer on the same
   // port would start and split the clients between two jam collections.

@@ -19,6 +19,8 @@ struct ServerOptions {
   // host:port to listen on; port 0 asks the OS for a free port.
   std::string listen = "0.0.0.0:50051";
   uint32_t max_users = 7;
+  // Seat reservations made by CurrentJam with a user id.
+  BalancerService::Options reservations;
 };
 
 // A running jam balancer: the balancer service, the standard health service
@@ -28,6 +30,9 @@ struct ServerOptions {
 class BalancerServer {
  public:
   static constexpr char kServiceName[] = "jambalancer.v1.JamBalancerService";
+
+  // Longest reservation time the server accepts as a setting.
+  static constexpr absl::Duration kMaxReservationTtlSetting = absl::Hours(24);
 
   // Starts serving. INVALID_ARGUMENT for bad options, UNAVAILABLE if the
   // address cannot be bound.
@@ -45,8 +50,9 @@ class BalancerServer {
   void Shutdown(absl::Duration grace);
 
  private:
-  explicit BalancerServer(uint32_t max_users)
-      : balancer_(max_users), service_(&balancer_) {}
+  explicit BalancerServer(const ServerOptions& options)
+      : balancer_(options.max_users),
+        service_(&balancer_, options.reservations) {}
 
   JamBalancer balancer_;
   BalancerService service_;

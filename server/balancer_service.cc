@@ -25,7 +25,6 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 // Requests without ids have nothing to check beyond parsing.
-absl::Status Validate(const v1::CurrentJamRequest&) { return absl::OkStatus(); }
 absl::Status Validate(const v1::GetStatsRequest&) { return absl::OkStatus(); }
 absl::Status Validate(const v1::ListJamsRequest& request) {
   return DecodePageToken(request.page_token()).status();
@@ -38,71 +37,85 @@ struct Call {
   Response response;
 };
 
-void ApplyCurrentJam(const v1::CurrentJamRequest&, JamCollection& collection,
+void ApplyCurrentJam(const v1::CurrentJamRequest& request, absl::Time now,
+                     JamCollection& collection,
                      v1::CurrentJamResponse* response) {
-  CurrentJamResult result = collection.CurrentJam();
+  // Prepare has set reservation_ttl_ms when user_id is set.
+  CurrentJamResult result =
+      request.user_id().empty()
+          ? collection.CurrentJam(now)
+          : collection.ReserveSeat(
+                request.user_id(),
+                absl::Milliseconds(request.reservation_ttl_ms()), now);
   response->set_jam_id(std::move(result.jam_id));
   response->set_user_count(result.user_count);
   response->set_new_jam(result.new_jam);
+  if (result.reservation_expires != absl::InfinitePast()) {
+    response->set_reservation_expires_unix_ms(
+        absl::ToUnixMillis(result.reservation_expires));
+  }
 }
 
-void ApplyRefresh(const v1::RefreshRequest& request, JamCollection& collection,
-                  v1::RefreshResponse* response) {
+void ApplyRefresh(const v1::RefreshRequest& request, absl::Time now,
+                  JamCollection& collection, v1::RefreshResponse* response) {
   std::vector<absl::string_view> user_ids(request.user_ids().begin(),
                                           request.user_ids().end());
-  response->set_user_count(collection.Refresh(request.jam_id(), user_ids));
+  response->set_user_count(collection.Refresh(request.jam_id(), user_ids, now));
 }
 
-void ApplyRemoveUser(const v1::RemoveUserRequest& request,
+void ApplyRemoveUser(const v1::RemoveUserRequest& request, absl::Time now,
                      JamCollection& collection,
                      v1::RemoveUserResponse* response) {
   RemoveUserResult result =
-      collection.RemoveUser(request.jam_id(), request.user_id());
+      collection.RemoveUser(request.jam_id(), request.user_id(), now);
   response->set_removed(result.removed);
   response->set_user_count(result.user_count);
 }
 
-void ApplyHasCapacity(const v1::HasCapacityRequest& request,
+void ApplyHasCapacity(const v1::HasCapacityRequest& request, absl::Time now,
                       JamCollection& collection,
                       v1::HasCapacityResponse* response) {
-  HasCapacityResult result = collection.HasCapacity(request.jam_id());
+  HasCapacityResult result =
+      collection.HasCapacity(request.jam_id(), request.user_id(), now);
   response->set_has_capacity(result.has_capacity);
   response->set_user_count(result.user_count);
   response->set_max_users(collection.max_users());
 }
 
-void ApplyAddUser(const v1::AddUserRequest& request, JamCollection& collection,
-                  v1::AddUserResponse* response) {
+void ApplyAddUser(const v1::AddUserRequest& request, absl::Time now,
+                  JamCollection& collection, v1::AddUserResponse* response) {
   AddUserResult result =
-      collection.AddUser(request.jam_id(), request.user_id());
+      collection.AddUser(request.jam_id(), request.user_id(), now);
   response->set_added(result.added);
   response->set_user_count(result.user_count);
   response->set_redirect_jam_id(std::move(result.redirect_jam_id));
 }
 
-void ApplyGetStats(const v1::GetStatsRequest&, JamCollection& collection,
-                   v1::GetStatsResponse* response) {
-  const CollectionStats stats = collection.Stats();
+void ApplyGetStats(const v1::GetStatsRequest&, absl::Time now,
+                   JamCollection& collection, v1::GetStatsResponse* response) {
+  const CollectionStats stats = collection.Stats(now);
   response->set_jam_count(stats.jam_count);
   response->set_user_count(stats.user_count);
   response->set_max_users(collection.max_users());
   response->set_full_jam_count(stats.full_jam_count);
+  response->set_reservation_count(stats.reservation_count);
 }
 
-void ApplyListJams(const v1::ListJamsRequest& request,
+void ApplyListJams(const v1::ListJamsRequest& request, absl::Time now,
                    JamCollection& collection, v1::ListJamsResponse* response) {
   // Validated before posting, so the token decodes.
   const std::string after = DecodePageToken(request.page_token()).value();
   const uint32_t page_size = request.page_size() == 0
                                  ? kDefaultPageSize
                                  : std::min(request.page_size(), kMaxPageSize);
-  JamPage page = collection.ListJams(after, page_size);
+  JamPage page = collection.ListJams(after, page_size, now);
   for (JamSnapshot& snapshot : page.jams) {
     v1::Jam* jam = response->add_jams();
     jam->set_jam_id(std::move(snapshot.jam_id));
     for (std::string& user_id : snapshot.user_ids) {
       jam->add_user_ids(std::move(user_id));
     }
+    jam->set_reserved_count(snapshot.reserved_count);
   }
   if (page.has_more) {
     response->set_next_page_token(
@@ -112,23 +125,43 @@ void ApplyListJams(const v1::ListJamsRequest& request,
 
 }  // namespace
 
+template <typename Request>
+absl::Status BalancerService::Prepare(Request* request) const {
+  return Validate(*request);
+}
+
+absl::Status BalancerService::Prepare(v1::CurrentJamRequest* request) const {
+  if (absl::Status status = Validate(*request); !status.ok()) return status;
+  if (!request->user_id().empty()) {
+    const absl::Duration asked =
+        absl::Milliseconds(request->reservation_ttl_ms());
+    const absl::Duration ttl =
+        asked == absl::ZeroDuration()
+            ? options_.reservation_ttl
+            : std::min(asked, options_.max_reservation_ttl);
+    request->set_reservation_ttl_ms(
+        static_cast<uint32_t>(absl::ToInt64Milliseconds(ttl)));
+  }
+  return absl::OkStatus();
+}
+
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* BalancerService::Serve(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response,
-    void (*apply)(const Request&, JamCollection&, Response*)) {
+    void (*apply)(const Request&, absl::Time now, JamCollection&, Response*)) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto call = std::make_unique<Call<Request, Response>>();
   absl::Status status = ParseRequest(*request, &call->request);
-  if (status.ok()) status = Validate(call->request);
+  if (status.ok()) status = Prepare(&call->request);
   if (!status.ok()) {
     reactor->Finish(ToGrpcStatus(status));
     return reactor;
   }
   const bool posted =
-      balancer_->Post([reactor, response, apply,
-                       call = std::move(call)](JamCollection& collection) {
-        apply(call->request, collection, &call->response);
+      balancer_->Post([reactor, response, apply, call = std::move(call)](
+                          JamCollection& collection, absl::Time now) {
+        apply(call->request, now, collection, &call->response);
         grpc::ProtoBufferWriter writer(
             response, grpc::kProtoBufferWriterMaxBufferLength,
             static_cast<int>(call->response.ByteSizeLong()));

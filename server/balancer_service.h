@@ -3,6 +3,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "jambalancer/v1/jam_balancer.grpc.pb.h"
 #include "server/jam_balancer.h"
 
@@ -28,8 +30,16 @@ using RawCallbackJamBalancerService =
 // it. Bad requests are answered on the gRPC thread and change nothing.
 class BalancerService final : public RawCallbackJamBalancerService {
  public:
+  struct Options {
+    // Reservation time when a CurrentJam request asks for 0 ms.
+    absl::Duration reservation_ttl = absl::Seconds(15);
+    // Longest reservation a request may ask for; longer ones are capped.
+    absl::Duration max_reservation_ttl = absl::Minutes(2);
+  };
+
   // `balancer` must outlive the service.
-  explicit BalancerService(JamBalancer* balancer) : balancer_(balancer) {}
+  BalancerService(JamBalancer* balancer, Options options)
+      : balancer_(balancer), options_(options) {}
 
   grpc::ServerUnaryReactor* CurrentJam(grpc::CallbackServerContext* context,
                                        const grpc::ByteBuffer* request,
@@ -54,17 +64,23 @@ class BalancerService final : public RawCallbackJamBalancerService {
                                      grpc::ByteBuffer* response) override;
 
  private:
-  // Parses and validates the request, then runs `apply` on the strand and
+  // Parses and prepares the request, then runs `apply` on the strand and
   // finishes the call with its response. `apply` maps a valid request to
   // its response; it runs with exclusive access to the collection.
   template <typename Request, typename Response>
   grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context,
                                   const grpc::ByteBuffer* request,
                                   grpc::ByteBuffer* response,
-                                  void (*apply)(const Request&, JamCollection&,
-                                                Response*));
+                                  void (*apply)(const Request&, absl::Time now,
+                                                JamCollection&, Response*));
+
+  // Validates a parsed request and fills in server defaults.
+  template <typename Request>
+  absl::Status Prepare(Request* request) const;
+  absl::Status Prepare(v1::CurrentJamRequest* request) const;
 
   JamBalancer* const balancer_;
+  const Options options_;
 };
 
 }  // namespace jambalancer

@@ -2,13 +2,28 @@
 
 #include <utility>
 
+#include "absl/time/clock.h"
+
 namespace jambalancer {
 
 JamBalancer::JamBalancer(uint32_t max_users) : collection_(max_users) {}
 
 bool JamBalancer::Post(Operation operation) {
   return strand_.Post([this, operation = std::move(operation)]() mutable {
-    std::move(operation)(collection_);
+    std::move(operation)(collection_, absl::Now());
+    ArmExpiryTimer();
+  });
+}
+
+void JamBalancer::ArmExpiryTimer() {
+  const absl::Time next = collection_.NextExpiry();
+  // Most operations leave the earliest expiry as it was: no lock taken then.
+  if (next == timer_at_) return;
+  timer_at_ = next;
+  strand_.SetTimer(next, [this] {
+    timer_at_ = absl::InfiniteFuture();  // The strand cleared its timer.
+    collection_.ExpireReservations(absl::Now());
+    ArmExpiryTimer();
   });
 }
 

@@ -4,27 +4,31 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/random/random.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 
 namespace jambalancer {
 
-// Answer of CurrentJam and of a turned-away AddUser's redirect.
+// Answer of CurrentJam.
 struct CurrentJamResult {
   std::string jam_id;
-  uint32_t user_count = 0;
-  bool new_jam = false;  // jam_id is fresh and not stored.
+  uint32_t user_count = 0;  // Members, not counting reservations.
+  bool new_jam = false;     // jam_id was made up by this call.
+  // When the seat reserved by this call lapses; InfinitePast if none was.
+  absl::Time reservation_expires = absl::InfinitePast();
 };
 
 struct RemoveUserResult {
-  bool removed = false;
-  uint32_t user_count = 0;  // Users left in the jam (0 when it is gone).
+  bool removed = false;  // A membership or a reservation was dropped.
+  uint32_t user_count = 0;
 };
 
 struct HasCapacityResult {
@@ -41,12 +45,14 @@ struct AddUserResult {
 struct CollectionStats {
   uint64_t jam_count = 0;
   uint64_t user_count = 0;
-  uint64_t full_jam_count = 0;  // Jams with user_count >= max_users.
+  uint64_t full_jam_count = 0;  // Jams with members >= max_users.
+  uint64_t reservation_count = 0;
 };
 
 struct JamSnapshot {
   std::string jam_id;
   std::vector<std::string> user_ids;  // In byte order.
+  uint32_t reserved_count = 0;
 };
 
 struct JamPage {
@@ -54,13 +60,25 @@ struct JamPage {
   bool has_more = false;  // More jams follow the last one of this page.
 };
 
-// The jams and their users: jam id -> set of user ids, with the queries that
-// place arriving users. Pure and single-threaded: no locks, no threads, no
-// clock. The owner must serialize every call (the strand does).
+// The jams, their members and the seats reserved in them, with the queries
+// that place arriving users. Pure and single-threaded: no locks, no threads,
+// and no clock of its own (time comes in as `now`). The owner must serialize
+// every call (the strand does).
 //
-// Every operation costs O(log jams + size of its own arguments): indexes keep
-// the jams with room ordered by (most users, smallest id) and all jams ordered
-// by id, so no request scans the collection.
+// Rules:
+// - A user is a member of at most one jam; placing a user in jam B takes the
+//   user out of the jam it was in, in the same call.
+// - A reservation holds a seat in one jam for one user until it expires. A
+//   user holds at most one, and never while being a member of a jam.
+// - A jam's occupancy is members + reservations. Placement decisions
+//   (CurrentJam, HasCapacity, AddUser) compare occupancy with max_users, so a
+//   reserved seat is never given to another user.
+// - A jam exists while it has members or reservations.
+//
+// Every call first expires the reservations due at `now`. Costs are
+// O(log jams + log reservations) plus the size of the call's own arguments:
+// indexes keep the jams with room ordered by (highest occupancy, smallest
+// id), all jams by id, and reservations by expiry, so nothing scans.
 //
 // Ids are taken as given; callers validate them (see validation.h).
 class JamCollection {
@@ -73,67 +91,139 @@ class JamCollection {
 
   uint32_t max_users() const { return max_users_; }
 
-  // Among jams with fewer than max_users users, the one with the most users
-  // (ties: smallest id in byte order). If none has room, a fresh random
-  // lowercase UUID v4 with new_jam set; the fresh id is not stored.
-  CurrentJamResult CurrentJam();
+  // Drops the reservations that expire at or before `now`, and jams left
+  // with neither members nor reservations.
+  void ExpireReservations(absl::Time now);
 
-  // Replaces the jam's users with `user_ids` (duplicates count once),
-  // creating the jam if needed. Stored even beyond max_users (the jam is then
-  // overfilled). An empty list deletes the jam. Returns the new user count.
+  // When the next reservation expires; InfiniteFuture if none is held.
+  absl::Time NextExpiry() const;
+
+  // Among jams with occupancy below max_users, the one with the highest
+  // occupancy (ties: smallest id in byte order). If none, a fresh random
+  // lowercase UUID v4 with new_jam set, not stored. Reserves nothing.
+  CurrentJamResult CurrentJam(absl::Time now);
+
+  // Where `user_id` should go, with a seat reserved there until now + ttl:
+  // - a member of a jam is answered that jam (nothing reserved: the user
+  //   already has a seat);
+  // - otherwise the user's previous reservation, if any, is released first
+  //   and the best jam is chosen as above; if none has room, the jam of the
+  //   released reservation is kept if it was left empty, else a fresh id is
+  //   recorded as a jam holding this seat, so the next arrivals join it.
+  // REQUIRES: ttl > 0.
+  CurrentJamResult ReserveSeat(absl::string_view user_id, absl::Duration ttl,
+                               absl::Time now);
+
+  // Replaces the jam's members with `user_ids` (duplicates count once),
+  // creating the jam if needed. Listed users leave any other jam, and their
+  // reservations are consumed; reservations of others stay. Stored even
+  // beyond max_users (the jam is then overfilled). Returns the member count.
   uint32_t Refresh(absl::string_view jam_id,
-                   absl::Span<const absl::string_view> user_ids);
+                   absl::Span<const absl::string_view> user_ids,
+                   absl::Time now);
 
-  // Removes the user from the jam; a jam left empty is deleted. Unknown jam
-  // or user: removed is false and nothing changes.
+  // Removes the user from the jam, or releases the user's reservation there.
+  // Unknown jam or user: removed is false and nothing changes.
   RemoveUserResult RemoveUser(absl::string_view jam_id,
-                              absl::string_view user_id);
+                              absl::string_view user_id, absl::Time now);
 
-  // True for an unknown jam; otherwise user_count < max_users.
-  HasCapacityResult HasCapacity(absl::string_view jam_id) const;
+  // True for an unknown jam; for a member of the jam or a holder of a
+  // reservation there (when user_id is not empty); else occupancy below
+  // max_users.
+  HasCapacityResult HasCapacity(absl::string_view jam_id,
+                                absl::string_view user_id, absl::Time now);
 
-  // Atomic check-and-add. A member already: added, no change. Room left: the
-  // user is added. Full: not added, no change, and redirect_jam_id is what
-  // CurrentJam answers now (never this jam).
-  AddUserResult AddUser(absl::string_view jam_id, absl::string_view user_id);
+  // Atomic check-and-add. A member already: added, no change. A holder of a
+  // reservation in this jam: always added (the seat becomes membership).
+  // Occupancy below max_users: added, leaving any other jam and releasing
+  // any other reservation. Otherwise not added, no change, and
+  // redirect_jam_id is what CurrentJam answers now (never this jam).
+  AddUserResult AddUser(absl::string_view jam_id, absl::string_view user_id,
+                        absl::Time now);
 
-  CollectionStats Stats() const;
+  CollectionStats Stats(absl::Time now);
 
   // Up to `limit` jams whose ids sort after `after_jam_id` (all jams when it
   // is empty), in id order.
-  JamPage ListJams(absl::string_view after_jam_id, size_t limit) const;
+  JamPage ListJams(absl::string_view after_jam_id, size_t limit,
+                   absl::Time now);
 
  private:
-  using UserSet = absl::flat_hash_set<std::string>;
-  // node_hash_map: keys never move, so the indexes can point at them.
-  using JamMap = absl::node_hash_map<std::string, UserSet>;
-
-  // A jam that has room, ordered most users first, then by id.
-  struct RoomKey {
-    uint32_t user_count;
-    absl::string_view jam_id;  // Points at a key of jams_.
+  struct Jam;
+  struct User {
+    Jam* jam = nullptr;     // The jam the user is a member of or reserved in.
+    bool reserved = false;  // Holds a reservation in `jam` (not a member).
+    absl::Time expires;     // When reserved.
   };
-  struct RoomOrder {
-    bool operator()(const RoomKey& a, const RoomKey& b) const {
-      if (a.user_count != b.user_count) return a.user_count > b.user_count;
-      return a.jam_id < b.jam_id;
+  struct Jam {
+    absl::string_view id;                    // The key of this entry in jams_.
+    uint64_t id_prefix = 0;                  // See IdPrefix.
+    std::vector<absl::string_view> members;  // Keys of users_.
+    uint32_t reserved = 0;
+    size_t occupancy() const { return members.size() + reserved; }
+  };
+  // node_hash_map: entries never move, so indexes and users may point at
+  // them and at their keys.
+  using JamMap = absl::node_hash_map<std::string, Jam>;
+  using UserMap = absl::node_hash_map<std::string, User>;
+
+  // Index keys compare the first 8 id bytes as an integer before the ids
+  // themselves, so most comparisons never touch the id's memory.
+  struct IdKey {
+    uint64_t prefix;
+    absl::string_view id;
+    bool operator<(const IdKey& other) const {
+      if (prefix != other.prefix) return prefix < other.prefix;
+      return id < other.id;
     }
   };
+  // A jam with room: highest occupancy first, then by id.
+  struct RoomKey {
+    uint32_t occupancy;
+    IdKey id;
+    bool operator<(const RoomKey& other) const {
+      if (occupancy != other.occupancy) return occupancy > other.occupancy;
+      return id < other.id;
+    }
+  };
+  // A reservation: when it expires, and the key of its holder in users_.
+  using ExpiryKey = std::pair<absl::Time, absl::string_view>;
 
-  bool HasRoom(size_t user_count) const {
-    return user_count > 0 && user_count < max_users_;
+  // Big-endian first 8 bytes, zero-padded: orders like the bytes do, since
+  // ids hold no NUL bytes.
+  static uint64_t IdPrefix(absl::string_view id);
+
+  bool HasRoom(size_t occupancy) const {
+    return occupancy > 0 && occupancy < max_users_;
   }
-  // Brings the indexes and totals up to date after the jam at `it` went from
-  // `old_count` to its current user count; deletes the jam if it is empty.
-  void Reindex(JamMap::iterator it, size_t old_count);
-  // Finds the jam, creating an empty one (not yet indexed by room) if absent.
-  JamMap::iterator FindOrCreate(absl::string_view jam_id);
+  Jam* Find(absl::string_view jam_id);
+  Jam* FindOrCreate(absl::string_view jam_id);
+  User* FindUser(absl::string_view user_id);
+  // Brings the indexes and totals up to date after `jam` went from
+  // `old_members` members and `old_occupancy` to its current state.
+  void Reindex(Jam* jam, size_t old_members, size_t old_occupancy);
+  // Deletes the jam if it has neither members nor reservations.
+  void DeleteIfEmpty(Jam* jam);
+  // The best jam with room, or nullptr.
+  Jam* BestWithRoom() const;
+  // Takes the user out of its jam: membership or reservation. The jam is
+  // reindexed but not deleted. REQUIRES: the user is in a jam.
+  void Detach(UserMap::iterator user);
+  // Detach, then delete the user entry, and the jam if left empty.
+  void Forget(UserMap::iterator user);
+  // Makes the user a member of `jam`, leaving the jam it was in (deleted if
+  // left empty) or releasing its reservation.
+  void Join(UserMap::iterator user, Jam* jam);
+  // CurrentJam's answer for `best` (nullptr: a fresh, unstored id).
+  CurrentJamResult Answer(const Jam* best);
 
   const uint32_t max_users_;
   JamMap jams_;
-  absl::btree_set<absl::string_view> jams_by_id_;  // Keys of jams_.
-  absl::btree_set<RoomKey, RoomOrder> jams_with_room_;
-  uint64_t user_count_ = 0;
+  UserMap users_;  // Members and reservation holders.
+  absl::btree_map<IdKey, Jam*> jams_by_id_;
+  absl::btree_map<RoomKey, Jam*> jams_with_room_;
+  absl::btree_set<ExpiryKey> reservations_by_expiry_;
+  uint64_t member_count_ = 0;
   uint64_t full_jam_count_ = 0;
   absl::BitGen random_;  // For fresh jam ids.
 };

@@ -20,6 +20,12 @@ ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
           "host:port for gRPC; port 0 picks a free port (logged at start)");
 ABSL_FLAG(uint32_t, max_users, 7,
           "capacity of every jam: users a jam may hold (at least 1)");
+ABSL_FLAG(absl::Duration, reservation_ttl, absl::Seconds(15),
+          "how long a seat reserved by CurrentJam with a user id is held when "
+          "the request asks for 0 ms");
+ABSL_FLAG(absl::Duration, max_reservation_ttl, absl::Minutes(2),
+          "longest reservation a request may ask for; longer ones are capped "
+          "(at most 24h)");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "on SIGTERM/SIGINT, how long calls in flight may take to finish "
           "before they are cancelled");
@@ -35,6 +41,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Places users into jams (small rooms) for front-end servers.\n"
       "Usage: jam-balancer [--listen=HOST:PORT] [--max_users=N] "
+      "[--reservation_ttl=DURATION] [--max_reservation_ttl=DURATION] "
       "[--shutdown_grace=DURATION]");
   absl::ParseCommandLine(argc, argv);
   using jambalancer::Log;
@@ -51,6 +58,9 @@ int main(int argc, char** argv) {
   jambalancer::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.max_users = absl::GetFlag(FLAGS_max_users);
+  options.reservations.reservation_ttl = absl::GetFlag(FLAGS_reservation_ttl);
+  options.reservations.max_reservation_ttl =
+      absl::GetFlag(FLAGS_max_reservation_ttl);
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
 
   auto server = jambalancer::BalancerServer::Start(options);
@@ -60,9 +70,14 @@ int main(int argc, char** argv) {
     return EXIT_FAILURE;
   }
   Log(LogLevel::kInfo,
-      absl::StrCat("jam-balancer started: listen=", options.listen, " port=",
-                   (*server)->port(), " max_users=", options.max_users,
-                   " shutdown_grace=", absl::FormatDuration(grace)));
+      absl::StrCat(
+          "jam-balancer started: listen=", options.listen,
+          " port=", (*server)->port(), " max_users=", options.max_users,
+          " reservation_ttl=",
+          absl::FormatDuration(options.reservations.reservation_ttl),
+          " max_reservation_ttl=",
+          absl::FormatDuration(options.reservations.max_reservation_ttl),
+          " shutdown_grace=", absl::FormatDuration(grace)));
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

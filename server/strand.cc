@@ -15,6 +15,13 @@ bool Strand::Post(Task task) {
   return true;
 }
 
+void Strand::SetTimer(absl::Time when, Task task) {
+  absl::MutexLock lock(&mu_);
+  timer_at_ = when;
+  timer_changed_ = true;
+  timer_task_ = when == absl::InfiniteFuture() ? nullptr : std::move(task);
+}
+
 void Strand::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
@@ -30,12 +37,27 @@ size_t Strand::QueueDepth() const {
 
 bool Strand::HasWorkOrStopping() const { return !queue_.empty() || stopping_; }
 
+bool Strand::ShouldWake() const {
+  return HasWorkOrStopping() || timer_changed_;
+}
+
 void Strand::Run() {
   std::deque<Task> batch;
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &Strand::HasWorkOrStopping));
+      // Sleep until work, shutdown, or the timer's time. SetTimer wakes us
+      // so that the deadline is read again.
+      while (!HasWorkOrStopping() && absl::Now() < timer_at_) {
+        timer_changed_ = false;
+        mu_.AwaitWithDeadline(absl::Condition(this, &Strand::ShouldWake),
+                              timer_at_);
+      }
+      if (!stopping_ && timer_at_ <= absl::Now()) {
+        timer_at_ = absl::InfiniteFuture();
+        queue_.push_back(std::move(timer_task_));
+        timer_task_ = nullptr;
+      }
       // Queue empty here means stopping_ with nothing left to run.
       if (queue_.empty()) return;
       batch.swap(queue_);

@@ -8,6 +8,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace jambalancer {
 
@@ -30,6 +31,11 @@ class Strand {
   // begun.
   bool Post(Task task);
 
+  // Runs `task` on the strand once `when` has come, replacing the timer set
+  // before (one timer at a time). InfiniteFuture clears it. A timer still
+  // pending at Shutdown never runs.
+  void SetTimer(absl::Time when, Task task);
+
   // Stops accepting tasks, runs every task already queued, and joins the
   // thread. Idempotent. REQUIRES: not called from a task.
   void Shutdown();
@@ -40,10 +46,14 @@ class Strand {
  private:
   void Run();
   bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool ShouldWake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time timer_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  bool timer_changed_ ABSL_GUARDED_BY(mu_) = false;
+  Task timer_task_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

@@ -83,6 +83,11 @@ absl::Status ValidateId(absl::string_view field, absl::string_view id) {
   return absl::OkStatus();
 }
 
+absl::Status Validate(const v1::CurrentJamRequest& request) {
+  if (request.user_id().empty()) return absl::OkStatus();  // Optional.
+  return ValidateId("user_id", request.user_id());
+}
+
 absl::Status Validate(const v1::RefreshRequest& request) {
   if (absl::Status s = ValidateId("jam_id", request.jam_id()); !s.ok()) {
     return s;
@@ -110,7 +115,11 @@ absl::Status Validate(const v1::RemoveUserRequest& request) {
 }
 
 absl::Status Validate(const v1::HasCapacityRequest& request) {
-  return ValidateId("jam_id", request.jam_id());
+  if (absl::Status s = ValidateId("jam_id", request.jam_id()); !s.ok()) {
+    return s;
+  }
+  if (request.user_id().empty()) return absl::OkStatus();  // Optional.
+  return ValidateId("user_id", request.user_id());
 }
 
 absl::Status Validate(const v1::AddUserRequest& request) {

@@ -22,6 +22,7 @@ absl::Status ValidateId(absl::string_view field, absl::string_view id);
 absl::Status ValidateUtf8(absl::string_view field, absl::string_view text);
 
 // Request checks: OK, or INVALID_ARGUMENT naming the first bad field.
+absl::Status Validate(const v1::CurrentJamRequest& request);
 absl::Status Validate(const v1::RefreshRequest& request);
 absl::Status Validate(const v1::RemoveUserRequest& request);
 absl::Status Validate(const v1::HasCapacityRequest& request);

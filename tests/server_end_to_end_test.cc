@@ -178,7 +178,8 @@ TEST_F(ServerEndToEndTest, RefreshAcceptsTheMaximumList) {
 TEST_F(ServerEndToEndTest, ListJamsPagesThroughEverything) {
   constexpr int kJams = 1234;
   for (int i = 0; i < kJams; ++i) {
-    ASSERT_TRUE(client_->AddUser(absl::StrCat("jam-", 10000 + i), "u").ok());
+    const std::string jam = absl::StrCat("jam-", 10000 + i);
+    ASSERT_TRUE(client_->AddUser(jam, jam).ok());
   }
   auto first = client_->ListJams(0, "");
   ASSERT_TRUE(first.ok());
@@ -239,6 +240,83 @@ TEST_F(ServerEndToEndTest, ConcurrentAddUserToOneJamAdmitsExactlyMaxUsers) {
   ASSERT_TRUE(capacity.ok());
   EXPECT_EQ(capacity->user_count(), 7u);
   EXPECT_FALSE(capacity->has_capacity());
+}
+
+TEST_F(ServerEndToEndTest, ReservationRoundTrip) {
+  const int64_t before_ms = absl::ToUnixMillis(absl::Now());
+  auto seat = client_->CurrentJam("ann", absl::Seconds(30));
+  ASSERT_TRUE(seat.ok()) << seat.status();
+  EXPECT_TRUE(seat->new_jam());
+  EXPECT_GE(seat->reservation_expires_unix_ms(), before_ms + 30'000);
+  EXPECT_LE(seat->reservation_expires_unix_ms(),
+            absl::ToUnixMillis(absl::Now()) + 30'000);
+
+  // The fresh jam was recorded: the next arrival packs into it.
+  auto next = client_->CurrentJam("bob");
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->jam_id(), seat->jam_id());
+  EXPECT_FALSE(next->new_jam());
+
+  auto list = client_->ListJams(0, "");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->jams_size(), 1);
+  EXPECT_EQ(list->jams(0).reserved_count(), 2u);
+  auto stats = client_->GetStats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->reservation_count(), 2u);
+  EXPECT_EQ(stats->jam_count(), 1u);
+
+  auto capacity = client_->HasCapacity(seat->jam_id(), "ann");
+  ASSERT_TRUE(capacity.ok());
+  EXPECT_TRUE(capacity->has_capacity());
+  auto added = client_->AddUser(seat->jam_id(), "ann");
+  ASSERT_TRUE(added.ok());
+  EXPECT_TRUE(added->added());
+  auto after = client_->GetStats();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->reservation_count(), 1u);
+  EXPECT_EQ(after->user_count(), 1u);
+}
+
+TEST_F(ServerEndToEndTest, ReservationTimeIsDefaultedAndCapped) {
+  // The fixture's server runs with the defaults: 15 s, capped at 2 min.
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  auto defaulted = client_->CurrentJam("ann");
+  ASSERT_TRUE(defaulted.ok());
+  EXPECT_NEAR(defaulted->reservation_expires_unix_ms(), now_ms + 15'000, 5'000);
+  auto capped = client_->CurrentJam("bob", absl::Hours(5));
+  ASSERT_TRUE(capped.ok());
+  EXPECT_NEAR(capped->reservation_expires_unix_ms(), now_ms + 120'000, 5'000);
+  // Without a user id nothing is reserved.
+  auto plain = client_->CurrentJam();
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->reservation_expires_unix_ms(), 0u);
+}
+
+// (That the strand's timer expires seats with no call at all is shown in
+// jam_balancer_test, where looking does not itself expire anything.)
+TEST_F(ServerEndToEndTest, ReservationLapsesAfterItsTtl) {
+  ASSERT_TRUE(client_->CurrentJam("ann", absl::Milliseconds(200)).ok());
+  // Poll (bounded) until the seat is gone and the recorded jam with it.
+  absl::StatusOr<v1::GetStatsResponse> stats;
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  do {
+    stats = client_->GetStats();
+    ASSERT_TRUE(stats.ok());
+  } while (stats->reservation_count() != 0 && absl::Now() < give_up &&
+           (absl::SleepFor(absl::Milliseconds(20)), true));
+  EXPECT_EQ(stats->reservation_count(), 0u);
+  EXPECT_EQ(stats->jam_count(), 0u);
+}
+
+TEST_F(ServerEndToEndTest, InvalidOptionalUserIdsAreRejected) {
+  ExpectInvalidArgument(client_->CurrentJam("bad\x01id").status(), "user_id");
+  ExpectInvalidArgument(client_->CurrentJam(std::string(129, 'u')).status(),
+                        "user_id");
+  ExpectInvalidArgument(client_->HasCapacity("jam", "\n").status(), "user_id");
+  auto stats = client_->GetStats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->reservation_count(), 0u);
 }
 
 TEST_F(ServerEndToEndTest, HealthIsServingUntilShutdown) {

@@ -125,5 +125,43 @@ TEST(StrandTest, TaskMayPostAnotherTask) {
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
 }
 
+TEST(StrandTest, TimerRunsOnTheStrandWhenDue) {
+  Strand strand;
+  absl::Notification fired;
+  const absl::Time due = absl::Now() + absl::Milliseconds(30);
+  absl::Time fired_at;
+  strand.SetTimer(due, [&] {
+    fired_at = absl::Now();
+    fired.Notify();
+  });
+  ASSERT_TRUE(fired.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_GE(fired_at, due);
+}
+
+TEST(StrandTest, SettingTheTimerAgainReplacesIt) {
+  Strand strand;
+  std::atomic<int> first{0};
+  absl::Notification second;
+  strand.SetTimer(absl::Now() + absl::Hours(1), [&] { ++first; });
+  // An earlier time must wake the strand that sleeps for the hour.
+  strand.SetTimer(absl::Now() + absl::Milliseconds(10),
+                  [&] { second.Notify(); });
+  ASSERT_TRUE(second.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(first.load(), 0);
+}
+
+TEST(StrandTest, ClearedOrPendingTimersNeverRun) {
+  std::atomic<int> ran{0};
+  {
+    Strand strand;
+    strand.SetTimer(absl::Now() + absl::Milliseconds(1), [&] { ++ran; });
+    strand.SetTimer(absl::InfiniteFuture(), nullptr);
+    strand.Post([] {});
+    absl::SleepFor(absl::Milliseconds(20));
+    strand.SetTimer(absl::Now() + absl::Hours(1), [&] { ++ran; });
+  }  // Shutdown with the hour-long timer pending.
+  EXPECT_EQ(ran.load(), 0);
+}
+
 }  // namespace
 }  // namespace jambalancer
