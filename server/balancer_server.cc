@@ -47,11 +47,34 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
         absl::StrCat("cannot listen on ", options.listen,
                      " (address in use, or not a valid host:port)"));
   }
+  if (!options.metrics_listen.empty()) {
+    if (absl::Status status = server->StartMetrics(options.metrics_listen);
+        !status.ok()) {
+      return status;
+    }
+  }
   grpc::HealthCheckServiceInterface* health =
       server->server_->GetHealthCheckService();
   health->SetServingStatus("", true);
   health->SetServingStatus(kServiceName, true);
   return server;
+}
+
+absl::Status BalancerServer::StartMetrics(const std::string& listen) {
+  metrics_collector_ = std::make_shared<MetricsCollector>(
+      &balancer_, &rpc_metrics_, absl::Now());
+  // prometheus-cpp (civetweb) reports a failure to listen by throwing; it
+  // stops here.
+  try {
+    metrics_exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", listen, " (", e.what(), ")"));
+  }
+  metrics_exposer_->RegisterCollectable(metrics_collector_);
+  const std::vector<int> ports = metrics_exposer_->GetListeningPorts();
+  metrics_port_ = ports.empty() ? 0 : ports.front();
+  return absl::OkStatus();
 }
 
 BalancerServer::~BalancerServer() { Shutdown(absl::ZeroDuration()); }
@@ -65,6 +88,7 @@ void BalancerServer::Shutdown(absl::Duration grace) {
       server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
       server_->Wait();
     }
+    metrics_exposer_.reset();
     balancer_.Shutdown();
   });
 }

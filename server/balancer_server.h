@@ -10,8 +10,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "prometheus/exposer.h"
 #include "server/balancer_service.h"
 #include "server/jam_balancer.h"
+#include "server/metrics_collector.h"
+#include "server/rpc_metrics.h"
 
 namespace jambalancer {
 
@@ -21,6 +24,9 @@ struct ServerOptions {
   uint32_t max_users = 7;
   // Seat reservations made by CurrentJam with a user id.
   BalancerService::Options reservations;
+  // host:port serving /metrics for Prometheus; empty turns it off; port 0
+  // picks a free port.
+  std::string metrics_listen;
 };
 
 // A running jam balancer: the balancer service, the standard health service
@@ -43,6 +49,8 @@ class BalancerServer {
 
   // The port actually bound (the chosen one when options.listen asked for 0).
   int port() const { return port_; }
+  // The metrics port actually bound; 0 when metrics are off.
+  int metrics_port() const { return metrics_port_; }
 
   // Marks health NOT_SERVING, stops accepting calls, lets calls in flight
   // finish for up to `grace` (then cancels them), and stops the strand.
@@ -52,12 +60,20 @@ class BalancerServer {
  private:
   explicit BalancerServer(const ServerOptions& options)
       : balancer_(options.max_users),
-        service_(&balancer_, options.reservations) {}
+        service_(&balancer_, &rpc_metrics_, options.reservations) {}
 
+  // Starts the /metrics endpoint. UNAVAILABLE if it cannot listen.
+  absl::Status StartMetrics(const std::string& listen);
+
+  RpcMetrics rpc_metrics_;
   JamBalancer balancer_;
   BalancerService service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  // Destroyed first: scrapes stop before what they read goes away.
+  std::shared_ptr<MetricsCollector> metrics_collector_;
+  std::unique_ptr<prometheus::Exposer> metrics_exposer_;
+  int metrics_port_ = 0;
   std::once_flag shutdown_once_;
 };
 

@@ -3,6 +3,7 @@
 #include <grpcpp/support/proto_buffer_writer.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <utility>
@@ -147,31 +148,41 @@ absl::Status BalancerService::Prepare(v1::CurrentJamRequest* request) const {
 
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* BalancerService::Serve(
-    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
-    grpc::ByteBuffer* response,
+    RpcMethod method, grpc::CallbackServerContext* context,
+    const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
     void (*apply)(const Request&, absl::Time now, JamCollection&, Response*)) {
+  const auto started = std::chrono::steady_clock::now();
+  metrics_->Started(method);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Finishes the call; any thread. Counts it as handled.
+  auto finish = [this, method, reactor, started](const grpc::Status& status) {
+    metrics_->Handled(
+        method, status.error_code(),
+        absl::FromChrono(std::chrono::steady_clock::now() - started));
+    reactor->Finish(status);
+  };
+
   auto call = std::make_unique<Call<Request, Response>>();
   absl::Status status = ParseRequest(*request, &call->request);
   if (status.ok()) status = Prepare(&call->request);
   if (!status.ok()) {
-    reactor->Finish(ToGrpcStatus(status));
+    finish(ToGrpcStatus(status));
     return reactor;
   }
   const bool posted =
-      balancer_->Post([reactor, response, apply, call = std::move(call)](
+      balancer_->Post([response, apply, finish, call = std::move(call)](
                           JamCollection& collection, absl::Time now) {
         apply(call->request, now, collection, &call->response);
         grpc::ProtoBufferWriter writer(
             response, grpc::kProtoBufferWriterMaxBufferLength,
             static_cast<int>(call->response.ByteSizeLong()));
-        reactor->Finish(call->response.SerializeToZeroCopyStream(&writer)
-                            ? grpc::Status::OK
-                            : grpc::Status(grpc::StatusCode::INTERNAL,
-                                           "cannot serialize the response"));
+        finish(call->response.SerializeToZeroCopyStream(&writer)
+                   ? grpc::Status::OK
+                   : grpc::Status(grpc::StatusCode::INTERNAL,
+                                  "cannot serialize the response"));
       });
   if (!posted) {
-    reactor->Finish(
+    finish(
         grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
   }
   return reactor;
@@ -180,43 +191,48 @@ grpc::ServerUnaryReactor* BalancerService::Serve(
 grpc::ServerUnaryReactor* BalancerService::CurrentJam(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return Serve(context, request, response, &ApplyCurrentJam);
+  return Serve(RpcMethod::kCurrentJam, context, request, response,
+               &ApplyCurrentJam);
 }
 
 grpc::ServerUnaryReactor* BalancerService::Refresh(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return Serve(context, request, response, &ApplyRefresh);
+  return Serve(RpcMethod::kRefresh, context, request, response, &ApplyRefresh);
 }
 
 grpc::ServerUnaryReactor* BalancerService::RemoveUser(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return Serve(context, request, response, &ApplyRemoveUser);
+  return Serve(RpcMethod::kRemoveUser, context, request, response,
+               &ApplyRemoveUser);
 }
 
 grpc::ServerUnaryReactor* BalancerService::HasCapacity(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return Serve(context, request, response, &ApplyHasCapacity);
+  return Serve(RpcMethod::kHasCapacity, context, request, response,
+               &ApplyHasCapacity);
 }
 
 grpc::ServerUnaryReactor* BalancerService::AddUser(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return Serve(context, request, response, &ApplyAddUser);
+  return Serve(RpcMethod::kAddUser, context, request, response, &ApplyAddUser);
 }
 
 grpc::ServerUnaryReactor* BalancerService::GetStats(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return Serve(context, request, response, &ApplyGetStats);
+  return Serve(RpcMethod::kGetStats, context, request, response,
+               &ApplyGetStats);
 }
 
 grpc::ServerUnaryReactor* BalancerService::ListJams(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
-  return Serve(context, request, response, &ApplyListJams);
+  return Serve(RpcMethod::kListJams, context, request, response,
+               &ApplyListJams);
 }
 
 }  // namespace jambalancer

@@ -7,6 +7,7 @@
 #include "absl/time/time.h"
 #include "jambalancer/v1/jam_balancer.grpc.pb.h"
 #include "server/jam_balancer.h"
+#include "server/rpc_metrics.h"
 
 namespace jambalancer {
 
@@ -37,9 +38,9 @@ class BalancerService final : public RawCallbackJamBalancerService {
     absl::Duration max_reservation_ttl = absl::Minutes(2);
   };
 
-  // `balancer` must outlive the service.
-  BalancerService(JamBalancer* balancer, Options options)
-      : balancer_(balancer), options_(options) {}
+  // `balancer` and `metrics` must outlive the service.
+  BalancerService(JamBalancer* balancer, RpcMetrics* metrics, Options options)
+      : balancer_(balancer), metrics_(metrics), options_(options) {}
 
   grpc::ServerUnaryReactor* CurrentJam(grpc::CallbackServerContext* context,
                                        const grpc::ByteBuffer* request,
@@ -65,14 +66,14 @@ class BalancerService final : public RawCallbackJamBalancerService {
 
  private:
   // Parses and prepares the request, then runs `apply` on the strand and
-  // finishes the call with its response. `apply` maps a valid request to
+  // finishes the call with its response, counting it in the metrics as
+  // `method`. `apply` maps a valid request to
   // its response; it runs with exclusive access to the collection.
   template <typename Request, typename Response>
-  grpc::ServerUnaryReactor* Serve(grpc::CallbackServerContext* context,
-                                  const grpc::ByteBuffer* request,
-                                  grpc::ByteBuffer* response,
-                                  void (*apply)(const Request&, absl::Time now,
-                                                JamCollection&, Response*));
+  grpc::ServerUnaryReactor* Serve(
+      RpcMethod method, grpc::CallbackServerContext* context,
+      const grpc::ByteBuffer* request, grpc::ByteBuffer* response,
+      void (*apply)(const Request&, absl::Time now, JamCollection&, Response*));
 
   // Validates a parsed request and fills in server defaults.
   template <typename Request>
@@ -80,6 +81,7 @@ class BalancerService final : public RawCallbackJamBalancerService {
   absl::Status Prepare(v1::CurrentJamRequest* request) const;
 
   JamBalancer* const balancer_;
+  RpcMetrics* const metrics_;
   const Options options_;
 };
 

@@ -36,6 +36,10 @@ class JamBalancer {
   void Shutdown() { strand_.Shutdown(); }
 
   size_t QueueDepth() const { return strand_.QueueDepth(); }
+  const LatencyHistogram& strand_wait_time() const {
+    return strand_.wait_time();
+  }
+  const LatencyHistogram& strand_run_time() const { return strand_.run_time(); }
 
  private:
   // Points the strand's timer at the collection's next expiry. Strand only.

@@ -10,6 +10,7 @@ namespace jambalancer {
 
 JamCollection::JamCollection(uint32_t max_users) : max_users_(max_users) {
   assert(max_users >= 1);
+  counters_.jams_by_members.assign(max_users_ + 2, 0);
 }
 
 uint64_t JamCollection::IdPrefix(absl::string_view id) {
@@ -32,6 +33,8 @@ JamCollection::Jam* JamCollection::FindOrCreate(absl::string_view jam_id) {
   jam->id = it->first;
   jam->id_prefix = IdPrefix(jam->id);
   jams_by_id_.emplace(IdKey{jam->id_prefix, jam->id}, jam);
+  ++counters_.jams_created;
+  ++counters_.jams_by_members[0];
   return jam;
 }
 
@@ -51,6 +54,9 @@ void JamCollection::Reindex(Jam* jam, size_t old_members,
   }
   if (old_members >= max_users_) --full_jam_count_;
   if (new_members >= max_users_) ++full_jam_count_;
+  const size_t overfilled = max_users_ + 1;
+  --counters_.jams_by_members[std::min(old_members, overfilled)];
+  ++counters_.jams_by_members[std::min(new_members, overfilled)];
   member_count_ = member_count_ - old_members + new_members;
 }
 
@@ -58,6 +64,7 @@ void JamCollection::DeleteIfEmpty(Jam* jam) {
   if (jam->occupancy() != 0) return;
   // Not in jams_with_room_: HasRoom(0) is false.
   jams_by_id_.erase(IdKey{jam->id_prefix, jam->id});
+  --counters_.jams_by_members[0];
   jams_.erase(jams_.find(jam->id));
 }
 
@@ -115,6 +122,7 @@ void JamCollection::Join(UserMap::iterator user, Jam* jam) {
 void JamCollection::ExpireReservations(absl::Time now) {
   while (!reservations_by_expiry_.empty() &&
          reservations_by_expiry_.begin()->first <= now) {
+    ++counters_.reservations_expired;
     Forget(users_.find(reservations_by_expiry_.begin()->second));
   }
 }
@@ -162,6 +170,7 @@ CurrentJamResult JamCollection::ReserveSeat(absl::string_view user_id,
   const size_t old_occupancy = target->occupancy();
   const absl::Time expires = now + ttl;
   ++target->reserved;
+  ++counters_.reservations_made;
   user->second = User{target, /*reserved=*/true, expires};
   reservations_by_expiry_.emplace(expires, user->first);
   Reindex(target, old_members, old_occupancy);
@@ -212,6 +221,7 @@ uint32_t JamCollection::Refresh(absl::string_view jam_id,
     if (user->second.jam == nullptr) users_.erase(user);
   }
   const auto count = static_cast<uint32_t>(jam->members.size());
+  if (count > max_users_) ++counters_.overfilled_refreshes;
   Reindex(jam, old_members, old_occupancy);
   DeleteIfEmpty(jam);
   return count;
@@ -254,6 +264,7 @@ AddUserResult JamCollection::AddUser(absl::string_view jam_id,
   const bool in_this_jam =
       jam != nullptr && user != users_.end() && user->second.jam == jam;
   if (!in_this_jam && jam != nullptr && jam->occupancy() >= max_users_) {
+    ++counters_.users_turned_away;
     return {false, static_cast<uint32_t>(jam->members.size()),
             Answer(BestWithRoom()).jam_id};
   }
@@ -271,6 +282,13 @@ CollectionStats JamCollection::Stats(absl::Time now) {
   ExpireReservations(now);
   return {jams_.size(), member_count_, full_jam_count_,
           reservations_by_expiry_.size()};
+}
+
+CollectionCounters JamCollection::Counters() const {
+  CollectionCounters counters = counters_;
+  counters.stats = {jams_.size(), member_count_, full_jam_count_,
+                    reservations_by_expiry_.size()};
+  return counters;
 }
 
 JamPage JamCollection::ListJams(absl::string_view after_jam_id, size_t limit,

@@ -49,6 +49,20 @@ struct CollectionStats {
   uint64_t reservation_count = 0;
 };
 
+// Running totals for monitoring, as of the last call (nothing is expired to
+// compute them).
+struct CollectionCounters {
+  uint64_t jams_created = 0;
+  uint64_t users_turned_away = 0;     // AddUser answered added = false.
+  uint64_t overfilled_refreshes = 0;  // Refresh lists above max_users.
+  uint64_t reservations_made = 0;
+  uint64_t reservations_expired = 0;  // Lapsed without being taken.
+  // jams_by_members[n]: jams with n members, for n in [0, max_users];
+  // jams_by_members[max_users + 1]: overfilled jams.
+  std::vector<uint64_t> jams_by_members;
+  CollectionStats stats;  // Without expiring first.
+};
+
 struct JamSnapshot {
   std::string jam_id;
   std::vector<std::string> user_ids;  // In byte order.
@@ -143,6 +157,8 @@ class JamCollection {
 
   CollectionStats Stats(absl::Time now);
 
+  CollectionCounters Counters() const;
+
   // Up to `limit` jams whose ids sort after `after_jam_id` (all jams when it
   // is empty), in id order.
   JamPage ListJams(absl::string_view after_jam_id, size_t limit,
@@ -225,6 +241,9 @@ class JamCollection {
   absl::btree_set<ExpiryKey> reservations_by_expiry_;
   uint64_t member_count_ = 0;
   uint64_t full_jam_count_ = 0;
+  // See CollectionCounters; jams_by_members_ is kept up to date by Reindex,
+  // FindOrCreate and DeleteIfEmpty.
+  CollectionCounters counters_;
   absl::BitGen random_;  // For fresh jam ids.
 };
 

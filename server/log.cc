@@ -2,19 +2,77 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace jambalancer {
+namespace {
 
-void Log(LogLevel level, absl::string_view message) {
-  const std::string line = absl::StrCat(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
-                       absl::UTCTimeZone()),
-      level == LogLevel::kError ? " ERROR " : " INFO ", message, "\n");
+std::atomic<LogFormat> log_format{LogFormat::kText};
+
+// A JSON string literal (RFC 8259 escapes; other bytes pass through).
+std::string JsonString(absl::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          absl::StrAppendFormat(&out, "\\u%04x", c);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+}  // namespace
+
+void SetLogFormat(LogFormat format) { log_format.store(format); }
+
+void Log(LogLevel level, absl::string_view message,
+         std::initializer_list<LogField> fields) {
+  const std::string time = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
+                                            absl::UTCTimeZone());
+  const bool error = level == LogLevel::kError;
+  std::string line;
+  if (log_format.load() == LogFormat::kJson) {
+    line = absl::StrCat("{\"time\":", JsonString(time),
+                        ",\"level\":", error ? "\"error\"" : "\"info\"",
+                        ",\"msg\":", JsonString(message));
+    for (const LogField& field : fields) {
+      absl::StrAppend(&line, ",", JsonString(field.first), ":",
+                      JsonString(field.second));
+    }
+    line += "}\n";
+  } else {
+    line = absl::StrCat(time, error ? " ERROR " : " INFO ", message);
+    for (const LogField& field : fields) {
+      absl::StrAppend(&line, " ", field.first, "=", field.second);
+    }
+    line += "\n";
+  }
   // A single write keeps lines whole when threads log at once.
   (void)!write(STDERR_FILENO, line.data(), line.size());
 }

@@ -1,15 +1,29 @@
 #ifndef JAM_BALANCER_SERVER_LOG_H_
 #define JAM_BALANCER_SERVER_LOG_H_
 
+#include <initializer_list>
+#include <string>
+#include <utility>
+
 #include "absl/strings/string_view.h"
 
 namespace jambalancer {
 
 enum class LogLevel { kInfo, kError };
+enum class LogFormat { kText, kJson };
 
-// Writes one line to stderr: RFC 3339 UTC time, level, message. Thread-safe
-// (one write(2) per line). For events worth knowing, not per-call traffic.
-void Log(LogLevel level, absl::string_view message);
+// How Log writes lines from now on. Call before other threads log.
+void SetLogFormat(LogFormat format);
+
+// A named value attached to a log line.
+using LogField = std::pair<absl::string_view, std::string>;
+
+// Writes one line to stderr. Text: `TIME LEVEL message key=value ...`;
+// JSON: `{"time":...,"level":...,"msg":...,"key":"value",...}`. Time is RFC
+// 3339 UTC. Thread-safe (one write(2) per line). For events worth knowing,
+// not per-call traffic.
+void Log(LogLevel level, absl::string_view message,
+         std::initializer_list<LogField> fields = {});
 
 }  // namespace jambalancer
 

@@ -26,6 +26,11 @@ ABSL_FLAG(absl::Duration, reservation_ttl, absl::Seconds(15),
 ABSL_FLAG(absl::Duration, max_reservation_ttl, absl::Minutes(2),
           "longest reservation a request may ask for; longer ones are capped "
           "(at most 24h)");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
+          "host:port serving Prometheus metrics at /metrics; empty turns "
+          "metrics off; port 0 picks a free port (logged at start)");
+ABSL_FLAG(std::string, log_format, "text",
+          "log line format on stderr: text or json");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "on SIGTERM/SIGINT, how long calls in flight may take to finish "
           "before they are cancelled");
@@ -42,10 +47,20 @@ int main(int argc, char** argv) {
       "Places users into jams (small rooms) for front-end servers.\n"
       "Usage: jam-balancer [--listen=HOST:PORT] [--max_users=N] "
       "[--reservation_ttl=DURATION] [--max_reservation_ttl=DURATION] "
+      "[--metrics_listen=HOST:PORT] [--log_format=text|json] "
       "[--shutdown_grace=DURATION]");
   absl::ParseCommandLine(argc, argv);
   using jambalancer::Log;
   using jambalancer::LogLevel;
+
+  const std::string log_format = absl::GetFlag(FLAGS_log_format);
+  if (log_format == "json") {
+    jambalancer::SetLogFormat(jambalancer::LogFormat::kJson);
+  } else if (log_format != "text") {
+    Log(LogLevel::kError, "not started: log_format must be text or json",
+        {{"log_format", log_format}});
+    return EXIT_FAILURE;
+  }
 
   // Block the stop signals before any thread starts, so every thread
   // inherits the mask and only sigwait below receives them.
@@ -61,28 +76,35 @@ int main(int argc, char** argv) {
   options.reservations.reservation_ttl = absl::GetFlag(FLAGS_reservation_ttl);
   options.reservations.max_reservation_ttl =
       absl::GetFlag(FLAGS_max_reservation_ttl);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
 
   auto server = jambalancer::BalancerServer::Start(options);
   if (!server.ok()) {
-    Log(LogLevel::kError,
-        absl::StrCat("not started: ", server.status().message()));
+    Log(LogLevel::kError, "not started",
+        {{"error", std::string(server.status().message())}});
     return EXIT_FAILURE;
   }
-  Log(LogLevel::kInfo,
-      absl::StrCat(
-          "jam-balancer started: listen=", options.listen,
-          " port=", (*server)->port(), " max_users=", options.max_users,
-          " reservation_ttl=",
-          absl::FormatDuration(options.reservations.reservation_ttl),
-          " max_reservation_ttl=",
-          absl::FormatDuration(options.reservations.max_reservation_ttl),
-          " shutdown_grace=", absl::FormatDuration(grace)));
+  const int metrics_port = (*server)->metrics_port();
+  Log(LogLevel::kInfo, "jam-balancer started",
+      {{"version", JAM_BALANCER_VERSION},
+       {"listen", options.listen},
+       {"port", absl::StrCat((*server)->port())},
+       {"metrics_listen",
+        options.metrics_listen.empty() ? "off" : options.metrics_listen},
+       {"metrics_port", absl::StrCat(metrics_port)},
+       {"max_users", absl::StrCat(options.max_users)},
+       {"reservation_ttl",
+        absl::FormatDuration(options.reservations.reservation_ttl)},
+       {"max_reservation_ttl",
+        absl::FormatDuration(options.reservations.max_reservation_ttl)},
+       {"shutdown_grace", absl::FormatDuration(grace)}});
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   Log(LogLevel::kInfo,
-      absl::StrCat("received ", strsignal(signal_number), ", shutting down"));
+      absl::StrCat("received ", strsignal(signal_number),
+                   ", shutting down: health NOT_SERVING, draining calls"));
   (*server)->Shutdown(grace);
   Log(LogLevel::kInfo, "jam-balancer stopped");
   return EXIT_SUCCESS;

@@ -11,7 +11,7 @@ Strand::~Strand() { Shutdown(); }
 bool Strand::Post(Task task) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return false;
-  queue_.push_back(std::move(task));
+  queue_.push_back({std::move(task), Clock::now()});
   return true;
 }
 
@@ -42,7 +42,7 @@ bool Strand::ShouldWake() const {
 }
 
 void Strand::Run() {
-  std::deque<Task> batch;
+  std::deque<Queued> batch;
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
@@ -55,7 +55,7 @@ void Strand::Run() {
       }
       if (!stopping_ && timer_at_ <= absl::Now()) {
         timer_at_ = absl::InfiniteFuture();
-        queue_.push_back(std::move(timer_task_));
+        queue_.push_back({std::move(timer_task_), Clock::now()});
         timer_task_ = nullptr;
       }
       // Queue empty here means stopping_ with nothing left to run.
@@ -64,7 +64,13 @@ void Strand::Run() {
     }
     // Drain the whole batch without touching the lock: producers are not
     // held up while tasks run.
-    for (Task& task : batch) std::move(task)();
+    for (Queued& queued : batch) {
+      const Clock::time_point start = Clock::now();
+      std::move(queued.task)();
+      const Clock::time_point end = Clock::now();
+      wait_time_.Observe(absl::FromChrono(start - queued.posted));
+      run_time_.Observe(absl::FromChrono(end - start));
+    }
     batch.clear();
   }
 }

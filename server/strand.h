@@ -1,6 +1,7 @@
 #ifndef JAM_BALANCER_SERVER_STRAND_H_
 #define JAM_BALANCER_SERVER_STRAND_H_
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <thread>
@@ -9,6 +10,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/latency_histogram.h"
 
 namespace jambalancer {
 
@@ -43,18 +45,31 @@ class Strand {
   // Tasks queued and not yet started.
   size_t QueueDepth() const;
 
+  // How long tasks waited in the queue before starting, and how long they
+  // ran. Written by the strand thread; readable from any thread.
+  const LatencyHistogram& wait_time() const { return wait_time_; }
+  const LatencyHistogram& run_time() const { return run_time_; }
+
  private:
+  using Clock = std::chrono::steady_clock;
+  struct Queued {
+    Task task;
+    Clock::time_point posted;
+  };
+
   void Run();
   bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ShouldWake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
-  std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time timer_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool timer_changed_ ABSL_GUARDED_BY(mu_) = false;
   Task timer_task_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;
+  LatencyHistogram wait_time_{LatencyHistogram::DefaultBounds()};
+  LatencyHistogram run_time_{LatencyHistogram::DefaultBounds()};
+  std::thread thread_;  // Last: starts after every member it uses.
 };
 
 }  // namespace jambalancer

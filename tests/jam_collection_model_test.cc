@@ -3,6 +3,7 @@
 // reservations expiring. The model scans everything on every step; the
 // collection must agree while using its indexes.
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -194,6 +195,14 @@ TEST_P(ModelTest, AgreesWithBruteForceModel) {
     ASSERT_EQ(stats.user_count, users);
     ASSERT_EQ(stats.full_jam_count, full);
     ASSERT_EQ(stats.reservation_count, model.reservations.size());
+    // The monitoring totals: jams by member count, overfilled last.
+    CollectionCounters counters = jams.Counters();
+    std::vector<uint64_t> by_members(kMax + 2, 0);
+    for (const std::string& j : live) {
+      ++by_members[std::min<size_t>(model.Members(j), kMax + 1)];
+    }
+    ASSERT_EQ(counters.jams_by_members, by_members);
+    ASSERT_EQ(counters.stats.jam_count, live.size());
     // Every jam's members and reserved seats, in id order.
     JamPage page = jams.ListJams("", 1000, now);
     ASSERT_EQ(page.jams.size(), live.size());

@@ -280,5 +280,25 @@ TEST_F(ReservationTest, RefreshDropsUnlistedMembersEntirely) {
   EXPECT_NE(seat.reservation_expires, absl::InfinitePast());
 }
 
+TEST_F(ReservationTest, CountersTrackEventsForMonitoring) {
+  Fill("full", 3);                      // Created 1.
+  Fill("over", 5);                      // Created 2, overfilled.
+  jams_.AddUser("full", "late", now_);  // Turned away.
+  CurrentJamResult seat = Reserve("ann", absl::Seconds(1));  // Created 3.
+  Reserve("bob", absl::Seconds(1));         // Packs into ann's jam.
+  jams_.AddUser(seat.jam_id, "ann", now_);  // Taken.
+  Advance(absl::Seconds(1));
+  jams_.ExpireReservations(now_);  // bob's lapses.
+  CollectionCounters counters = jams_.Counters();
+  EXPECT_EQ(counters.jams_created, 3u);
+  EXPECT_EQ(counters.overfilled_refreshes, 1u);
+  EXPECT_EQ(counters.users_turned_away, 1u);
+  EXPECT_EQ(counters.reservations_made, 2u);
+  EXPECT_EQ(counters.reservations_expired, 1u);
+  // Jams by members: ann's jam has 1, "full" 3, "over" is overfilled.
+  EXPECT_EQ(counters.jams_by_members, (std::vector<uint64_t>{0, 1, 0, 1, 1}));
+  EXPECT_EQ(counters.stats.user_count, 9u);
+}
+
 }  // namespace
 }  // namespace jambalancer

@@ -1,0 +1,93 @@
+#include "server/process_metrics.h"
+
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+
+namespace jambalancer {
+namespace {
+
+prometheus::MetricFamily Single(std::string name, std::string help,
+                                prometheus::MetricType type, double value) {
+  prometheus::MetricFamily family{std::move(name), std::move(help), type, {}};
+  prometheus::ClientMetric& metric = family.metric.emplace_back();
+  if (type == prometheus::MetricType::Counter) {
+    metric.counter.value = value;
+  } else {
+    metric.gauge.value = value;
+  }
+  return family;
+}
+
+// Fields of /proc/self/stat after the command name (which may hold spaces),
+// so that fields[0] is the state (field 3 of proc(5)).
+std::vector<std::string> StatFields() {
+  std::ifstream file("/proc/self/stat");
+  std::string line;
+  std::getline(file, line);
+  const size_t end_of_name = line.rfind(')');
+  if (end_of_name == std::string::npos) return {};
+  std::istringstream rest(line.substr(end_of_name + 1));
+  return {std::istream_iterator<std::string>(rest),
+          std::istream_iterator<std::string>()};
+}
+
+int CountOpenFds() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  int count = 0;
+  while (const dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  closedir(dir);
+  return count - 1;  // Not the one opendir holds.
+}
+
+}  // namespace
+
+std::vector<prometheus::MetricFamily> CollectProcessMetrics(
+    absl::Time process_start) {
+  using prometheus::MetricType;
+  std::vector<prometheus::MetricFamily> families;
+  const std::vector<std::string> stat = StatFields();
+  // proc(5): utime = field 14, stime = 15, vsize = 23, rss = 24 (pages).
+  if (stat.size() > 21) {
+    const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    const double cpu = (std::stod(stat[11]) + std::stod(stat[12])) / ticks;
+    families.push_back(Single("process_cpu_seconds_total",
+                              "Total user and system CPU time spent in "
+                              "seconds.",
+                              MetricType::Counter, cpu));
+    families.push_back(Single("process_virtual_memory_bytes",
+                              "Virtual memory size in bytes.",
+                              MetricType::Gauge, std::stod(stat[20])));
+    families.push_back(Single(
+        "process_resident_memory_bytes", "Resident memory size in bytes.",
+        MetricType::Gauge,
+        std::stod(stat[21]) * static_cast<double>(sysconf(_SC_PAGESIZE))));
+  }
+  if (const int fds = CountOpenFds(); fds >= 0) {
+    families.push_back(Single("process_open_fds",
+                              "Number of open file descriptors.",
+                              MetricType::Gauge, fds));
+  }
+  rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    families.push_back(
+        Single("process_max_fds", "Maximum number of open file descriptors.",
+               MetricType::Gauge, static_cast<double>(limit.rlim_cur)));
+  }
+  families.push_back(
+      Single("process_start_time_seconds",
+             "Start time of the process since unix epoch in seconds.",
+             MetricType::Gauge,
+             absl::ToDoubleSeconds(process_start - absl::UnixEpoch())));
+  return families;
+}
+
+}  // namespace jambalancer
