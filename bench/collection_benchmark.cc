@@ -4,23 +4,34 @@
 //
 // The population: jam ids and user ids are random lowercase UUIDs (36 chars),
 // jam sizes are uniform over 1..7 with max_users 7 (about 1 jam in 7 is full,
-// the rest have room, 4 users per jam on average). It is built once per size
-// (GetPopulation) and shared by all benchmarks of that size, so every
-// benchmark leaves the collection as it found it; each checks so at the end.
+// the rest have room, 4 users per jam on average). Every user is a member of
+// one jam only, as the collection requires; spare user ids are in none. The
+// population is built once per size (GetPopulation) and shared by all
+// benchmarks of that size, so every benchmark leaves the collection as it
+// found it, with no reservations; each checks so at the end.
+//
+// Time: every call is made at the same instant, kNow, so no reservation
+// expires on its own. Only BM_ExpireReservations passes a later time, to
+// expire the reservations it made.
 //
 // Access is random: a benchmark picks a jam from the pre-built id arrays with
 // a cheap PRNG, so the loop measures the collection, not id generation. At 1e6
-// jams most lookups miss the CPU caches, as they would in the server.
+// jams most lookups miss the CPU caches, as they would in the server. Seats
+// are reserved where the collection puts them: in the fullest jams with room,
+// the same few jams every time, as in the server.
 //
 // Reading the output: the counter time_per_op is the time of ONE collection
 // call. It differs from the Time column where an iteration makes more than
-// one call: two in RemoveUserThenAddUser and Refresh_FillAndRestore (the
-// second call undoes the first); a batch of 64 in AddUser_WithRoom and
-// RemoveUser, which time themselves (manual_time) so that the calls undoing
-// each batch are not counted. ListJams: one call lists one page of 100 jams;
-// time_per_jam divides by the jams listed. BM_Memory times nothing; its
-// counters are heap bytes (malloc's count, overhead included) and the time
-// the population took to build, one AddUser per user.
+// one call: two in RemoveUserThenAddUser, Refresh_FillAndRestore and
+// ReserveSeatThenRelease (the second call undoes the first); a batch of 64 in
+// AddUser_WithRoom, RemoveUser and ReserveSeat, and 64 pairs in
+// ReserveSeatThenAddUser, which time themselves (manual_time) so that the
+// calls undoing each batch are not counted. BM_ExpireReservations times one
+// call that expires 64 reservations; time_per_expiry divides by them.
+// ListJams: one call lists one page of 100 jams; time_per_jam divides by the
+// jams listed. BM_Memory times nothing; its counters are heap bytes (malloc's
+// count, overhead included) and the time the population took to build, one
+// AddUser per user.
 //
 // Run a Release build; see bench/CMakeLists.txt.
 
@@ -40,6 +51,7 @@
 #endif
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "benchmark/benchmark.h"
 #include "server/jam_collection.h"
@@ -51,6 +63,11 @@ constexpr uint32_t kMaxUsers = 7;
 constexpr size_t kIdLength = 36;      // A UUID in canonical form.
 constexpr size_t kSpareUsers = 4096;  // Ids never stored in the collection.
 constexpr size_t kPageSize = 100;     // ListJams limit.
+
+// The instant of every call (2024-01-01 UTC). Reservations last kTtl (the
+// server's default), so none expires before BM_ExpireReservations.
+constexpr absl::Time kNow = absl::FromUnixSeconds(1704067200);
+constexpr absl::Duration kTtl = absl::Seconds(15);
 
 // splitmix64: a few cycles per number, good enough to pick jams and make ids.
 class FastRandom {
@@ -192,14 +209,14 @@ Population::Population(size_t jam_count) {
   const auto start = std::chrono::steady_clock::now();
   for (uint32_t jam = 0; jam < jam_count; ++jam) {
     for (uint32_t k = 0; k < UserCount(jam); ++k) {
-      collection_.AddUser(JamId(jam), UserId(jam, k));
+      collection_.AddUser(JamId(jam), UserId(jam, k), kNow);
     }
   }
   build_seconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
   collection_bytes_ = HeapBytesInUse() - bytes_before;
-  initial_stats_ = collection_.Stats();
+  initial_stats_ = collection_.Stats(kNow);
 }
 
 // The population of each size, built on first use and kept for the whole run
@@ -229,10 +246,11 @@ void ReportTimePerOp(benchmark::State& state, int calls_per_iteration) {
 
 // Fails the benchmark if it left the shared collection changed.
 void CheckUnchanged(benchmark::State& state, Population& population) {
-  const CollectionStats now = population.collection().Stats();
+  const CollectionStats now = population.collection().Stats(kNow);
   const CollectionStats& then = population.initial_stats();
   if (now.jam_count != then.jam_count || now.user_count != then.user_count ||
-      now.full_jam_count != then.full_jam_count) {
+      now.full_jam_count != then.full_jam_count ||
+      now.reservation_count != then.reservation_count) {
     state.SkipWithError("the benchmark changed the collection");
   }
 }
@@ -241,7 +259,7 @@ void BM_CurrentJam(benchmark::State& state) {
   Population& population = GetPopulation(state.range(0));
   JamCollection& collection = population.collection();
   for (auto _ : state) {
-    CurrentJamResult result = collection.CurrentJam();
+    CurrentJamResult result = collection.CurrentJam(kNow);
     benchmark::DoNotOptimize(result);
   }
   ReportTimePerOp(state, 1);
@@ -279,7 +297,7 @@ void BM_CurrentJam_LinearScan(benchmark::State& state) {
   for (uint32_t jam = 0; jam < population.jam_count(); ++jam) {
     jams.push_back({population.JamId(jam), population.UserCount(jam)});
   }
-  const CurrentJamResult expected = population.collection().CurrentJam();
+  const CurrentJamResult expected = population.collection().CurrentJam(kNow);
   const CurrentJamResult scanned = LinearScanCurrentJam(jams, kMaxUsers);
   if (scanned.jam_id != expected.jam_id ||
       scanned.user_count != expected.user_count) {
@@ -307,7 +325,7 @@ void BM_Refresh(benchmark::State& state) {
       user_ids[k] = population.UserId(jam, k);
     }
     benchmark::DoNotOptimize(
-        collection.Refresh(population.JamId(jam), user_ids));
+        collection.Refresh(population.JamId(jam), user_ids, kNow));
   }
   ReportTimePerOp(state, 1);
   CheckUnchanged(state, population);
@@ -332,9 +350,9 @@ void BM_Refresh_FillAndRestore(benchmark::State& state) {
                               : population.SpareUserId(spare++);
     }
     const absl::string_view jam_id = population.JamId(jam);
-    benchmark::DoNotOptimize(collection.Refresh(jam_id, user_ids));
+    benchmark::DoNotOptimize(collection.Refresh(jam_id, user_ids, kNow));
     benchmark::DoNotOptimize(collection.Refresh(
-        jam_id, absl::MakeConstSpan(user_ids.data(), count)));
+        jam_id, absl::MakeConstSpan(user_ids.data(), count), kNow));
   }
   ReportTimePerOp(state, 2);
   CheckUnchanged(state, population);
@@ -352,9 +370,9 @@ void BM_RemoveUserThenAddUser(benchmark::State& state) {
     const uint32_t jam = random.Below(jam_count);
     const absl::string_view jam_id = population.JamId(jam);
     const absl::string_view user_id = population.UserId(jam, 0);
-    RemoveUserResult removed = collection.RemoveUser(jam_id, user_id);
+    RemoveUserResult removed = collection.RemoveUser(jam_id, user_id, kNow);
     benchmark::DoNotOptimize(removed);
-    AddUserResult added = collection.AddUser(jam_id, user_id);
+    AddUserResult added = collection.AddUser(jam_id, user_id, kNow);
     benchmark::DoNotOptimize(added);
   }
   ReportTimePerOp(state, 2);
@@ -362,20 +380,59 @@ void BM_RemoveUserThenAddUser(benchmark::State& state) {
 }
 BENCHMARK(BM_RemoveUserThenAddUser)->Apply(JamCounts);
 
+// Without a user id: the jam's occupancy decides.
 void BM_HasCapacity(benchmark::State& state) {
   Population& population = GetPopulation(state.range(0));
-  const JamCollection& collection = population.collection();
+  JamCollection& collection = population.collection();
   const uint32_t jam_count = population.jam_count();
   FastRandom random(4);
   for (auto _ : state) {
-    HasCapacityResult result =
-        collection.HasCapacity(population.JamId(random.Below(jam_count)));
+    HasCapacityResult result = collection.HasCapacity(
+        population.JamId(random.Below(jam_count)), "", kNow);
     benchmark::DoNotOptimize(result);
   }
   ReportTimePerOp(state, 1);
   CheckUnchanged(state, population);
 }
 BENCHMARK(BM_HasCapacity)->Apply(JamCounts);
+
+// A member of the jam asks (a front end re-checking a user it placed): the
+// user is looked up too, and always has capacity, full jam or not.
+void BM_HasCapacity_Member(benchmark::State& state) {
+  Population& population = GetPopulation(state.range(0));
+  JamCollection& collection = population.collection();
+  const uint32_t jam_count = population.jam_count();
+  FastRandom random(9);
+  int64_t refused = 0;
+  for (auto _ : state) {
+    const uint32_t jam = random.Below(jam_count);
+    HasCapacityResult result = collection.HasCapacity(
+        population.JamId(jam), population.UserId(jam, 0), kNow);
+    refused += !result.has_capacity;
+    benchmark::DoNotOptimize(result);
+  }
+  ReportTimePerOp(state, 1);
+  if (refused != 0) state.SkipWithError("a member was refused");
+  CheckUnchanged(state, population);
+}
+BENCHMARK(BM_HasCapacity_Member)->Apply(JamCounts);
+
+// A user in no jam asks: the user lookup misses, then occupancy decides.
+void BM_HasCapacity_NewUser(benchmark::State& state) {
+  Population& population = GetPopulation(state.range(0));
+  JamCollection& collection = population.collection();
+  const uint32_t jam_count = population.jam_count();
+  FastRandom random(10);
+  for (auto _ : state) {
+    HasCapacityResult result =
+        collection.HasCapacity(population.JamId(random.Below(jam_count)),
+                               population.SpareUserId(random.Next()), kNow);
+    benchmark::DoNotOptimize(result);
+  }
+  ReportTimePerOp(state, 1);
+  CheckUnchanged(state, population);
+}
+BENCHMARK(BM_HasCapacity_NewUser)->Apply(JamCounts);
 
 // Timed by hand: a batch of distinct jams, one call each, then the calls that
 // undo them, untimed. kBatch calls per iteration.
@@ -418,14 +475,14 @@ void BM_AddUser_WithRoom(benchmark::State& state) {
     cycle.NextBatch(batch);
     const auto start = std::chrono::steady_clock::now();
     for (size_t i = 0; i < kBatch; ++i) {
-      AddUserResult result = collection.AddUser(population.JamId(batch[i]),
-                                                population.SpareUserId(i));
+      AddUserResult result = collection.AddUser(
+          population.JamId(batch[i]), population.SpareUserId(i), kNow);
       benchmark::DoNotOptimize(result);
     }
     state.SetIterationTime(SecondsSince(start));
     for (size_t i = 0; i < kBatch; ++i) {
       collection.RemoveUser(population.JamId(batch[i]),
-                            population.SpareUserId(i));
+                            population.SpareUserId(i), kNow);
     }
   }
   ReportTimePerOp(state, kBatch);
@@ -447,12 +504,13 @@ void BM_RemoveUser(benchmark::State& state) {
     const auto start = std::chrono::steady_clock::now();
     for (uint32_t jam : batch) {
       RemoveUserResult result = collection.RemoveUser(
-          population.JamId(jam), population.UserId(jam, 0));
+          population.JamId(jam), population.UserId(jam, 0), kNow);
       benchmark::DoNotOptimize(result);
     }
     state.SetIterationTime(SecondsSince(start));
     for (uint32_t jam : batch) {
-      collection.AddUser(population.JamId(jam), population.UserId(jam, 0));
+      collection.AddUser(population.JamId(jam), population.UserId(jam, 0),
+                         kNow);
     }
   }
   ReportTimePerOp(state, kBatch);
@@ -472,7 +530,7 @@ void BM_AddUser_Full(benchmark::State& state) {
     AddUserResult result = collection.AddUser(
         population.JamId(
             jams[random.Below(static_cast<uint32_t>(jams.size()))]),
-        population.SpareUserId(spare++));
+        population.SpareUserId(spare++), kNow);
     benchmark::DoNotOptimize(result);
   }
   ReportTimePerOp(state, 1);
@@ -480,11 +538,115 @@ void BM_AddUser_Full(benchmark::State& state) {
 }
 BENCHMARK(BM_AddUser_Full)->Apply(JamCounts);
 
+// A new user arrives: CurrentJam with a user id reserves a seat (then the
+// seat is released, untimed). Each seat of a batch goes to the fullest jam
+// with room, which the previous seat may just have filled.
+void BM_ReserveSeat(benchmark::State& state) {
+  Population& population = GetPopulation(state.range(0));
+  JamCollection& collection = population.collection();
+  std::array<std::string, kBatch> jam_ids;
+  size_t spare = 0;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < kBatch; ++i) {
+      CurrentJamResult result =
+          collection.ReserveSeat(population.SpareUserId(spare + i), kTtl, kNow);
+      jam_ids[i] = std::move(result.jam_id);
+    }
+    state.SetIterationTime(SecondsSince(start));
+    for (size_t i = 0; i < kBatch; ++i) {
+      collection.RemoveUser(jam_ids[i], population.SpareUserId(spare + i),
+                            kNow);
+    }
+    spare += kBatch;
+  }
+  ReportTimePerOp(state, kBatch);
+  CheckUnchanged(state, population);
+}
+BENCHMARK(BM_ReserveSeat)->Apply(JamCounts)->UseManualTime();
+
+// The whole arrival: a user reserves a seat, then joins the answered jam with
+// AddUser, which turns the reservation into membership (then the user leaves
+// again, untimed). Two calls per user, kBatch users per iteration.
+void BM_ReserveSeatThenAddUser(benchmark::State& state) {
+  Population& population = GetPopulation(state.range(0));
+  JamCollection& collection = population.collection();
+  std::array<std::string, kBatch> jam_ids;
+  size_t spare = 0;
+  int64_t refused = 0;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < kBatch; ++i) {
+      const absl::string_view user_id = population.SpareUserId(spare + i);
+      CurrentJamResult reserved = collection.ReserveSeat(user_id, kTtl, kNow);
+      AddUserResult added = collection.AddUser(reserved.jam_id, user_id, kNow);
+      refused += !added.added;
+      benchmark::DoNotOptimize(added);
+      jam_ids[i] = std::move(reserved.jam_id);
+    }
+    state.SetIterationTime(SecondsSince(start));
+    for (size_t i = 0; i < kBatch; ++i) {
+      collection.RemoveUser(jam_ids[i], population.SpareUserId(spare + i),
+                            kNow);
+    }
+    spare += kBatch;
+  }
+  ReportTimePerOp(state, 2 * kBatch);
+  if (refused != 0) state.SkipWithError("a reserved seat was refused");
+  CheckUnchanged(state, population);
+}
+BENCHMARK(BM_ReserveSeatThenAddUser)->Apply(JamCounts)->UseManualTime();
+
+// A user reserves a seat and gives it up (the front end lost the user):
+// ReserveSeat then RemoveUser, both timed. The seat lands in the same jam
+// every time, so this is the cache-warm cost.
+void BM_ReserveSeatThenRelease(benchmark::State& state) {
+  Population& population = GetPopulation(state.range(0));
+  JamCollection& collection = population.collection();
+  size_t spare = 0;
+  int64_t kept = 0;
+  for (auto _ : state) {
+    const absl::string_view user_id = population.SpareUserId(spare++);
+    CurrentJamResult reserved = collection.ReserveSeat(user_id, kTtl, kNow);
+    benchmark::DoNotOptimize(reserved);
+    RemoveUserResult released =
+        collection.RemoveUser(reserved.jam_id, user_id, kNow);
+    kept += !released.removed;
+    benchmark::DoNotOptimize(released);
+  }
+  ReportTimePerOp(state, 2);
+  if (kept != 0) state.SkipWithError("a reservation was not released");
+  CheckUnchanged(state, population);
+}
+BENCHMARK(BM_ReserveSeatThenRelease)->Apply(JamCounts);
+
+// Reservations nobody used: kBatch seats are reserved at kNow (untimed), then
+// one ExpireReservations at their expiry drops them all, and the jams they
+// had made full get room again.
+void BM_ExpireReservations(benchmark::State& state) {
+  Population& population = GetPopulation(state.range(0));
+  JamCollection& collection = population.collection();
+  size_t spare = 0;
+  for (auto _ : state) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      collection.ReserveSeat(population.SpareUserId(spare++), kTtl, kNow);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    collection.ExpireReservations(kNow + kTtl);
+    state.SetIterationTime(SecondsSince(start));
+  }
+  state.counters["time_per_expiry"] =
+      benchmark::Counter(kBatch, benchmark::Counter::kIsIterationInvariantRate |
+                                     benchmark::Counter::kInvert);
+  CheckUnchanged(state, population);
+}
+BENCHMARK(BM_ExpireReservations)->Apply(JamCounts)->UseManualTime();
+
 void BM_Stats(benchmark::State& state) {
   Population& population = GetPopulation(state.range(0));
-  const JamCollection& collection = population.collection();
+  JamCollection& collection = population.collection();
   for (auto _ : state) {
-    CollectionStats stats = collection.Stats();
+    CollectionStats stats = collection.Stats(kNow);
     benchmark::DoNotOptimize(stats);
   }
   ReportTimePerOp(state, 1);
@@ -492,15 +654,20 @@ void BM_Stats(benchmark::State& state) {
 BENCHMARK(BM_Stats)->Apply(JamCounts);
 
 // One page of kPageSize jams (ids and sorted user ids) after a random jam id.
+// The page is built of some 500 small heap blocks, so its time depends on
+// malloc's history: run alone (--benchmark_filter=ListJams) it is several
+// times faster than after the churn of the 1e5 and 1e6 benchmarks, even at
+// 1e3 jams, whose collection that churn never touches.
 void BM_ListJams(benchmark::State& state) {
   Population& population = GetPopulation(state.range(0));
-  const JamCollection& collection = population.collection();
+  JamCollection& collection = population.collection();
   const std::vector<absl::string_view>& starts = population.page_starts();
   FastRandom random(7);
   size_t listed = 0;
   for (auto _ : state) {
     JamPage page = collection.ListJams(
-        starts[random.Below(static_cast<uint32_t>(starts.size()))], kPageSize);
+        starts[random.Below(static_cast<uint32_t>(starts.size()))], kPageSize,
+        kNow);
     listed += page.jams.size();
     benchmark::DoNotOptimize(page);
   }

@@ -1,5 +1,8 @@
 #include "client/balancer_client.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -66,8 +69,14 @@ absl::StatusOr<v1::CurrentJamResponse> BalancerClient::CurrentJam(
     absl::string_view user_id, absl::Duration ttl) {
   v1::CurrentJamRequest request;
   request.set_user_id(std::string(user_id));
-  request.set_reservation_ttl_ms(
-      static_cast<uint32_t>(absl::ToInt64Milliseconds(ttl)));
+  // Whole milliseconds, at least 1 unless zero (which means the server's
+  // default), at most what the field holds (the server caps it lower).
+  const int64_t ms =
+      ttl <= absl::ZeroDuration()
+          ? 0
+          : std::clamp<int64_t>(absl::ToInt64Milliseconds(ttl), 1,
+                                std::numeric_limits<uint32_t>::max());
+  request.set_reservation_ttl_ms(static_cast<uint32_t>(ms));
   return Call(&Stub::CurrentJam, request);
 }
 

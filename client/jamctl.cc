@@ -7,6 +7,7 @@
 #include <google/protobuf/message.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
@@ -38,6 +39,10 @@ ABSL_FLAG(std::string, page_token, "",
           "list: next_page_token of the previous page (empty = first page)");
 ABSL_FLAG(bool, all, false,
           "list: follow next_page_token to the last page, one page per line");
+ABSL_FLAG(absl::Duration, ttl, absl::ZeroDuration(),
+          "current-jam USER: how long the seat is reserved, e.g. 30s (0 = the "
+          "server's --reservation_ttl; the server caps it at its "
+          "--max_reservation_ttl)");
 
 namespace jambalancer {
 namespace {
@@ -50,11 +55,17 @@ constexpr char kUsage[] =
     "Command-line client of the jam balancer.\n"
     "Usage: jamctl [--target=HOST:PORT] [--deadline=5s] COMMAND [ARGS]\n"
     "Commands:\n"
-    "  current-jam              the jam a newly arriving user should join\n"
+    "  current-jam [USER] [--ttl=DURATION]\n"
+    "                           the jam a newly arriving user should join;\n"
+    "                           with USER, also reserves a seat there for\n"
+    "                           USER, for --ttl (default: the server's)\n"
     "  refresh JAM [USER...]    replace the users of JAM (none: delete it)\n"
-    "  remove-user JAM USER     remove USER from JAM\n"
-    "  has-capacity JAM         whether one more user may enter JAM\n"
-    "  add-user JAM USER        add USER to JAM if it has room\n"
+    "  remove-user JAM USER     remove USER from JAM, or release the seat\n"
+    "                           USER reserved there\n"
+    "  has-capacity JAM [USER]  whether one more user (USER, if given) may\n"
+    "                           enter JAM\n"
+    "  add-user JAM USER        add USER to JAM if it has room (or a seat\n"
+    "                           there is reserved for USER)\n"
     "  stats                    totals over all jams\n"
     "  list [--page_size=N] [--page_token=T] [--all]\n"
     "                           jams in id order, one page per line\n"
@@ -125,6 +136,21 @@ int List(BalancerClient& client) {
   }
 }
 
+// Without USER, asks only; with USER, reserves a seat for --ttl.
+int CurrentJam(BalancerClient& client, const Args& args) {
+  if (args.empty()) return Print("current-jam", client.CurrentJam());
+  // The request carries whole milliseconds in a uint32; anything longer than
+  // that is far beyond what a server accepts (it caps the TTL anyway).
+  constexpr absl::Duration kLongest = absl::Milliseconds(UINT32_MAX);
+  const absl::Duration ttl = std::min(absl::GetFlag(FLAGS_ttl), kLongest);
+  return Print("current-jam", client.CurrentJam(args[0], ttl));
+}
+
+int HasCapacity(BalancerClient& client, const Args& args) {
+  return Print("has-capacity",
+               client.HasCapacity(args[0], args.size() > 1 ? args[1] : ""));
+}
+
 int Health(BalancerClient& client, const Args& args) {
   const std::string service = args.empty() ? "" : args[0];
   absl::StatusOr<bool> serving = client.IsServing(service);
@@ -138,10 +164,7 @@ int Health(BalancerClient& client, const Args& args) {
 }
 
 constexpr Command kCommands[] = {
-    {"current-jam", 0, 0,
-     [](BalancerClient& client, const Args&) {
-       return Print("current-jam", client.CurrentJam());
-     }},
+    {"current-jam", 0, 1, CurrentJam},
     {"refresh", 1, SIZE_MAX,
      [](BalancerClient& client, const Args& args) {
        return Print(
@@ -152,10 +175,7 @@ constexpr Command kCommands[] = {
      [](BalancerClient& client, const Args& args) {
        return Print("remove-user", client.RemoveUser(args[0], args[1]));
      }},
-    {"has-capacity", 1, 1,
-     [](BalancerClient& client, const Args& args) {
-       return Print("has-capacity", client.HasCapacity(args[0]));
-     }},
+    {"has-capacity", 1, 2, HasCapacity},
     {"add-user", 2, 2,
      [](BalancerClient& client, const Args& args) {
        return Print("add-user", client.AddUser(args[0], args[1]));
@@ -253,6 +273,28 @@ int Main(int argc, char** argv) {
     return UsageError(absl::StrCat(
         "--page_size, --page_token and --all apply only to list, not to ",
         name));
+  }
+  const absl::Duration ttl = absl::GetFlag(FLAGS_ttl);
+  const bool reserving = name == "current-jam" && !args.empty();
+  if (ttl != absl::ZeroDuration() && !reserving) {
+    return UsageError(
+        name == "current-jam"
+            ? "--ttl needs USER: current-jam without USER reserves nothing"
+            : absl::StrCat("--ttl applies only to current-jam USER, not to ",
+                           name));
+  }
+  if (ttl < absl::ZeroDuration() ||
+      (ttl > absl::ZeroDuration() && ttl < absl::Milliseconds(1))) {
+    return UsageError(absl::StrCat(
+        "--ttl must be 0 (the server's default) or at least 1ms, not ",
+        absl::FormatDuration(ttl)));
+  }
+  // The server takes an empty user id as none and reserves nothing; an empty
+  // USER is more likely an unset shell variable than a wish.
+  if ((reserving || (name == "has-capacity" && args.size() == 2)) &&
+      args.back().empty()) {
+    return UsageError(absl::StrCat(
+        "USER must not be empty (leave it out to ask without a user): ", name));
   }
 
   BalancerClient::Options options;

@@ -121,9 +121,10 @@ class JamCollection {
   // - a member of a jam is answered that jam (nothing reserved: the user
   //   already has a seat);
   // - otherwise the user's previous reservation, if any, is released first
-  //   and the best jam is chosen as above; if none has room, the jam of the
-  //   released reservation is kept if it was left empty, else a fresh id is
-  //   recorded as a jam holding this seat, so the next arrivals join it.
+  //   and the best jam is chosen as above; if none has room for others, the
+  //   seat the user held is renewed where it was (a promise is kept even in
+  //   a jam that Refresh has since filled), else a fresh id is recorded as a
+  //   jam holding this seat, so the next arrivals join it.
   // REQUIRES: ttl > 0.
   CurrentJamResult ReserveSeat(absl::string_view user_id, absl::Duration ttl,
                                absl::Time now);

@@ -121,10 +121,13 @@ class Server:
 
 
 def launch_server(test, *flags):
-    """Starts jam-balancer with `flags` (default --listen=127.0.0.1:0) and
-    registers its kill with `test`. Does not wait for it."""
+    """Starts jam-balancer with `flags` (default --listen=127.0.0.1:0 and
+    --metrics_listen=127.0.0.1:0) and registers its kill with `test`. Does
+    not wait for it."""
     if not any(flag.startswith("--listen") for flag in flags):
         flags = ("--listen=127.0.0.1:0", *flags)
+    if not any(flag.startswith("--metrics_listen") for flag in flags):
+        flags = ("--metrics_listen=127.0.0.1:0", *flags)
     server = Server(flags)
     test.addCleanup(server.kill)
     return server

@@ -37,6 +37,9 @@ class JamctlTest(unittest.TestCase):
         self.assertIs(response["newJam"], True)
         self.assertEqual(response["userCount"], 0)
         self.assertRegex(response["jamId"], harness.UUID_V4)
+        # Without a user nothing is reserved, and the fresh id is not stored.
+        self.assertEqual(response["reservationExpiresUnixMs"], "0")
+        self.assertEqual(self.one_json("stats")["jamCount"], "0")
 
     def test_add_user_fills_a_jam_and_redirects(self):
         self.assertEqual(self.one_json("add-user", "jam-a", "ann"), {
@@ -48,7 +51,8 @@ class JamctlTest(unittest.TestCase):
             self.one_json("current-jam"), {
                 "jamId": "jam-a",
                 "userCount": 1,
-                "newJam": False
+                "newJam": False,
+                "reservationExpiresUnixMs": "0"
             })
         self.assertEqual(
             self.one_json("add-user", "jam-a", "bob")["userCount"], 2)
@@ -64,17 +68,19 @@ class JamctlTest(unittest.TestCase):
             self.one_json("list"), {
                 "jams": [{
                     "jamId": "jam-a",
-                    "userIds": ["ann"]
+                    "userIds": ["ann"],
+                    "reservedCount": 0
                 }, {
                     "jamId": "jam-b",
-                    "userIds": ["bob"]
+                    "userIds": ["bob"],
+                    "reservedCount": 0
                 }],
                 "nextPageToken": ""
             })
 
     def test_list_pages(self):
         for jam in ("j1", "j2", "j3"):
-            self.one_json("add-user", jam, "u")
+            self.one_json("add-user", jam, f"u-{jam}")
         first = self.one_json("list", "--page_size=2")
         self.assertEqual([jam["jamId"] for jam in first["jams"]],
                          ["j1", "j2"])
@@ -84,7 +90,8 @@ class JamctlTest(unittest.TestCase):
         self.assertEqual(second, {
             "jams": [{
                 "jamId": "j3",
-                "userIds": ["u"]
+                "userIds": ["u-j3"],
+                "reservedCount": 0
             }],
             "nextPageToken": ""
         })
@@ -137,7 +144,8 @@ class JamctlTest(unittest.TestCase):
                 "jamCount": "2",
                 "userCount": "3",
                 "maxUsers": 2,
-                "fullJamCount": "1"
+                "fullJamCount": "1",
+                "reservationCount": "0"
             })
 
     def test_ids_that_look_like_flags_after_double_dash(self):
@@ -146,7 +154,8 @@ class JamctlTest(unittest.TestCase):
         self.assertEqual(
             self.one_json("list")["jams"], [{
                 "jamId": "-jam",
-                "userIds": ["--user"]
+                "userIds": ["--user"],
+                "reservedCount": 0
             }])
 
     def test_health(self):
@@ -197,6 +206,17 @@ class JamctlTest(unittest.TestCase):
             (["--no_such_flag", "stats"], "unknown flag --no_such_flag"),
             (["--page_size=ten", "list"], "--page_size"),
             (["--page_size=2", "stats"], "apply only to list"),
+            (["current-jam", "u1", "u2"],
+             "wrong number of arguments for current-jam"),
+            (["has-capacity", "j", "u", "v"],
+             "wrong number of arguments for has-capacity"),
+            (["--ttl=5s", "current-jam"], "--ttl needs USER"),
+            (["--ttl=5s", "stats"], "--ttl applies only to current-jam USER"),
+            (["--ttl=-1s", "current-jam", "u"], "--ttl must be 0"),
+            (["--ttl=500us", "current-jam", "u"], "--ttl must be 0"),
+            (["--ttl=soon", "current-jam", "u"], "--ttl"),
+            (["current-jam", ""], "USER must not be empty"),
+            (["has-capacity", "j", ""], "USER must not be empty"),
         ]
         for args, message in cases:
             with self.subTest(args=args):
@@ -212,8 +232,12 @@ class JamctlTest(unittest.TestCase):
         for command in ("current-jam", "refresh", "remove-user",
                         "has-capacity", "add-user", "stats", "list", "health"):
             self.assertIn(f"  {command}", result.stdout, describe(result))
+        for synopsis in ("current-jam [USER] [--ttl=DURATION]",
+                         "has-capacity JAM [USER]"):
+            self.assertIn(synopsis, result.stdout, describe(result))
         # Abseil documents each flag as "--name (description); default: ...".
-        for flag in ("target", "deadline", "page_size", "page_token", "all"):
+        for flag in ("target", "deadline", "page_size", "page_token", "all",
+                     "ttl"):
             self.assertIn(f"--{flag} (", result.stdout, describe(result))
 
 

@@ -62,9 +62,10 @@ class LoadGenerator:
                 if after_exit == CALLS_AFTER_EXIT:
                     return
                 after_exit += 1
+            # A user is in one jam at a time: ids are unique per worker.
             result = harness.jamctl(self.target, "add-user",
-                                    f"jam-{worker}-{call // 5}", f"u{call}",
-                                    deadline="3s")
+                                    f"jam-{worker}-{call // 5}",
+                                    f"u{worker}-{call}", deadline="3s")
             if result.returncode == 0:
                 outcome = "OK"
             elif (result.returncode == 1 and
@@ -171,6 +172,25 @@ class StartupTest(unittest.TestCase):
         server = harness.launch_server(self, "--max_users=many")
         self.assert_fails_to_start(server, "max_users")
 
+    def test_bad_reservation_ttls_are_refused(self):
+        cases = [
+            ("--reservation_ttl=0s",),
+            ("--reservation_ttl=-1s",),
+            ("--reservation_ttl=10m", "--max_reservation_ttl=1m"),
+            ("--max_reservation_ttl=25h",),
+            ("--reservation_ttl=later",),
+        ]
+        for flags in cases:
+            with self.subTest(flags=flags):
+                server = harness.launch_server(self, *flags)
+                self.assert_fails_to_start(server, "reservation_ttl")
+
+    def test_reservation_ttls_are_logged_at_start(self):
+        server = harness.start_server(self, "--reservation_ttl=30s",
+                                      "--max_reservation_ttl=5m")
+        self.assertIn("reservation_ttl=30s max_reservation_ttl=5m",
+                      server.stderr())
+
     def test_port_held_by_another_program_is_refused(self):
         with socket.socket() as other:
             other.bind(("127.0.0.1", 0))
@@ -195,7 +215,8 @@ class StartupTest(unittest.TestCase):
 
 
 class HelpTest(unittest.TestCase):
-    FLAGS = ("--listen", "--max_users", "--shutdown_grace")
+    FLAGS = ("--listen", "--max_users", "--reservation_ttl",
+             "--max_reservation_ttl", "--shutdown_grace")
 
     def help_text(self, flag):
         result = harness.run([harness.SERVER, flag])

@@ -6,6 +6,7 @@ import sys
 sys.dont_write_bytecode = True  # Keep __pycache__ out of the source tree.
 
 import json
+import time
 import unittest
 
 import harness
@@ -54,6 +55,35 @@ class ReflectionTest(unittest.TestCase):
         self.assertIs(response["newJam"], True)
         self.assertRegex(response["jamId"], harness.UUID_V4)
         self.assertEqual(response["userCount"], 0)
+
+    def test_current_jam_with_user_reserves_from_json(self):
+        before = time.time() * 1000
+        response = self.call(f"{SERVICE}/CurrentJam", {"user_id": "u1"})
+        after = time.time() * 1000
+        self.assertRegex(response["jamId"], harness.UUID_V4)
+        self.assertIs(response["newJam"], True)
+        # uint64 is a JSON string; the server's default TTL is 15 s.
+        expires = int(response["reservationExpiresUnixMs"])
+        self.assertGreaterEqual(expires, before + 15_000 - 2_000)
+        self.assertLessEqual(expires, after + 15_000 + 2_000)
+        # An explicit TTL (ms) is honoured; the jam is packed, not new.
+        before = time.time() * 1000
+        response2 = self.call(f"{SERVICE}/CurrentJam", {
+            "user_id": "u2",
+            "reservation_ttl_ms": 60_000
+        })
+        after = time.time() * 1000
+        self.assertEqual(response2["jamId"], response["jamId"])
+        expires = int(response2["reservationExpiresUnixMs"])
+        self.assertGreaterEqual(expires, before + 60_000 - 2_000)
+        self.assertLessEqual(expires, after + 60_000 + 2_000)
+        self.assertEqual(
+            self.call(f"{SERVICE}/GetStats", {})["reservationCount"], "2")
+        self.assertEqual(
+            self.call(f"{SERVICE}/ListJams", {})["jams"], [{
+                "jamId": response["jamId"],
+                "reservedCount": 2
+            }])
 
     def test_add_user_then_list_from_json(self):
         added = self.call(f"{SERVICE}/AddUser", {
