@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libabsl-dev grpc-proto
+  libabsl-dev grpc-proto prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-format python3
+  clang-format python3 curl
+  # A real Prometheus server and promtool, for the metrics tests.
+  prometheus
 )
 # Node.js and npm only if no node is on the machine yet (some images ship a
 # newer one than Debian's).
