@@ -124,6 +124,11 @@ absl::StatusOr<v1::ListJamsResponse> BalancerClient::ListJams(
   return Call(&Stub::ListJams, request);
 }
 
+absl::StatusOr<v1::BatchResponse> BalancerClient::Batch(
+    const v1::BatchRequest& request) {
+  return Call(&Stub::Batch, request);
+}
+
 absl::StatusOr<bool> BalancerClient::IsServing(absl::string_view service) {
   HealthCheckRequest request;
   request.set_service(std::string(service));

@@ -61,6 +61,9 @@ class BalancerClient {
   absl::StatusOr<v1::ListJamsResponse> ListJams(uint32_t page_size,
                                                 absl::string_view page_token);
 
+  // Runs the operations in order in one atomic step on the server.
+  absl::StatusOr<v1::BatchResponse> Batch(const v1::BatchRequest& request);
+
   // Whether the server's health service reports `service` ("" = the server
   // as a whole) SERVING. An error if the health check itself fails.
   absl::StatusOr<bool> IsServing(absl::string_view service = "");

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "server/page_token.h"
 #include "server/request_parser.h"
@@ -19,6 +20,7 @@ namespace {
 
 constexpr uint32_t kDefaultPageSize = 100;
 constexpr uint32_t kMaxPageSize = 1000;
+constexpr int kMaxBatchOperations = 1000;
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
@@ -124,6 +126,52 @@ void ApplyListJams(const v1::ListJamsRequest& request, absl::Time now,
   }
 }
 
+void ApplyBatch(const v1::BatchRequest& request, absl::Time now,
+                JamCollection& collection, v1::BatchResponse* response) {
+  // Prepare has checked every operation: each has its case set.
+  response->mutable_results()->Reserve(request.operations_size());
+  for (const v1::BatchOperation& operation : request.operations()) {
+    v1::BatchResult* result = response->add_results();
+    switch (operation.operation_case()) {
+      case v1::BatchOperation::kCurrentJam:
+        ApplyCurrentJam(operation.current_jam(), now, collection,
+                        result->mutable_current_jam());
+        break;
+      case v1::BatchOperation::kRefresh:
+        ApplyRefresh(operation.refresh(), now, collection,
+                     result->mutable_refresh());
+        break;
+      case v1::BatchOperation::kRemoveUser:
+        ApplyRemoveUser(operation.remove_user(), now, collection,
+                        result->mutable_remove_user());
+        break;
+      case v1::BatchOperation::kHasCapacity:
+        ApplyHasCapacity(operation.has_capacity(), now, collection,
+                         result->mutable_has_capacity());
+        break;
+      case v1::BatchOperation::kAddUser:
+        ApplyAddUser(operation.add_user(), now, collection,
+                     result->mutable_add_user());
+        break;
+      case v1::BatchOperation::kGetStats:
+        ApplyGetStats(operation.get_stats(), now, collection,
+                      result->mutable_get_stats());
+        break;
+      case v1::BatchOperation::OPERATION_NOT_SET:
+        break;
+    }
+  }
+}
+
+// Prefixes a validation error with where the operation sits in the batch.
+absl::Status InBatch(const absl::Status& status, int index,
+                     absl::string_view operation) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(),
+                      absl::StrCat("operations[", index, "].", operation, ".",
+                                   status.message()));
+}
+
 }  // namespace
 
 template <typename Request>
@@ -142,6 +190,45 @@ absl::Status BalancerService::Prepare(v1::CurrentJamRequest* request) const {
             : std::min(asked, options_.max_reservation_ttl);
     request->set_reservation_ttl_ms(
         static_cast<uint32_t>(absl::ToInt64Milliseconds(ttl)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BalancerService::Prepare(v1::BatchRequest* request) const {
+  if (request->operations_size() > kMaxBatchOperations) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("operations must hold at most ", kMaxBatchOperations,
+                     " operations, got ", request->operations_size()));
+  }
+  for (int i = 0; i < request->operations_size(); ++i) {
+    v1::BatchOperation* operation = request->mutable_operations(i);
+    absl::Status status;
+    switch (operation->operation_case()) {
+      case v1::BatchOperation::kCurrentJam:
+        status = InBatch(Prepare(operation->mutable_current_jam()), i,
+                         "current_jam");
+        break;
+      case v1::BatchOperation::kRefresh:
+        status = InBatch(Validate(operation->refresh()), i, "refresh");
+        break;
+      case v1::BatchOperation::kRemoveUser:
+        status = InBatch(Validate(operation->remove_user()), i, "remove_user");
+        break;
+      case v1::BatchOperation::kHasCapacity:
+        status =
+            InBatch(Validate(operation->has_capacity()), i, "has_capacity");
+        break;
+      case v1::BatchOperation::kAddUser:
+        status = InBatch(Validate(operation->add_user()), i, "add_user");
+        break;
+      case v1::BatchOperation::kGetStats:
+        break;
+      case v1::BatchOperation::OPERATION_NOT_SET:
+        status = absl::InvalidArgumentError(
+            absl::StrCat("operations[", i, "] must set one operation"));
+        break;
+    }
+    if (!status.ok()) return status;
   }
   return absl::OkStatus();
 }
@@ -233,6 +320,12 @@ grpc::ServerUnaryReactor* BalancerService::ListJams(
     grpc::ByteBuffer* response) {
   return Serve(RpcMethod::kListJams, context, request, response,
                &ApplyListJams);
+}
+
+grpc::ServerUnaryReactor* BalancerService::Batch(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
+  return Serve(RpcMethod::kBatch, context, request, response, &ApplyBatch);
 }
 
 }  // namespace jambalancer

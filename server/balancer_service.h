@@ -14,16 +14,17 @@ namespace jambalancer {
 // Every method of JamBalancerService on the callback API, with requests and
 // responses as raw bytes so that the service parses requests itself (see
 // request_parser.h).
+using GeneratedService = v1::JamBalancerService;
 using RawCallbackJamBalancerService =
-    v1::JamBalancerService::WithRawCallbackMethod_CurrentJam<
-        v1::JamBalancerService::WithRawCallbackMethod_Refresh<
-            v1::JamBalancerService::WithRawCallbackMethod_RemoveUser<
-                v1::JamBalancerService::WithRawCallbackMethod_HasCapacity<
-                    v1::JamBalancerService::WithRawCallbackMethod_AddUser<
-                        v1::JamBalancerService::WithRawCallbackMethod_GetStats<
-                            v1::JamBalancerService::
-                                WithRawCallbackMethod_ListJams<
-                                    v1::JamBalancerService::Service>>>>>>>;
+    GeneratedService::WithRawCallbackMethod_CurrentJam<
+        GeneratedService::WithRawCallbackMethod_Refresh<
+            GeneratedService::WithRawCallbackMethod_RemoveUser<
+                GeneratedService::WithRawCallbackMethod_HasCapacity<
+                    GeneratedService::WithRawCallbackMethod_AddUser<
+                        GeneratedService::WithRawCallbackMethod_GetStats<
+                            GeneratedService::WithRawCallbackMethod_ListJams<
+                                GeneratedService::WithRawCallbackMethod_Batch<
+                                    GeneratedService::Service>>>>>>>>;
 
 // The gRPC edge: parses and validates each request, posts the operation to
 // the balancer's strand, and finishes the call from the strand with the
@@ -63,6 +64,9 @@ class BalancerService final : public RawCallbackJamBalancerService {
   grpc::ServerUnaryReactor* ListJams(grpc::CallbackServerContext* context,
                                      const grpc::ByteBuffer* request,
                                      grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Batch(grpc::CallbackServerContext* context,
+                                  const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* response) override;
 
  private:
   // Parses and prepares the request, then runs `apply` on the strand and
@@ -79,6 +83,7 @@ class BalancerService final : public RawCallbackJamBalancerService {
   template <typename Request>
   absl::Status Prepare(Request* request) const;
   absl::Status Prepare(v1::CurrentJamRequest* request) const;
+  absl::Status Prepare(v1::BatchRequest* request) const;
 
   JamBalancer* const balancer_;
   RpcMetrics* const metrics_;

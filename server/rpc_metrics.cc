@@ -11,7 +11,7 @@ constexpr absl::string_view kService = "jambalancer.v1.JamBalancerService";
 
 constexpr absl::string_view kMethodNames[kRpcMethodCount] = {
     "CurrentJam", "Refresh",  "RemoveUser", "HasCapacity",
-    "AddUser",    "GetStats", "ListJams"};
+    "AddUser",    "GetStats", "ListJams",   "Batch"};
 
 // Go's codes.Code.String(), which the middleware uses as grpc_code.
 constexpr absl::string_view kCodeNames[] = {"OK",

@@ -24,8 +24,9 @@ enum class RpcMethod {
   kAddUser,
   kGetStats,
   kListJams,
+  kBatch,
 };
-inline constexpr int kRpcMethodCount = 7;
+inline constexpr int kRpcMethodCount = 8;
 
 // Per-method call counts and latencies of the balancer service, exported as
 // the Go gRPC Prometheus middleware names them (grpc_server_started_total,

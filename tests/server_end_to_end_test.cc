@@ -319,6 +319,54 @@ TEST_F(ServerEndToEndTest, InvalidOptionalUserIdsAreRejected) {
   EXPECT_EQ(stats->reservation_count(), 0u);
 }
 
+TEST_F(ServerEndToEndTest, BatchRunsOperationsInOrderAndAnswersEach) {
+  v1::BatchRequest batch;
+  auto add = [&](absl::string_view jam, absl::string_view user) {
+    v1::AddUserRequest* op = batch.add_operations()->mutable_add_user();
+    op->set_jam_id(std::string(jam));
+    op->set_user_id(std::string(user));
+  };
+  batch.add_operations()->mutable_current_jam()->set_user_id("ann");
+  for (int i = 0; i < 8; ++i) add("stage", absl::StrCat("u", i));
+  batch.add_operations()->mutable_has_capacity()->set_jam_id("stage");
+  batch.add_operations()->mutable_get_stats();
+  auto response = client_->Batch(batch);
+  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_EQ(response->results_size(), 11);
+  EXPECT_TRUE(response->results(0).current_jam().new_jam());
+  EXPECT_NE(response->results(0).current_jam().reservation_expires_unix_ms(),
+            0u);
+  // ann's seat is in a recorded jam, not "stage": 7 of 8 get in.
+  for (int i = 0; i < 7; ++i) {
+    EXPECT_TRUE(response->results(1 + i).add_user().added()) << i;
+  }
+  EXPECT_FALSE(response->results(8).add_user().added());
+  EXPECT_EQ(response->results(8).add_user().redirect_jam_id(),
+            response->results(0).current_jam().jam_id());
+  EXPECT_FALSE(response->results(9).has_capacity().has_capacity());
+  EXPECT_EQ(response->results(10).get_stats().user_count(), 7u);
+  EXPECT_EQ(response->results(10).get_stats().reservation_count(), 1u);
+}
+
+TEST_F(ServerEndToEndTest, InvalidBatchNamesTheOperationAndRunsNothing) {
+  v1::BatchRequest batch;
+  v1::AddUserRequest* ok = batch.add_operations()->mutable_add_user();
+  ok->set_jam_id("j");
+  ok->set_user_id("ann");
+  v1::RefreshRequest* bad = batch.add_operations()->mutable_refresh();
+  bad->set_jam_id("j");
+  bad->add_user_ids("bob");
+  bad->add_user_ids("");
+  ExpectInvalidArgument(client_->Batch(batch).status(),
+                        "operations[1].refresh.user_ids[1]");
+  batch.add_operations();  // No operation set.
+  batch.mutable_operations()->DeleteSubrange(1, 1);
+  ExpectInvalidArgument(client_->Batch(batch).status(), "operations[1]");
+  auto stats = client_->GetStats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->user_count(), 0u);  // Not even the valid first one ran.
+}
+
 TEST_F(ServerEndToEndTest, HealthIsServingUntilShutdown) {
   auto overall = client_->IsServing("");
   ASSERT_TRUE(overall.ok()) << overall.status();
