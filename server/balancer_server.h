@@ -24,6 +24,9 @@ struct ServerOptions {
   uint32_t max_users = 7;
   // Seat reservations made by CurrentJam with a user id.
   BalancerService::Options reservations;
+  // Run an operation on the calling gRPC thread when the strand is idle,
+  // instead of handing every one to the strand's thread (see Strand).
+  bool strand_inline = true;
   // host:port serving /metrics for Prometheus; empty turns it off; port 0
   // picks a free port.
   std::string metrics_listen;
@@ -59,7 +62,7 @@ class BalancerServer {
 
  private:
   explicit BalancerServer(const ServerOptions& options)
-      : balancer_(options.max_users),
+      : balancer_(options.max_users, options.strand_inline),
         service_(&balancer_, &rpc_metrics_, options.reservations) {}
 
   // Starts the /metrics endpoint. UNAVAILABLE if it cannot listen.

@@ -6,7 +6,8 @@
 
 namespace jambalancer {
 
-JamBalancer::JamBalancer(uint32_t max_users) : collection_(max_users) {}
+JamBalancer::JamBalancer(uint32_t max_users, bool run_inline)
+    : collection_(max_users), strand_(run_inline) {}
 
 bool JamBalancer::Post(Operation operation) {
   return strand_.Post([this, operation = std::move(operation)]() mutable {

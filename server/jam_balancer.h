@@ -23,8 +23,8 @@ class JamBalancer {
   // time the operation starts.
   using Operation = absl::AnyInvocable<void(JamCollection&, absl::Time now) &&>;
 
-  // REQUIRES: max_users >= 1.
-  explicit JamBalancer(uint32_t max_users);
+  // REQUIRES: max_users >= 1. `run_inline`: see Strand.
+  explicit JamBalancer(uint32_t max_users, bool run_inline = false);
 
   JamBalancer(const JamBalancer&) = delete;
   JamBalancer& operator=(const JamBalancer&) = delete;

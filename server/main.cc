@@ -29,6 +29,9 @@ ABSL_FLAG(absl::Duration, max_reservation_ttl, absl::Minutes(2),
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
           "host:port serving Prometheus metrics at /metrics; empty turns "
           "metrics off; port 0 picks a free port (logged at start)");
+ABSL_FLAG(bool, strand_inline, true,
+          "run an operation on the gRPC thread that received it when the "
+          "strand is idle (false: always hand it to the strand's thread)");
 ABSL_FLAG(std::string, log_format, "text",
           "log line format on stderr: text or json");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
@@ -77,6 +80,7 @@ int main(int argc, char** argv) {
   options.reservations.max_reservation_ttl =
       absl::GetFlag(FLAGS_max_reservation_ttl);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.strand_inline = absl::GetFlag(FLAGS_strand_inline);
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
 
   auto server = jambalancer::BalancerServer::Start(options);
@@ -98,6 +102,7 @@ int main(int argc, char** argv) {
         absl::FormatDuration(options.reservations.reservation_ttl)},
        {"max_reservation_ttl",
         absl::FormatDuration(options.reservations.max_reservation_ttl)},
+       {"strand_inline", options.strand_inline ? "true" : "false"},
        {"shutdown_grace", absl::FormatDuration(grace)}});
 
   int signal_number = 0;

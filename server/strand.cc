@@ -4,14 +4,25 @@
 
 namespace jambalancer {
 
-Strand::Strand() : thread_([this] { Run(); }) {}
+Strand::Strand(bool run_inline)
+    : run_inline_(run_inline), thread_([this] { Run(); }) {}
 
 Strand::~Strand() { Shutdown(); }
 
 bool Strand::Post(Task task) {
-  absl::MutexLock lock(&mu_);
-  if (stopping_) return false;
-  queue_.push_back({std::move(task), Clock::now()});
+  const Clock::time_point posted = Clock::now();
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return false;
+    if (!run_inline_ || running_ || !queue_.empty()) {
+      queue_.push_back({std::move(task), posted});
+      return true;
+    }
+    running_ = true;  // Idle: this thread takes the strand.
+  }
+  Queued queued{std::move(task), posted};
+  RunTask(queued);
+  DrainAndRelease();
   return true;
 }
 
@@ -35,43 +46,72 @@ size_t Strand::QueueDepth() const {
   return queue_.size();
 }
 
-bool Strand::HasWorkOrStopping() const { return !queue_.empty() || stopping_; }
-
-bool Strand::ShouldWake() const {
-  return HasWorkOrStopping() || timer_changed_;
+void Strand::RunTask(Queued& queued) {
+  const Clock::time_point start = Clock::now();
+  std::move(queued.task)();
+  const Clock::time_point end = Clock::now();
+  wait_time_.Observe(absl::FromChrono(start - queued.posted));
+  run_time_.Observe(absl::FromChrono(end - start));
 }
 
-void Strand::Run() {
+void Strand::DrainAndRelease() {
   std::deque<Queued> batch;
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
-      // Sleep until work, shutdown, or the timer's time. SetTimer wakes us
-      // so that the deadline is read again.
-      while (!HasWorkOrStopping() && absl::Now() < timer_at_) {
-        timer_changed_ = false;
-        mu_.AwaitWithDeadline(absl::Condition(this, &Strand::ShouldWake),
-                              timer_at_);
+      if (queue_.empty()) {
+        running_ = false;
+        return;
       }
-      if (!stopping_ && timer_at_ <= absl::Now()) {
+      batch.swap(queue_);
+    }
+    // Run the batch without the lock: producers are not held up.
+    for (Queued& queued : batch) RunTask(queued);
+    batch.clear();
+  }
+}
+
+bool Strand::ThreadShouldWake() const {
+  return stopping_ || timer_changed_ || (!running_ && !queue_.empty());
+}
+
+bool Strand::IdleOrChanged() const {
+  return stopping_ || timer_changed_ || !running_;
+}
+
+void Strand::Run() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      // Sleep until there is work no one else is running, shutdown, or the
+      // timer's time. SetTimer wakes us so that the deadline is read again.
+      for (;;) {
+        if (!running_ && !queue_.empty()) break;
+        if (stopping_) {
+          // Whoever holds the strand drains the queue before letting go.
+          mu_.Await(absl::Condition(
+              +[](bool* running) { return !*running; }, &running_));
+          if (queue_.empty()) return;
+          continue;
+        }
+        const bool timer_due = timer_at_ <= absl::Now();
+        if (!running_ && timer_due) break;
+        timer_changed_ = false;
+        if (timer_due) {  // Due, but another thread holds the strand.
+          mu_.Await(absl::Condition(this, &Strand::IdleOrChanged));
+        } else {
+          mu_.AwaitWithDeadline(
+              absl::Condition(this, &Strand::ThreadShouldWake), timer_at_);
+        }
+      }
+      if (queue_.empty()) {  // The timer is due.
         timer_at_ = absl::InfiniteFuture();
         queue_.push_back({std::move(timer_task_), Clock::now()});
         timer_task_ = nullptr;
       }
-      // Queue empty here means stopping_ with nothing left to run.
-      if (queue_.empty()) return;
-      batch.swap(queue_);
+      running_ = true;
     }
-    // Drain the whole batch without touching the lock: producers are not
-    // held up while tasks run.
-    for (Queued& queued : batch) {
-      const Clock::time_point start = Clock::now();
-      std::move(queued.task)();
-      const Clock::time_point end = Clock::now();
-      wait_time_.Observe(absl::FromChrono(start - queued.posted));
-      run_time_.Observe(absl::FromChrono(end - start));
-    }
-    batch.clear();
+    DrainAndRelease();
   }
 }
 

@@ -14,23 +14,31 @@
 
 namespace jambalancer {
 
-// A serial executor: one thread runs posted tasks one at a time, in the order
-// they were posted. State touched only by its tasks needs no lock.
+// A serial executor: posted tasks run one at a time, never overlapping, in
+// the order they were posted. State touched only by its tasks needs no lock.
+//
+// Exclusive execution, not necessarily one thread: in inline mode a Post
+// that finds the strand idle runs its task at once on the posting thread
+// (saving the hand-off to another thread), then drains whatever was queued
+// meanwhile. A dedicated thread runs queued work the posters left, and the
+// timer. Without inline mode only the dedicated thread runs tasks.
 //
 // Thread-safe: any thread may Post. Tasks must not block for long; they may
-// Post more tasks. Destruction shuts the strand down.
+// Post more tasks (those run after the current one). Destruction shuts the
+// strand down.
 class Strand {
  public:
   using Task = absl::AnyInvocable<void() &&>;
 
-  Strand();
+  explicit Strand(bool run_inline = false);
   ~Strand();
 
   Strand(const Strand&) = delete;
   Strand& operator=(const Strand&) = delete;
 
-  // Queues `task`. Returns false, dropping the task unrun, once Shutdown has
-  // begun.
+  // Runs `task` on the strand: at once on this thread if inline mode is on
+  // and the strand is idle, else queued. Returns false, dropping the task
+  // unrun, once Shutdown has begun.
   bool Post(Task task);
 
   // Runs `task` on the strand once `when` has come, replacing the timer set
@@ -38,15 +46,15 @@ class Strand {
   // pending at Shutdown never runs.
   void SetTimer(absl::Time when, Task task);
 
-  // Stops accepting tasks, runs every task already queued, and joins the
+  // Stops accepting tasks, runs every task already posted, and joins the
   // thread. Idempotent. REQUIRES: not called from a task.
   void Shutdown();
 
   // Tasks queued and not yet started.
   size_t QueueDepth() const;
 
-  // How long tasks waited in the queue before starting, and how long they
-  // ran. Written by the strand thread; readable from any thread.
+  // How long tasks waited before starting, and how long they ran. Written
+  // under the strand's exclusivity; readable from any thread.
   const LatencyHistogram& wait_time() const { return wait_time_; }
   const LatencyHistogram& run_time() const { return run_time_; }
 
@@ -57,12 +65,21 @@ class Strand {
     Clock::time_point posted;
   };
 
+  // The dedicated thread's loop.
   void Run();
-  bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool ShouldWake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs queued tasks until the queue is empty, then gives up the strand.
+  // REQUIRES: this thread holds the strand (running_).
+  void DrainAndRelease();
+  void RunTask(Queued& queued);
+  // Wake-up conditions of the dedicated thread.
+  bool ThreadShouldWake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool IdleOrChanged() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  const bool run_inline_;
   mutable absl::Mutex mu_;
   std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
+  // Some thread is running tasks; only that thread may run more.
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time timer_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool timer_changed_ ABSL_GUARDED_BY(mu_) = false;

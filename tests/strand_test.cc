@@ -11,10 +11,14 @@
 namespace jambalancer {
 namespace {
 
-TEST(StrandTest, RunsTasksInPostOrder) {
+// Every test runs with the dedicated thread only (false) and in inline mode
+// (true), where an idle strand runs a posted task on the posting thread.
+class StrandTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(StrandTest, RunsTasksInPostOrder) {
   std::vector<int> order;  // Touched only by strand tasks.
   {
-    Strand strand;
+    Strand strand(/*run_inline=*/GetParam());
     for (int i = 0; i < 1000; ++i) {
       ASSERT_TRUE(strand.Post([&order, i] { order.push_back(i); }));
     }
@@ -23,14 +27,14 @@ TEST(StrandTest, RunsTasksInPostOrder) {
   for (int i = 0; i < 1000; ++i) EXPECT_EQ(order[i], i);
 }
 
-TEST(StrandTest, ManyProducersKeepEachProducersOrderAndLoseNothing) {
+TEST_P(StrandTest, ManyProducersKeepEachProducersOrderAndLoseNothing) {
   constexpr int kProducers = 8;
   constexpr int kPerProducer = 5000;
   // Deliberately unsynchronized: the strand must serialize the tasks (run
   // under TSan to check that claim as well).
   std::vector<std::vector<int>> seen(kProducers);
   int total = 0;
-  Strand strand;
+  Strand strand(/*run_inline=*/GetParam());
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
@@ -51,10 +55,10 @@ TEST(StrandTest, ManyProducersKeepEachProducersOrderAndLoseNothing) {
   }
 }
 
-TEST(StrandTest, TasksNeverOverlap) {
+TEST_P(StrandTest, TasksNeverOverlap) {
   std::atomic<int> running{0};
   std::atomic<int> max_running{0};
-  Strand strand;
+  Strand strand(/*run_inline=*/GetParam());
   std::vector<std::thread> producers;
   for (int p = 0; p < 4; ++p) {
     producers.emplace_back([&] {
@@ -74,13 +78,20 @@ TEST(StrandTest, TasksNeverOverlap) {
   EXPECT_EQ(max_running.load(), 1);
 }
 
-TEST(StrandTest, ShutdownRunsPendingWorkThenRefusesMore) {
-  Strand strand;
+TEST_P(StrandTest, ShutdownRunsPendingWorkThenRefusesMore) {
+  Strand strand(/*run_inline=*/GetParam());
   absl::Notification release;
   std::atomic<int> ran{0};
   // Hold the strand so the following tasks are still queued at Shutdown.
-  ASSERT_TRUE(strand.Post(
-      [&] { release.WaitForNotificationWithTimeout(absl::Seconds(10)); }));
+  // Posted from another thread: in inline mode it runs on the poster.
+  absl::Notification holding;
+  std::thread holder([&] {
+    strand.Post([&] {
+      holding.Notify();
+      release.WaitForNotificationWithTimeout(absl::Seconds(10));
+    });
+  });
+  ASSERT_TRUE(holding.WaitForNotificationWithTimeout(absl::Seconds(10)));
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(strand.Post([&] { ++ran; }));
   EXPECT_GE(strand.QueueDepth(), 100u);
 
@@ -92,6 +103,7 @@ TEST(StrandTest, ShutdownRunsPendingWorkThenRefusesMore) {
     if (!refused) absl::SleepFor(absl::Milliseconds(1));
   }
   release.Notify();
+  holder.join();
   stopper.join();
   EXPECT_TRUE(refused);
   // Every task posted before shutdown ran; a refused one never does. Posts
@@ -101,17 +113,17 @@ TEST(StrandTest, ShutdownRunsPendingWorkThenRefusesMore) {
   EXPECT_FALSE(strand.Post([] {}));
 }
 
-TEST(StrandTest, ShutdownIsIdempotent) {
-  Strand strand;
+TEST_P(StrandTest, ShutdownIsIdempotent) {
+  Strand strand(/*run_inline=*/GetParam());
   strand.Shutdown();
   strand.Shutdown();
   EXPECT_FALSE(strand.Post([] {}));
 }
 
-TEST(StrandTest, TaskMayPostAnotherTask) {
+TEST_P(StrandTest, TaskMayPostAnotherTask) {
   std::vector<int> order;
   absl::Notification done;
-  Strand strand;
+  Strand strand(/*run_inline=*/GetParam());
   strand.Post([&] {
     order.push_back(1);
     strand.Post([&] {
@@ -125,8 +137,8 @@ TEST(StrandTest, TaskMayPostAnotherTask) {
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
 }
 
-TEST(StrandTest, TimerRunsOnTheStrandWhenDue) {
-  Strand strand;
+TEST_P(StrandTest, TimerRunsOnTheStrandWhenDue) {
+  Strand strand(/*run_inline=*/GetParam());
   absl::Notification fired;
   const absl::Time due = absl::Now() + absl::Milliseconds(30);
   absl::Time fired_at;
@@ -138,8 +150,8 @@ TEST(StrandTest, TimerRunsOnTheStrandWhenDue) {
   EXPECT_GE(fired_at, due);
 }
 
-TEST(StrandTest, SettingTheTimerAgainReplacesIt) {
-  Strand strand;
+TEST_P(StrandTest, SettingTheTimerAgainReplacesIt) {
+  Strand strand(/*run_inline=*/GetParam());
   std::atomic<int> first{0};
   absl::Notification second;
   strand.SetTimer(absl::Now() + absl::Hours(1), [&] { ++first; });
@@ -150,10 +162,10 @@ TEST(StrandTest, SettingTheTimerAgainReplacesIt) {
   EXPECT_EQ(first.load(), 0);
 }
 
-TEST(StrandTest, ClearedOrPendingTimersNeverRun) {
+TEST_P(StrandTest, ClearedOrPendingTimersNeverRun) {
   std::atomic<int> ran{0};
   {
-    Strand strand;
+    Strand strand(/*run_inline=*/GetParam());
     strand.SetTimer(absl::Now() + absl::Milliseconds(1), [&] { ++ran; });
     strand.SetTimer(absl::InfiniteFuture(), nullptr);
     strand.Post([] {});
@@ -162,6 +174,29 @@ TEST(StrandTest, ClearedOrPendingTimersNeverRun) {
   }  // Shutdown with the hour-long timer pending.
   EXPECT_EQ(ran.load(), 0);
 }
+
+TEST(InlineStrandTest, IdleStrandRunsTheTaskOnThePostingThread) {
+  Strand strand(/*run_inline=*/true);
+  std::thread::id ran_on;
+  strand.Post([&] { ran_on = std::this_thread::get_id(); });
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+}
+
+TEST(InlineStrandTest, TaskPostedFromATaskRunsAfterIt) {
+  Strand strand(/*run_inline=*/true);
+  std::vector<int> order;
+  strand.Post([&] {
+    strand.Post([&] { order.push_back(2); });
+    order.push_back(1);
+  });
+  // The poster drained the nested task before Post returned.
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, StrandTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Inline" : "DedicatedThread";
+                         });
 
 }  // namespace
 }  // namespace jambalancer
