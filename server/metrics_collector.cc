@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "server/metric_families.h"
 #include "server/process_metrics.h"
 
 #ifndef JAM_BALANCER_VERSION
@@ -27,31 +28,11 @@ using prometheus::MetricType;
 // metrics out.
 constexpr absl::Duration kStrandReadTimeout = absl::Seconds(2);
 
-MetricFamily Single(std::string name, std::string help, MetricType type,
-                    double value) {
-  MetricFamily family{std::move(name), std::move(help), type, {}};
-  ClientMetric& metric = family.metric.emplace_back();
-  if (type == MetricType::Counter) {
-    metric.counter.value = value;
-  } else {
-    metric.gauge.value = value;
-  }
-  return family;
-}
-
 MetricFamily Histogram(std::string name, std::string help,
                        const LatencyHistogram::Snapshot& snapshot) {
   MetricFamily family{
       std::move(name), std::move(help), MetricType::Histogram, {}};
-  ClientMetric& metric = family.metric.emplace_back();
-  metric.histogram.sample_count = snapshot.count;
-  metric.histogram.sample_sum = snapshot.sum_seconds;
-  for (size_t i = 0; i < snapshot.upper_bounds_seconds.size(); ++i) {
-    metric.histogram.bucket.push_back(
-        {snapshot.cumulative_counts[i], snapshot.upper_bounds_seconds[i]});
-  }
-  metric.histogram.bucket.push_back(
-      {snapshot.count, std::numeric_limits<double>::infinity()});
+  FillHistogram(snapshot, &family.metric.emplace_back());
   return family;
 }
 
@@ -64,46 +45,50 @@ void AppendCollectionMetrics(const CollectionCounters& counters,
                              uint32_t max_users,
                              std::vector<MetricFamily>& families) {
   const CollectionStats& stats = counters.stats;
-  families.push_back(Single("jam_balancer_jams",
-                            "Jams with at least one member or reserved seat.",
-                            MetricType::Gauge, stats.jam_count));
-  families.push_back(Single("jam_balancer_users", "Members of all jams.",
-                            MetricType::Gauge, stats.user_count));
-  families.push_back(Single("jam_balancer_full_jams",
-                            "Jams with max_users members or more.",
-                            MetricType::Gauge, stats.full_jam_count));
-  families.push_back(Single("jam_balancer_overfilled_jams",
-                            "Jams with more than max_users members (stored "
-                            "by Refresh, which is presence truth).",
-                            MetricType::Gauge,
-                            counters.jams_by_members[max_users + 1]));
-  families.push_back(Single("jam_balancer_reservations",
-                            "Live seat reservations.", MetricType::Gauge,
-                            stats.reservation_count));
-  families.push_back(Single("jam_balancer_max_users",
-                            "Capacity of every jam (--max_users).",
-                            MetricType::Gauge, max_users));
-  families.push_back(Single("jam_balancer_jams_created_total",
-                            "Jams created by AddUser, Refresh or a recorded "
-                            "fresh jam.",
-                            MetricType::Counter, counters.jams_created));
-  families.push_back(Single("jam_balancer_users_turned_away_total",
-                            "AddUser calls answered added=false because the "
-                            "jam was full.",
-                            MetricType::Counter, counters.users_turned_away));
-  families.push_back(Single("jam_balancer_overfilled_refreshes_total",
-                            "Refresh calls that stored more than max_users "
-                            "members.",
-                            MetricType::Counter,
-                            counters.overfilled_refreshes));
-  families.push_back(Single("jam_balancer_reservations_made_total",
-                            "Seats reserved by CurrentJam with a user id.",
-                            MetricType::Counter, counters.reservations_made));
-  families.push_back(Single("jam_balancer_reservations_expired_total",
-                            "Reservations that lapsed without the user "
-                            "joining.",
-                            MetricType::Counter,
-                            counters.reservations_expired));
+  families.push_back(SingleValueFamily(
+      "jam_balancer_jams", "Jams with at least one member or reserved seat.",
+      MetricType::Gauge, stats.jam_count));
+  families.push_back(SingleValueFamily("jam_balancer_users",
+                                       "Members of all jams.",
+                                       MetricType::Gauge, stats.user_count));
+  families.push_back(SingleValueFamily(
+      "jam_balancer_full_jams", "Jams with max_users members or more.",
+      MetricType::Gauge, stats.full_jam_count));
+  families.push_back(SingleValueFamily(
+      "jam_balancer_overfilled_jams",
+      "Jams with more than max_users members (stored "
+      "by Refresh, which is presence truth).",
+      MetricType::Gauge, counters.jams_by_members[max_users + 1]));
+  families.push_back(
+      SingleValueFamily("jam_balancer_reservations", "Live seat reservations.",
+                        MetricType::Gauge, stats.reservation_count));
+  families.push_back(SingleValueFamily("jam_balancer_max_users",
+                                       "Capacity of every jam (--max_users).",
+                                       MetricType::Gauge, max_users));
+  families.push_back(
+      SingleValueFamily("jam_balancer_jams_created_total",
+                        "Jams created by AddUser, Refresh or a recorded "
+                        "fresh jam.",
+                        MetricType::Counter, counters.jams_created));
+  families.push_back(
+      SingleValueFamily("jam_balancer_users_turned_away_total",
+                        "AddUser calls answered added=false because the "
+                        "jam was full.",
+                        MetricType::Counter, counters.users_turned_away));
+  families.push_back(
+      SingleValueFamily("jam_balancer_overfilled_refreshes_total",
+                        "Refresh calls that stored more than max_users "
+                        "members.",
+                        MetricType::Counter, counters.overfilled_refreshes));
+  families.push_back(
+      SingleValueFamily("jam_balancer_reservations_made_total",
+                        "Seats reserved by CurrentJam with a user id.",
+                        MetricType::Counter, counters.reservations_made));
+  families.push_back(
+      SingleValueFamily("jam_balancer_reservations_expired_total",
+                        "Reservations that lapsed without the user "
+                        "joining.",
+                        MetricType::Counter, counters.reservations_expired));
 
   // Jam sizes: buckets le=0..max_users; overfilled jams only in +Inf.
   MetricFamily sizes{"jam_balancer_jam_members",
@@ -159,7 +144,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
         static_cast<uint32_t>(counters->jams_by_members.size() - 2);
     AppendCollectionMetrics(*counters, max_users, families);
   }
-  families.push_back(Single(
+  families.push_back(SingleValueFamily(
       "jam_balancer_strand_queue_depth", "Operations waiting for the strand.",
       MetricType::Gauge, static_cast<double>(balancer_->QueueDepth())));
   families.push_back(

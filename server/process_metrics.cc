@@ -9,20 +9,10 @@
 #include <sstream>
 #include <string>
 
+#include "server/metric_families.h"
+
 namespace jambalancer {
 namespace {
-
-prometheus::MetricFamily Single(std::string name, std::string help,
-                                prometheus::MetricType type, double value) {
-  prometheus::MetricFamily family{std::move(name), std::move(help), type, {}};
-  prometheus::ClientMetric& metric = family.metric.emplace_back();
-  if (type == prometheus::MetricType::Counter) {
-    metric.counter.value = value;
-  } else {
-    metric.gauge.value = value;
-  }
-  return family;
-}
 
 // Fields of /proc/self/stat after the command name (which may hold spaces),
 // so that fields[0] is the state (field 3 of proc(5)).
@@ -59,34 +49,35 @@ std::vector<prometheus::MetricFamily> CollectProcessMetrics(
   if (stat.size() > 21) {
     const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
     const double cpu = (std::stod(stat[11]) + std::stod(stat[12])) / ticks;
-    families.push_back(Single("process_cpu_seconds_total",
-                              "Total user and system CPU time spent in "
-                              "seconds.",
-                              MetricType::Counter, cpu));
-    families.push_back(Single("process_virtual_memory_bytes",
-                              "Virtual memory size in bytes.",
-                              MetricType::Gauge, std::stod(stat[20])));
-    families.push_back(Single(
+    families.push_back(
+        SingleValueFamily("process_cpu_seconds_total",
+                          "Total user and system CPU time spent in "
+                          "seconds.",
+                          MetricType::Counter, cpu));
+    families.push_back(SingleValueFamily(
+        "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+        MetricType::Gauge, std::stod(stat[20])));
+    families.push_back(SingleValueFamily(
         "process_resident_memory_bytes", "Resident memory size in bytes.",
         MetricType::Gauge,
         std::stod(stat[21]) * static_cast<double>(sysconf(_SC_PAGESIZE))));
   }
   if (const int fds = CountOpenFds(); fds >= 0) {
-    families.push_back(Single("process_open_fds",
-                              "Number of open file descriptors.",
-                              MetricType::Gauge, fds));
+    families.push_back(SingleValueFamily("process_open_fds",
+                                         "Number of open file descriptors.",
+                                         MetricType::Gauge, fds));
   }
   rlimit limit;
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
-    families.push_back(
-        Single("process_max_fds", "Maximum number of open file descriptors.",
-               MetricType::Gauge, static_cast<double>(limit.rlim_cur)));
+    families.push_back(SingleValueFamily(
+        "process_max_fds", "Maximum number of open file descriptors.",
+        MetricType::Gauge, static_cast<double>(limit.rlim_cur)));
   }
-  families.push_back(
-      Single("process_start_time_seconds",
-             "Start time of the process since unix epoch in seconds.",
-             MetricType::Gauge,
-             absl::ToDoubleSeconds(process_start - absl::UnixEpoch())));
+  families.push_back(SingleValueFamily(
+      "process_start_time_seconds",
+      "Start time of the process since unix epoch in seconds.",
+      MetricType::Gauge,
+      absl::ToDoubleSeconds(process_start - absl::UnixEpoch())));
   return families;
 }
 

@@ -1,8 +1,9 @@
 #include "server/rpc_metrics.h"
 
-#include <limits>
 #include <string>
 #include <utility>
+
+#include "server/metric_families.h"
 
 namespace jambalancer {
 namespace {
@@ -97,17 +98,9 @@ std::vector<prometheus::MetricFamily> RpcMetrics::Collect() const {
                      {"grpc_code", std::string(kCodeNames[c])});
       h.counter.value = static_cast<double>(count);
     }
-    const LatencyHistogram::Snapshot snapshot = latency_[m]->Read();
     prometheus::ClientMetric& l = seconds.metric.emplace_back();
     l.label = Labels(m);
-    l.histogram.sample_count = snapshot.count;
-    l.histogram.sample_sum = snapshot.sum_seconds;
-    for (size_t i = 0; i < snapshot.upper_bounds_seconds.size(); ++i) {
-      l.histogram.bucket.push_back(
-          {snapshot.cumulative_counts[i], snapshot.upper_bounds_seconds[i]});
-    }
-    l.histogram.bucket.push_back(
-        {snapshot.count, std::numeric_limits<double>::infinity()});
+    FillHistogram(latency_[m]->Read(), &l);
   }
   return {std::move(started), std::move(handled), std::move(seconds)};
 }
