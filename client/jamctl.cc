@@ -1,13 +1,16 @@
 // jamctl: command-line client of the jam balancer, for people and scripts.
 //
 // Prints each response as one line of JSON (protobuf's JSON mapping, with
-// false and 0 fields shown) on stdout. Exit status: 0 on success, 1 if the
-// call failed (or `health` is not SERVING), 2 on wrong usage.
+// false and 0 fields shown) on stdout. Exit status: 0 on success (and when
+// Ctrl-C ends `watch-stats`), 1 if a call failed (or `health` is not
+// SERVING), 2 on wrong usage.
 
 #include <google/protobuf/message.h>
 #include <google/protobuf/util/json_util.h>
+#include <signal.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
@@ -43,6 +46,10 @@ ABSL_FLAG(absl::Duration, ttl, absl::ZeroDuration(),
           "current-jam USER: how long the seat is reserved, e.g. 30s (0 = the "
           "server's --reservation_ttl; the server caps it at its "
           "--max_reservation_ttl)");
+ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
+          "watch-stats: time from one call to the next, e.g. 500ms");
+ABSL_FLAG(uint32_t, count, 0,
+          "watch-stats: stop after this many lines (0 = until Ctrl-C)");
 
 namespace jambalancer {
 namespace {
@@ -71,6 +78,9 @@ constexpr char kUsage[] =
     "                           jams in id order, one page per line\n"
     "  health [SERVICE]         health of the server, or of SERVICE; exits 0\n"
     "                           only if SERVING\n"
+    "  watch-stats [--interval=1s] [--count=N]\n"
+    "                           stats every --interval until Ctrl-C (exits 0)\n"
+    "                           or until N lines were printed (0: no limit)\n"
     "Prints each response as one JSON object per line. Exit status: 0 OK,\n"
     "1 the call failed, 2 wrong usage. Arguments after -- are never flags.";
 
@@ -163,6 +173,54 @@ int Health(BalancerClient& client, const Args& args) {
   return *serving ? kExitOk : kExitFailed;
 }
 
+// The signal that ends watch-stats: Ctrl-C. Main blocks it in every thread
+// before the client starts gRPC's, so it stays pending until WatchStats takes
+// it with sigtimedwait instead of killing the process.
+sigset_t InterruptSignal() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  return signals;
+}
+
+// Waits until `deadline` or until a signal of `signals` (blocked) arrives,
+// whichever is first. Returns true if a signal arrived, also one that was
+// already pending.
+bool WaitForSignal(const sigset_t& signals, absl::Time deadline) {
+  for (;;) {
+    const absl::Duration left =
+        std::max(deadline - absl::Now(), absl::ZeroDuration());
+    const timespec timeout = absl::ToTimespec(left);
+    if (sigtimedwait(&signals, nullptr, &timeout) > 0) return true;
+    if (errno == EAGAIN) return false;  // The deadline passed.
+    // EINTR: some other signal interrupted the wait; wait again.
+  }
+}
+
+// GetStats every --interval, counted from the start of one call to the next
+// (a call slower than that is followed at once, not by a burst). Ctrl-C
+// during a call takes effect when the call ends, at the latest after
+// --deadline.
+int WatchStats(BalancerClient& client, const Args&) {
+  const absl::Duration interval = absl::GetFlag(FLAGS_interval);
+  const uint32_t count = absl::GetFlag(FLAGS_count);
+  const sigset_t interrupt = InterruptSignal();
+  absl::Time next_call = absl::Now();
+  for (uint32_t printed = 0;;) {
+    absl::StatusOr<v1::GetStatsResponse> stats = client.GetStats();
+    if (!stats.ok()) return Failed("watch-stats", stats.status());
+    PrintJson(*stats);
+    // Each line as it comes, for a pipe too; stop if nobody reads them.
+    if (!std::cout.flush()) {
+      std::cerr << "jamctl: watch-stats: cannot write to stdout\n";
+      return kExitFailed;
+    }
+    if (++printed == count) return kExitOk;
+    next_call = std::max(next_call + interval, absl::Now());
+    if (WaitForSignal(interrupt, next_call)) return kExitOk;
+  }
+}
+
 constexpr Command kCommands[] = {
     {"current-jam", 0, 1, CurrentJam},
     {"refresh", 1, SIZE_MAX,
@@ -187,6 +245,7 @@ constexpr Command kCommands[] = {
     {"list", 0, 0,
      [](BalancerClient& client, const Args&) { return List(client); }},
     {"health", 0, 1, Health},
+    {"watch-stats", 0, 0, WatchStats},
 };
 
 int UsageError(absl::string_view message) {
@@ -274,6 +333,17 @@ int Main(int argc, char** argv) {
         "--page_size, --page_token and --all apply only to list, not to ",
         name));
   }
+  const absl::Duration interval = absl::GetFlag(FLAGS_interval);
+  const bool watch_flags_set =
+      interval != absl::Seconds(1) || absl::GetFlag(FLAGS_count) != 0;
+  if (watch_flags_set && name != "watch-stats") {
+    return UsageError(absl::StrCat(
+        "--interval and --count apply only to watch-stats, not to ", name));
+  }
+  if (interval <= absl::ZeroDuration()) {
+    return UsageError(absl::StrCat("--interval must be positive, not ",
+                                   absl::FormatDuration(interval)));
+  }
   const absl::Duration ttl = absl::GetFlag(FLAGS_ttl);
   const bool reserving = name == "current-jam" && !args.empty();
   if (ttl != absl::ZeroDuration() && !reserving) {
@@ -297,6 +367,11 @@ int Main(int argc, char** argv) {
         "USER must not be empty (leave it out to ask without a user): ", name));
   }
 
+  // Before Connect starts gRPC's threads, which inherit the signal mask.
+  if (name == "watch-stats") {
+    const sigset_t interrupt = InterruptSignal();
+    pthread_sigmask(SIG_BLOCK, &interrupt, nullptr);
+  }
   BalancerClient::Options options;
   options.deadline = absl::GetFlag(FLAGS_deadline);
   if (options.deadline <= absl::ZeroDuration()) {

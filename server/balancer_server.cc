@@ -61,8 +61,8 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
 }
 
 absl::Status BalancerServer::StartMetrics(const std::string& listen) {
-  metrics_collector_ = std::make_shared<MetricsCollector>(
-      &balancer_, &rpc_metrics_, absl::Now());
+  metrics_collector_ =
+      std::make_shared<MetricsCollector>(&balancer_, &rpc_metrics_);
   // prometheus-cpp (civetweb) reports a failure to listen by throwing; it
   // stops here.
   try {

@@ -111,11 +111,8 @@ void AppendCollectionMetrics(const CollectionCounters& counters,
 }  // namespace
 
 MetricsCollector::MetricsCollector(JamBalancer* balancer,
-                                   const RpcMetrics* rpc_metrics,
-                                   absl::Time process_start)
-    : balancer_(balancer),
-      rpc_metrics_(rpc_metrics),
-      process_start_(process_start) {}
+                                   const RpcMetrics* rpc_metrics)
+    : balancer_(balancer), rpc_metrics_(rpc_metrics) {}
 
 std::optional<CollectionCounters> MetricsCollector::ReadCollection() const {
   // Shared with the task: it may run after a timed-out scrape returned.
@@ -166,7 +163,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   info.gauge.value = 1;
   families.push_back(std::move(build));
 
-  for (MetricFamily& family : CollectProcessMetrics(process_start_)) {
+  for (MetricFamily& family : CollectProcessMetrics()) {
     families.push_back(std::move(family));
   }
   return families;

@@ -23,8 +23,7 @@ namespace jambalancer {
 class MetricsCollector final : public prometheus::Collectable {
  public:
   // `balancer` and `rpc_metrics` must outlive the collector's last Collect.
-  MetricsCollector(JamBalancer* balancer, const RpcMetrics* rpc_metrics,
-                   absl::Time process_start);
+  MetricsCollector(JamBalancer* balancer, const RpcMetrics* rpc_metrics);
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
@@ -35,7 +34,6 @@ class MetricsCollector final : public prometheus::Collectable {
 
   JamBalancer* const balancer_;
   const RpcMetrics* const rpc_metrics_;
-  const absl::Time process_start_;
 };
 
 }  // namespace jambalancer

@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <sstream>
 #include <string>
 
@@ -27,6 +28,18 @@ std::vector<std::string> StatFields() {
           std::istream_iterator<std::string>()};
 }
 
+// Boot time from /proc/stat's btime line; 0 if unreadable.
+double BootTimeSeconds() {
+  std::ifstream file("/proc/stat");
+  std::string key;
+  double value = 0;
+  while (file >> key) {
+    if (key == "btime" && file >> value) return value;
+    file.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return 0;
+}
+
 int CountOpenFds() {
   DIR* dir = opendir("/proc/self/fd");
   if (dir == nullptr) return -1;
@@ -40,8 +53,7 @@ int CountOpenFds() {
 
 }  // namespace
 
-std::vector<prometheus::MetricFamily> CollectProcessMetrics(
-    absl::Time process_start) {
+std::vector<prometheus::MetricFamily> CollectProcessMetrics() {
   using prometheus::MetricType;
   std::vector<prometheus::MetricFamily> families;
   const std::vector<std::string> stat = StatFields();
@@ -73,11 +85,14 @@ std::vector<prometheus::MetricFamily> CollectProcessMetrics(
         "process_max_fds", "Maximum number of open file descriptors.",
         MetricType::Gauge, static_cast<double>(limit.rlim_cur)));
   }
-  families.push_back(SingleValueFamily(
-      "process_start_time_seconds",
-      "Start time of the process since unix epoch in seconds.",
-      MetricType::Gauge,
-      absl::ToDoubleSeconds(process_start - absl::UnixEpoch())));
+  // proc(5): starttime = field 22, in clock ticks after boot.
+  if (const double boot = BootTimeSeconds(); stat.size() > 19 && boot > 0) {
+    const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    families.push_back(SingleValueFamily(
+        "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds.",
+        MetricType::Gauge, boot + std::stod(stat[19]) / ticks));
+  }
   return families;
 }
 

@@ -3,7 +3,6 @@
 
 #include <vector>
 
-#include "absl/time/time.h"
 #include "prometheus/metric_family.h"
 
 namespace jambalancer {
@@ -11,8 +10,7 @@ namespace jambalancer {
 // The standard process_* metrics (CPU time, resident and virtual memory,
 // open file descriptors, start time), read from /proc/self when collected.
 // Families whose source cannot be read are left out.
-std::vector<prometheus::MetricFamily> CollectProcessMetrics(
-    absl::Time process_start);
+std::vector<prometheus::MetricFamily> CollectProcessMetrics();
 
 }  // namespace jambalancer
 

@@ -1,5 +1,6 @@
 """Shared fixtures of the system tests: the binaries under test, a server
-process on a loopback port, and runners for jamctl and buf curl.
+process on a loopback port, runners for jamctl and buf curl, and Background
+for a client left running (a stream, a watch).
 
 Every wait is bounded. Every server is started through start_server(), which
 registers its kill with the test case before anything else can fail, so no
@@ -30,7 +31,10 @@ COMMAND_TIMEOUT_S = 30
 
 UUID_V4 = re.compile(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-_PORT_LINE = re.compile(r"\bport=(\d+)\b")
+# The start-up line names the ports as port=N metrics_port=N (text) or
+# "port":"N","metrics_port":"N" (--log_format=json).
+_PORT_LINE = re.compile(r'\bport=(\d+)\b|"port":"(\d+)"')
+_METRICS_PORT = re.compile(r'\bmetrics_port=(\d+)\b|"metrics_port":"(\d+)"')
 
 
 class Server:
@@ -50,6 +54,8 @@ class Server:
             text=True,
             errors="replace")
         self.port = None
+        self.metrics_port = None  # 0 if metrics are off.
+        self.start_line = None
         self._lines = []
         self._lock = threading.Lock()
         self._new_lines = queue.Queue()
@@ -71,8 +77,9 @@ class Server:
         return "".join(self.lines())
 
     def wait_for_start(self, timeout=START_TIMEOUT_S):
-        """Waits for the start-up log line and returns the port, or returns
-        None if the server exits first. Raises AssertionError if `timeout`
+        """Waits for the start-up log line, sets port, metrics_port and
+        start_line from it and returns the port, or returns None if the
+        server exits first. Raises AssertionError if `timeout`
         passes with neither."""
         deadline = time.monotonic() + timeout
         while True:
@@ -90,7 +97,12 @@ class Server:
                 return None
             match = _PORT_LINE.search(line)
             if match:
-                self.port = int(match.group(1))
+                self.port = int(match.group(1) or match.group(2))
+                metrics = _METRICS_PORT.search(line)
+                if metrics:
+                    self.metrics_port = int(metrics.group(1) or
+                                            metrics.group(2))
+                self.start_line = line
                 return self.port
 
     def wait_for_port(self, timeout=START_TIMEOUT_S):
@@ -118,6 +130,82 @@ class Server:
     @property
     def target(self):
         return f"127.0.0.1:{self.port}"
+
+
+class Background:
+    """A client process left running while the test goes on (a stream, a
+    watch), whose stdout and stderr are read as they come. Its kill is
+    registered with the test, so it never outlives it."""
+
+    def __init__(self, test, args):
+        self.process = subprocess.Popen(args,
+                                        stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE,
+                                        text=True,
+                                        errors="replace")
+        test.addCleanup(self.kill)
+        self._changed = threading.Condition()
+        self._stdout = []
+        self._stderr = []
+        self._open_pipes = 2
+        self._readers = [
+            threading.Thread(target=self._read,
+                             args=(self.process.stdout, self._stdout),
+                             daemon=True),
+            threading.Thread(target=self._read,
+                             args=(self.process.stderr, self._stderr),
+                             daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, pipe, chunks):
+        for line in pipe:
+            with self._changed:
+                chunks.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._open_pipes -= 1
+            self._changed.notify_all()
+
+    def stdout(self):
+        with self._changed:
+            return "".join(self._stdout)
+
+    def stderr(self):
+        with self._changed:
+            return "".join(self._stderr)
+
+    def wait_for_stdout(self, predicate, timeout=COMMAND_TIMEOUT_S):
+        """Waits until predicate(stdout so far) holds; returns whether it
+        did, False also if both pipes closed (the process ended) or
+        `timeout` passed first."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._open_pipes == 0 or predicate("".join(
+                    self._stdout)),
+                timeout=timeout)
+            return bool(predicate("".join(self._stdout)))
+
+    def wait(self, timeout=EXIT_TIMEOUT_S):
+        """Returns the exit code once the process ended and its output was
+        read; raises subprocess.TimeoutExpired."""
+        code = self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=EXIT_TIMEOUT_S)
+        return code
+
+    def describe(self):
+        return (f"exit {self.process.returncode}\nstdout: {self.stdout()}\n"
+                f"stderr: {self.stderr()}")
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.wait()
+        self.process.stdout.close()
+        self.process.stderr.close()
 
 
 def launch_server(test, *flags):

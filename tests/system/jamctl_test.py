@@ -5,10 +5,15 @@ import sys
 
 sys.dont_write_bytecode = True  # Keep __pycache__ out of the source tree.
 
+import json
+import signal
 import socket
+import subprocess
+import time
 import unittest
 
 import harness
+from exposition import Exposition, scrape
 from harness import describe, json_lines
 
 
@@ -217,6 +222,14 @@ class JamctlTest(unittest.TestCase):
             (["--ttl=soon", "current-jam", "u"], "--ttl"),
             (["current-jam", ""], "USER must not be empty"),
             (["has-capacity", "j", ""], "USER must not be empty"),
+            (["watch-stats", "extra"],
+             "wrong number of arguments for watch-stats"),
+            (["--interval=0s", "watch-stats"], "--interval must be positive"),
+            (["--interval=-1s", "watch-stats"], "--interval must be positive"),
+            (["--interval=often", "watch-stats"], "--interval"),
+            (["--count=-1", "watch-stats"], "--count"),
+            (["--count=2", "stats"], "apply only to watch-stats"),
+            (["--interval=5s", "list"], "apply only to watch-stats"),
         ]
         for args, message in cases:
             with self.subTest(args=args):
@@ -230,15 +243,104 @@ class JamctlTest(unittest.TestCase):
         result = harness.run([harness.JAMCTL, "--help"])
         # Abseil 20220623 exits 1 after --help; only the text matters here.
         for command in ("current-jam", "refresh", "remove-user",
-                        "has-capacity", "add-user", "stats", "list", "health"):
+                        "has-capacity", "add-user", "stats", "list", "health",
+                        "watch-stats"):
             self.assertIn(f"  {command}", result.stdout, describe(result))
         for synopsis in ("current-jam [USER] [--ttl=DURATION]",
-                         "has-capacity JAM [USER]"):
+                         "has-capacity JAM [USER]",
+                         "watch-stats [--interval=1s] [--count=N]"):
             self.assertIn(synopsis, result.stdout, describe(result))
         # Abseil documents each flag as "--name (description); default: ...".
         for flag in ("target", "deadline", "page_size", "page_token", "all",
-                     "ttl"):
+                     "ttl", "interval", "count"):
             self.assertIn(f"--{flag} (", result.stdout, describe(result))
+
+
+class WatchStatsTest(unittest.TestCase):
+    """jamctl watch-stats: GetStats as a JSON line every --interval, until
+    --count lines or Ctrl-C."""
+
+    STATS_FIELDS = {
+        "jamCount", "userCount", "maxUsers", "fullJamCount",
+        "reservationCount"
+    }
+    # How long jamctl may take to print its first line, and to exit after
+    # SIGINT.
+    FIRST_LINE_TIMEOUT_S = 10
+    EXIT_TIMEOUT_S = 5
+
+    def setUp(self):
+        self.server = harness.start_server(self)
+
+    def watch(self, *flags):
+        return [
+            harness.JAMCTL, f"--target={self.server.target}", "watch-stats",
+            *flags
+        ]
+
+    def test_count_prints_that_many_lines_an_interval_apart(self):
+        json_lines(self,
+                   harness.jamctl(self.server.target, "add-user", "jam-a",
+                                  "ann"))
+        started = time.monotonic()
+        result = harness.run(self.watch("--interval=100ms", "--count=3"))
+        elapsed = time.monotonic() - started
+        lines = json_lines(self, result)
+        self.assertEqual(len(lines), 3, describe(result))
+        for line in lines:
+            self.assertEqual(set(line), self.STATS_FIELDS, line)
+            self.assertEqual(line["jamCount"], "1")
+            self.assertEqual(line["userCount"], "1")
+        self.assertEqual(result.stderr, "")
+        # Two intervals between three calls, and no wait after the last.
+        self.assertGreaterEqual(elapsed, 0.2)
+        # Each line is a call of its own.
+        metrics = Exposition(scrape(self, self.server))
+        self.assertEqual(
+            metrics.series("grpc_server_started_total",
+                           grpc_method="GetStats").popitem()[1], 3)
+
+    def test_sigint_ends_the_watch_with_status_0(self):
+        watch = harness.Background(self, self.watch("--interval=100ms"))
+        self.assertTrue(
+            watch.wait_for_stdout(lambda out: out.count("\n") >= 2,
+                                  timeout=self.FIRST_LINE_TIMEOUT_S),
+            watch.describe())
+        watch.process.send_signal(signal.SIGINT)
+        try:
+            code = watch.wait(timeout=self.EXIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.fail(f"still running {self.EXIT_TIMEOUT_S}s after SIGINT: "
+                      f"{watch.describe()}")
+        self.assertEqual(code, 0, watch.describe())
+        self.assertEqual(watch.stderr(), "")
+        lines = watch.stdout().splitlines()
+        self.assertGreaterEqual(len(lines), 2)
+        for line in lines:
+            self.assertEqual(set(json.loads(line)), self.STATS_FIELDS, line)
+
+    def test_sigint_during_a_long_interval_ends_it_at_once(self):
+        watch = harness.Background(self, self.watch("--interval=1h"))
+        self.assertTrue(
+            watch.wait_for_stdout(lambda out: out.endswith("\n"),
+                                  timeout=self.FIRST_LINE_TIMEOUT_S),
+            watch.describe())
+        watch.process.send_signal(signal.SIGINT)
+        self.assertEqual(watch.wait(timeout=self.EXIT_TIMEOUT_S), 0,
+                         watch.describe())
+        self.assertEqual(len(watch.stdout().splitlines()), 1)
+
+    def test_a_failed_call_ends_the_watch_with_status_1(self):
+        watch = harness.Background(self, self.watch("--interval=100ms"))
+        self.assertTrue(
+            watch.wait_for_stdout(lambda out: out.endswith("\n"),
+                                  timeout=self.FIRST_LINE_TIMEOUT_S),
+            watch.describe())
+        self.server.kill()
+        self.assertEqual(watch.wait(timeout=harness.COMMAND_TIMEOUT_S), 1,
+                         watch.describe())
+        self.assertIn("jamctl: watch-stats failed: UNAVAILABLE:",
+                      watch.stderr())
 
 
 class NoServerTest(unittest.TestCase):

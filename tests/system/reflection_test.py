@@ -10,6 +10,7 @@ import time
 import unittest
 
 import harness
+from exposition import Exposition, scrape
 from harness import buf_curl, describe
 
 SERVICE = "jambalancer.v1.JamBalancerService"
@@ -49,6 +50,53 @@ class ReflectionTest(unittest.TestCase):
             self.assertIn(f"{SERVICE}/{method}", methods)
         self.assertIn(f"{HEALTH}/Check", methods)
         self.assertIn(f"{HEALTH}/Watch", methods)
+
+    def test_balancer_service_has_exactly_the_api_methods(self):
+        # buf curl lists methods only for the whole server (a URL naming the
+        # service is refused with reflection), so filter by the service.
+        result = buf_curl("--list-methods", self.url)
+        self.assertEqual(result.returncode, 0, describe(result))
+        methods = {
+            m for m in result.stdout.split() if m.startswith(f"{SERVICE}/")
+        }
+        self.assertEqual(
+            methods, {
+                f"{SERVICE}/{method}"
+                for method in ("AddUser", "Batch", "CurrentJam", "GetStats",
+                               "HasCapacity", "ListJams", "Refresh",
+                               "RemoveUser")
+            })
+
+    def test_request_schema_comes_from_reflection(self):
+        # buf curl turns JSON into protobuf with the descriptors reflection
+        # gave it: known fields and methods pass, others fail on the client
+        # side (exit 1, not a gRPC code) before any call is made.
+        self.assertRegex(
+            self.call(f"{SERVICE}/CurrentJam", {"user_id": "u"})["jamId"],
+            harness.UUID_V4)
+        cases = [
+            (f"{SERVICE}/CurrentJam", {
+                "no_such_field": 1
+            }, 'unknown field "no_such_field"'),
+            (f"{SERVICE}/CurrentJam", {
+                "user_id": 5
+            }, "invalid value for string field userId"),
+            (f"{SERVICE}/NoSuchMethod", {},
+             f'service "{SERVICE}" contains no such method'),
+        ]
+        for method, request, message in cases:
+            with self.subTest(method=method, request=request):
+                result = buf_curl("-d", json.dumps(request),
+                                  f"{self.url}/{method}")
+                self.assertEqual(result.returncode, 1, describe(result))
+                self.assertIn(message, result.stderr)
+        # Only the valid call reached the server.
+        metrics = Exposition(scrape(self, self.server))
+        self.assertEqual(
+            metrics.series("grpc_server_started_total",
+                           grpc_method="CurrentJam").popitem()[1], 1)
+        self.assertEqual(
+            sum(metrics.series("grpc_server_started_total").values()), 1)
 
     def test_current_jam_from_json(self):
         response = self.call(f"{SERVICE}/CurrentJam", {}, "--emit-defaults")
