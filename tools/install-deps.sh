@@ -9,13 +9,16 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev grpc-proto prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-format python3 curl
+  clang-format python3 curl yamllint
   # A real Prometheus server and promtool, for the metrics tests.
   prometheus
 )
 # Node.js and npm only if no node is on the machine yet (some images ship a
 # newer one than Debian's).
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+# kubectl (for `kubectl kustomize` in the deploy checks) only if none is there:
+# Debian's kubernetes-client would conflict with an installed one.
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -29,7 +32,9 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# Third-party clients used by the tests (buf curl, buf lint).
-if [ ! -x tools/node_modules/.bin/buf ]; then
+# Third-party tools used by the tests (buf; the deploy checks' packages),
+# installed again when the lock file asks for what is not there.
+if [ ! -x tools/node_modules/.bin/buf ] ||
+  ! (cd tools && npm ls --all >/dev/null 2>&1); then
   (cd tools && npm ci --no-audit --no-fund)
 fi

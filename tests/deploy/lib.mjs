@@ -1,0 +1,271 @@
+// Shared helpers of the deploy tests (tests/deploy/*_test.mjs): the
+// repository's paths, the npm tools of tools/package.json, bounded commands,
+// a jam-balancer on loopback that cannot outlive its test, and a PromQL
+// reader.
+//
+// Every command has a time limit; every server is started under
+// `timeout --signal=KILL` and killed when the test process exits.
+
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "..",
+  "..",
+);
+export const DEPLOY = path.join(ROOT, "deploy");
+
+// require() that resolves the npm packages installed in tools/node_modules.
+export const requireTool = createRequire(path.join(ROOT, "tools", "package.json"));
+export const YAML = requireTool("yaml");
+
+// Command-line options of a test: --name=value pairs.
+export function options() {
+  const result = {};
+  for (const arg of process.argv.slice(2)) {
+    const match = /^--([\w-]+)=(.*)$/.exec(arg);
+    if (!match) throw new Error(`unknown argument ${arg}`);
+    result[match[1]] = match[2];
+  }
+  return result;
+}
+
+export function readText(relative) {
+  return readFileSync(path.join(ROOT, relative), "utf8");
+}
+
+// Parses one YAML document; throws on syntax errors and warnings.
+export function parseYaml(text, where) {
+  const doc = YAML.parseDocument(text, { prettyErrors: true });
+  const problems = [...doc.errors, ...doc.warnings];
+  if (problems.length) {
+    throw new Error(`${where}: ${problems.map((e) => e.message).join("\n")}`);
+  }
+  return doc.toJS();
+}
+
+export function parseYamlAll(text, where) {
+  return YAML.parseAllDocuments(text).map((doc, i) => {
+    const problems = [...doc.errors, ...doc.warnings];
+    if (problems.length) {
+      throw new Error(`${where} document ${i}: ${problems.map((e) => e.message).join("\n")}`);
+    }
+    return doc.toJS();
+  });
+}
+
+export function tempDir(prefix) {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+// Runs a command to its end (at most timeoutMs); returns {status, stdout,
+// stderr}. Throws if it cannot start or runs out of time.
+export function run(command, args, { timeoutMs = 60_000, cwd = ROOT, input } = {}) {
+  const result = spawnSync(command, args, {
+    cwd,
+    input,
+    encoding: "utf8",
+    timeout: timeoutMs,
+    killSignal: "SIGKILL",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (result.error) {
+    throw new Error(`${command} ${args.join(" ")}: ${result.error.message}`);
+  }
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+// Runs a command that must exit 0; returns its stdout.
+export function check(command, args, opts) {
+  const result = run(command, args, opts);
+  if (result.status !== 0) {
+    throw new Error(
+      `${command} ${args.join(" ")} exited ${result.status}\n` +
+        `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`,
+    );
+  }
+  return result.stdout;
+}
+
+// The first executable named `name` on PATH, or null.
+export function which(name) {
+  const result = spawnSync("sh", ["-c", `command -v "$1"`, "sh", name], { encoding: "utf8" });
+  return result.status === 0 ? result.stdout.trim() : null;
+}
+
+// Longest life of a server started here, whatever happens to the test.
+const SERVER_LIFETIME_S = 100;
+const START_TIMEOUT_MS = 10_000;
+
+// A jam-balancer process on 127.0.0.1. `flags` must choose loopback
+// addresses. Resolves when the start-up line has logged the ports.
+export function startServer(serverPath, flags) {
+  const child = spawn(
+    "timeout",
+    ["--signal=KILL", String(SERVER_LIFETIME_S), serverPath, ...flags],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  // timeout(1) leads its own process group, the server in it: kill both.
+  const kill = () => {
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  };
+  process.on("exit", kill);
+  let stderr = "";
+  const server = {
+    child,
+    kill,
+    stderr: () => stderr,
+    // Sends SIGTERM; resolves with the exit code (null if killed by timeout).
+    stop(timeoutMs = 15_000) {
+      return new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(child.exitCode);
+        const timer = setTimeout(() => {
+          kill();
+          resolve(null);
+        }, timeoutMs);
+        child.once("exit", (code) => {
+          clearTimeout(timer);
+          resolve(code);
+        });
+        // timeout(1) passes SIGTERM on to the server.
+        child.kill("SIGTERM");
+      });
+    },
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      kill();
+      reject(new Error(`jam-balancer logged no ports in ${START_TIMEOUT_MS} ms:\n${stderr}`));
+    }, START_TIMEOUT_MS);
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+      // Text (port=N) or JSON ("port":"N") log lines.
+      const port = /(?:\sport=|"port":")(\d+)/.exec(stderr);
+      const metrics = /(?:\smetrics_port=|"metrics_port":")(\d+)/.exec(stderr);
+      if (port && metrics && server.port === undefined) {
+        clearTimeout(timer);
+        server.port = Number(port[1]);
+        server.metricsPort = Number(metrics[1]);
+        server.startLine = stderr.split("\n").find((line) => line.includes("jam-balancer started"));
+        resolve(server);
+      }
+    });
+    child.on("exit", (code, signal) => {
+      if (server.port === undefined) {
+        clearTimeout(timer);
+        reject(new Error(`jam-balancer exited (${code ?? signal}) before it started:\n${stderr}`));
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// PromQL
+
+const { parser: promqlParser } = requireTool("@prometheus-io/lezer-promql");
+
+// Grafana's variables, replaced by values that keep the expression valid
+// PromQL for the checks.
+export function substituteGrafanaVariables(expr) {
+  return expr
+    .replaceAll("$__rate_interval", "5m")
+    .replaceAll("$__interval", "1m")
+    .replaceAll("$__range", "1h")
+    .replace(/\$\{(\w+)(?::\w+)?\}|\$(\w+)/g, ".*");
+}
+
+// What a PromQL expression reads. Returns {errors, selectors: [{metric,
+// labels}], grouping: [label names in by/without/on/ignoring/group_*]}.
+// Grafana variables must be substituted first.
+export function analyzePromql(expr) {
+  const tree = promqlParser.parse(expr);
+  const errors = [];
+  const selectors = [];
+  const grouping = [];
+  const text = (node) => expr.slice(node.from, node.to);
+  tree.iterate({
+    enter(ref) {
+      if (ref.type.isError) {
+        errors.push(`syntax error at ${ref.from}: ...${expr.slice(Math.max(0, ref.from - 20), ref.from + 20)}...`);
+        return;
+      }
+      if (ref.name === "VectorSelector") {
+        const node = ref.node;
+        const identifier = node.getChild("Identifier");
+        const selector = { metric: identifier ? text(identifier) : null, labels: [] };
+        const matchers = node.getChild("LabelMatchers");
+        if (matchers) {
+          for (let child = matchers.firstChild; child; child = child.nextSibling) {
+            const name = child.getChild("LabelName");
+            const value = child.getChild("StringLiteral");
+            if (!name) continue;
+            const label = text(name);
+            if (label === "__name__" && value) {
+              selector.metric = JSON.parse(text(value).replace(/^'|'$/g, '"'));
+            } else {
+              selector.labels.push(label);
+            }
+          }
+        }
+        selectors.push(selector);
+        return false;
+      }
+      if (ref.name === "GroupingLabels") {
+        for (let child = ref.node.firstChild; child; child = child.nextSibling) {
+          if (child.name === "LabelName") grouping.push(text(child));
+        }
+        return false;
+      }
+      return undefined;
+    },
+  });
+  return { errors, selectors, grouping };
+}
+
+// Parses the Prometheus text exposition format: a map from each sample name
+// (e.g. foo_bucket) to the set of label names seen on it.
+export function parseExposition(text) {
+  const samples = new Map();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s/.exec(line);
+    if (!match) throw new Error(`unparsable exposition line: ${line}`);
+    const labels = samples.get(match[1]) ?? new Set();
+    for (const pair of (match[3] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"/g)) {
+      labels.add(pair[1]);
+    }
+    samples.set(match[1], labels);
+  }
+  return samples;
+}
+
+// Every PromQL query of a Grafana dashboard: panel targets and the selectors
+// of label_values() variable queries. Returns [{where, expr}].
+export function queriesOfDashboard(dashboard) {
+  const queries = [];
+  const panels = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
+  for (const panel of panels.filter((p) => p.type !== "row")) {
+    for (const target of panel.targets ?? []) {
+      queries.push({ where: `panel "${panel.title}" ${target.refId}`, expr: target.expr });
+    }
+  }
+  for (const variable of dashboard.templating.list.filter((v) => v.type === "query")) {
+    const query = typeof variable.query === "string" ? variable.query : variable.query.query;
+    const inner = /^label_values\((.*),\s*\w+\)$/.exec(query);
+    if (!inner) throw new Error(`variable ${variable.name}: expected label_values(SELECTOR, LABEL), got ${query}`);
+    queries.push({ where: `variable ${variable.name}`, expr: inner[1] });
+  }
+  return queries;
+}
