@@ -1,0 +1,433 @@
+#!/usr/bin/env python3
+"""Turns the measurements of tools/benchmark.sh into BENCHMARKS.md.
+
+Input (--input_dir, as tools/benchmark.sh leaves it): results.jsonl, one
+JSON line per run ({"round", "server", "client", "workload", "result"}),
+commands.txt (kind TAB command line), machine.json and settings.json. Every figure is
+the median over the rounds with the range [min - max]; a ratio of two
+servers is the median of the per-round ratios (both measured in the same
+round, next to each other), which cancels most of the drift of a shared
+machine. Prints the tables on stdout and writes the whole report.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--input_dir", required=True,
+        help="holds results.jsonl, commands.txt, machine.json, settings.json")
+    parser.add_argument("--output", required=True)
+    return parser.parse_args()
+
+
+class Results:
+    def __init__(self, path):
+        self.rows = [json.loads(line) for line in open(path) if line.strip()]
+
+    def values(self, server, client, workload, metric):
+        """The metric of each round, by round."""
+        out = {}
+        for row in self.rows:
+            if (row["server"], row["client"], row["workload"]) == (
+                    server, client, workload):
+                value = row["result"]
+                for key in metric.split("."):
+                    value = value[key]
+                out[row["round"]] = float(value)
+        return out
+
+    def cpu_per_call(self, server, client, workload):
+        """The server's CPU µs per call answered, by round."""
+        cpu = self.values(server, client, workload, "server_cpu_s")
+        calls = self.values(server, client, workload, "answered")
+        return {r: cpu[r] / calls[r] * 1e6 for r in cpu
+                if calls.get(r, 0) > 0}
+
+    def ratios(self, a, b):
+        """Per-round a/b for the rounds that have both."""
+        return [a[r] / b[r] for r in sorted(a) if r in b and b[r] > 0]
+
+
+def fmt_number(value, digits=0):
+    return f"{value:,.{digits}f}"
+
+
+def spread(values, digits=0, unit=""):
+    """'median [min – max] unit' of a list or a by-round dict."""
+    values = list(values.values()) if isinstance(values, dict) else values
+    if not values:
+        return "—"
+    unit = f" {unit}" if unit else ""
+    median = statistics.median(values)
+    if len(values) == 1:
+        return f"{fmt_number(median, digits)}{unit}"
+    return (f"{fmt_number(median, digits)}{unit} "
+            f"[{fmt_number(min(values), digits)} – "
+            f"{fmt_number(max(values), digits)}]")
+
+
+def median(values):
+    values = list(values.values()) if isinstance(values, dict) else values
+    return statistics.median(values) if values else None
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |"
+              for row in rows]
+    return "\n".join(lines)
+
+
+def main():
+    args = parse_args()
+    results = Results(os.path.join(args.input_dir, "results.jsonl"))
+    machine = json.load(open(os.path.join(args.input_dir, "machine.json")))
+    settings = json.load(open(os.path.join(args.input_dir, "settings.json")))
+    batch = settings["batch_size"]
+
+    def jb(server, workload, metric="calls_per_s"):
+        return results.values(server, "jam-bench", workload, metric)
+
+    def h2(server):
+        return results.values(server, "h2load", "current_jam", "calls_per_s")
+
+    def redis(workload, metric="calls_per_s"):
+        return results.values("redis", "redis-benchmark", workload, metric)
+
+    sections = []
+    targets = []
+
+    def target(name, ratios, limit, higher_is_better=True, doubt=""):
+        if not ratios:
+            targets.append((name, "not measured", "—"))
+            return
+        value = statistics.median(ratios)
+        met = value >= limit if higher_is_better else value <= limit
+        verdict = "yes" if met else "**no**"
+        if doubt:
+            verdict += f" ({doubt})"
+        targets.append((name, spread(ratios, 2), verdict))
+
+    # Throughput against the limit.
+    rows = []
+    throughput = [
+        ("CurrentJam (no user id)", "jam-bench", "current_jam",
+         "calls_per_s", "calls/s"),
+        ("Arrival mix: CurrentJam(user) + AddUser + RemoveUser", "jam-bench",
+         "arrivals", "calls_per_s", "calls/s"),
+        (f"Batch of {batch} arrival operations", "jam-bench", "batch",
+         "ops_per_s", "ops/s"),
+        (f"Batch of {batch} (calls)", "jam-bench", "batch", "calls_per_s",
+         "calls/s"),
+        ("CurrentJam (no user id)", "h2load", "current_jam", "calls_per_s",
+         "calls/s"),
+    ]
+    ratio_of = {}
+    for name, client, workload, metric, unit in throughput:
+        empty = results.values("empty", client, workload, metric)
+        balancer = results.values("balancer", client, workload, metric)
+        if not empty and not balancer:
+            continue
+        ratios = results.ratios(balancer, empty)
+        ratio_of[(client, workload, metric)] = ratios
+        rows.append((name, client, spread(empty, unit=unit),
+                     spread(balancer, unit=unit), spread(ratios, 2)))
+    sections.append(("Throughput: jam-balancer against the empty server "
+                     "(closed loop)",
+                     table(["Workload", "Client", "empty-server",
+                            "jam-balancer", "balancer / empty"], rows)))
+
+    # Server CPU per call: what the balancer adds to gRPC's own cost,
+    # nearly independent of how much CPU the client and others take.
+    rows = []
+    for name, client, workload in [
+            ("CurrentJam", "jam-bench", "current_jam"),
+            ("Arrival mix", "jam-bench", "arrivals"),
+            (f"Batch of {batch} (per call)", "jam-bench", "batch"),
+            ("CurrentJam", "h2load", "current_jam"),
+            ("CurrentJam, open loop", "jam-bench", "current_jam_open"),
+            ("Arrival mix, open loop", "jam-bench", "arrivals_open")]:
+        empty = results.cpu_per_call("empty", client, workload)
+        balancer = results.cpu_per_call("balancer", client, workload)
+        if not empty and not balancer:
+            continue
+        extra = [balancer[r] - empty[r] for r in sorted(balancer)
+                 if r in empty]
+        rows.append((name, client, spread(empty, 1), spread(balancer, 1),
+                     spread(extra, 1), spread(results.ratios(balancer, empty),
+                                              2)))
+    sections.append((
+        "Server CPU time per call (µs of user + system time of the server "
+        "process per call answered, warm-up included)",
+        table(["Workload", "Client", "empty-server", "jam-balancer",
+               "balancer − empty", "balancer / empty"], rows)))
+
+    # Latency at peak (closed loop: saturated).
+    rows = []
+    for name, workload in [("CurrentJam", "current_jam"),
+                           ("Arrival mix", "arrivals"),
+                           (f"Batch of {batch}", "batch")]:
+        cells = []
+        for server in ("empty", "balancer"):
+            p50 = jb(server, workload, "latency_us.p50")
+            p99 = jb(server, workload, "latency_us.p99")
+            cells.append(f"{spread(p50)} / {spread(p99)}" if p50 else "—")
+        rows.append((name, *cells))
+    sections.append(("Latency at peak load (closed loop, µs, p50 / p99)",
+                     table(["Workload", "empty-server", "jam-balancer"],
+                           rows)))
+
+    # Latency at half of the empty server's peak (open loop).
+    rows = []
+    for name, workload in [("CurrentJam", "current_jam_open"),
+                           ("Arrival mix", "arrivals_open")]:
+        empty = jb("empty", workload, "latency_us.p99")
+        balancer = jb("balancer", workload, "latency_us.p99")
+        if not empty:
+            continue
+        rate = median(jb("empty", workload, "rate"))
+        cells = []
+        for server in ("empty", "balancer"):
+            cells.append(" / ".join(
+                spread(jb(server, workload, f"latency_us.{p}"))
+                for p in ("p50", "p99", "p999")))
+        late = " / ".join(
+            str(int(sum(jb(server, workload, "late_starts").values())))
+            for server in ("empty", "balancer"))
+        # A run that did not keep up measured its own backlog.
+        overloaded_counts = [
+            sum(1 for r, achieved in jb(server, workload).items()
+                if achieved < 0.98 * jb(server, workload, "rate")[r]
+                or jb(server, workload, "late_starts")[r] >
+                0.01 * jb(server, workload, "calls")[r])
+            for server in ("empty", "balancer")]
+        overloaded = " / ".join(map(str, overloaded_counts))
+        ratios = results.ratios(balancer, empty)
+        achieved = " / ".join(spread(jb(server, workload))
+                              for server in ("empty", "balancer"))
+        rows.append((name, f"{fmt_number(rate)} calls/s", achieved, *cells,
+                     spread(ratios, 2), late, overloaded))
+        target(f"{name}: p99 at {settings.get('open_fraction', 0.5)} of the "
+               "peak ≤ 1.5× the empty server's",
+               ratios, 1.5, higher_is_better=False,
+               doubt="inconclusive: overloaded runs" if any(overloaded_counts)
+               else "")
+    if rows:
+        sections.append((
+            f"Latency at {settings.get('open_fraction', 0.5)} of the empty "
+            "server's peak (open loop, µs, p50 / p99 / p99.9)",
+            table(["Workload", "Offered load",
+                   "achieved calls/s (empty / balancer)", "empty-server",
+                   "jam-balancer",
+                   "p99 balancer / empty", "late starts (empty / balancer)",
+                   "overloaded runs (empty / balancer)"],
+                  rows)))
+
+    # Redis.
+    rows = []
+    for name, workload in [("current_jam.lua (CurrentJam)", "current_jam"),
+                           ("arrive.lua (CurrentJam + AddUser, one call)",
+                            "arrive")]:
+        p1 = redis(f"{workload}_P1")
+        p16 = redis(f"{workload}_P16")
+        if not p1 and not p16:
+            continue
+        rows.append((name, spread(p1, unit="calls/s"),
+                     spread(p16, unit="calls/s")))
+    if rows:
+        sections.append(("Redis 7 + Lua (redis-benchmark, EVALSHA)",
+                         table(["Script", "unpipelined (-P 1)",
+                                "pipelined (-P 16)"], rows)))
+
+    # Balancer against Redis. Redis numbers come from other processes in
+    # other minutes of the round, so these ratios are of the medians.
+    def versus(name, balancer, other):
+        b, o = median(balancer), median(other)
+        if b is None or o is None or o == 0:
+            return None
+        return (name, fmt_number(b), fmt_number(o), f"{b / o:.2f}")
+
+    redis_rows = [
+        versus("CurrentJam calls/s: jam-bench vs current_jam.lua -P 1",
+               jb("balancer", "current_jam"), redis("current_jam_P1")),
+        versus("CurrentJam calls/s: h2load vs current_jam.lua -P 1",
+               h2("balancer"), redis("current_jam_P1")),
+        versus("Arrivals/s (users added; 3 balancer calls each) vs "
+               "arrive.lua -P 1 calls/s",
+               jb("balancer", "arrivals", "arrivals_per_s"),
+               redis("arrive_P1")),
+        versus("Arrival-mix calls/s vs arrive.lua -P 1 calls/s",
+               jb("balancer", "arrivals"), redis("arrive_P1")),
+        versus(f"Batch of {batch}: operations/s vs arrive.lua -P 16 calls/s",
+               jb("balancer", "batch", "ops_per_s"), redis("arrive_P16")),
+        versus(f"Batch of {batch}: arrivals/s vs arrive.lua -P 16 calls/s",
+               jb("balancer", "batch", "arrivals_per_s"), redis("arrive_P16")),
+    ]
+    redis_rows = [row for row in redis_rows if row]
+    if redis_rows:
+        sections.append(("jam-balancer against Redis + Lua (medians)",
+                         table(["Comparison", "jam-balancer", "Redis",
+                                "ratio"], redis_rows)))
+
+    # Targets of issue 5.
+    target("CurrentJam ≥ 0.9× the empty server (jam-bench)",
+           ratio_of.get(("jam-bench", "current_jam", "calls_per_s"), []), 0.9)
+    target("CurrentJam ≥ 0.9× the empty server (h2load)",
+           ratio_of.get(("h2load", "current_jam", "calls_per_s"), []), 0.9)
+    target("Arrival mix ≥ 0.9× the empty server (jam-bench)",
+           ratio_of.get(("jam-bench", "arrivals", "calls_per_s"), []), 0.9)
+
+    def target_median(name, balancer, other, limit):
+        b, o = median(balancer), median(other)
+        if b is None or o is None or o == 0:
+            targets.append((name, "not measured", "—"))
+        else:
+            targets.append((name, f"{b / o:.2f}",
+                            "yes" if b / o >= limit else "**no**"))
+
+    # redis-benchmark is a light C client; h2load is its counterpart here.
+    target_median("CurrentJam ≥ 1.0× Redis unpipelined (h2load vs "
+                  "redis-benchmark, calls/s)",
+                  h2("balancer"), redis("current_jam_P1"), 1.0)
+    target_median("CurrentJam ≥ 1.0× Redis unpipelined (jam-bench vs "
+                  "redis-benchmark, calls/s)",
+                  jb("balancer", "current_jam"), redis("current_jam_P1"), 1.0)
+    target_median("Arrivals ≥ 1.0× Redis unpipelined, per call (arrival-mix "
+                  "calls/s vs arrive.lua calls/s)",
+                  jb("balancer", "arrivals"), redis("arrive_P1"), 1.0)
+    target_median("Arrivals ≥ 1.0× Redis unpipelined, per user placed "
+                  "(3 balancer calls vs 1 script call)",
+                  jb("balancer", "arrivals", "arrivals_per_s"),
+                  redis("arrive_P1"), 1.0)
+    target_median("Batch ≥ 1.5× Redis pipelined 16 deep (operations/s vs "
+                  "arrive.lua calls/s)",
+                  jb("balancer", "batch", "ops_per_s"), redis("arrive_P16"),
+                  1.5)
+    sections.append(("Targets (issue 5)",
+                     table(["Target", "Measured ratio", "Met"], targets)))
+
+    summary = "\n\n".join(f"### {title}\n\n{body}" for title, body in sections)
+    print(summary)
+
+    commands = []
+    for line in open(os.path.join(args.input_dir, "commands.txt")):
+        kind, _, command = line.rstrip("\n").partition("\t")
+        commands.append(f"# {kind}\n{command.strip()}")
+    smoke_note = ("\n**Smoke run (seconds long, for the test suite): the "
+                  "numbers mean nothing.**\n" if settings.get("smoke") else "")
+    load = " ".join(machine["load_before"])
+    report = f"""# Benchmarks
+
+Written by `tools/benchmark.sh` (run it again to refresh this file).
+{smoke_note}
+Each figure is the median of {settings['rounds']} rounds with the range
+[min – max]. The rounds interleave the contestants (odd rounds start with
+the empty server, even rounds with jam-balancer; every run gets a fresh
+server), and a balancer/empty ratio is the median of the per-round ratios,
+so drift on a shared machine hits both alike. Client and server share the
+machine's {machine['nproc']} CPUs, as do Redis and redis-benchmark.
+
+{summary}
+
+## What was measured
+
+- **empty-server** (`bench/empty_server.cc`): the same gRPC service on the
+  callback API, built with the same flags, answering every call at once
+  with a constant answer: the limit of gRPC itself on this machine.
+- **jam-balancer** with default flags (`--max_users={settings['max_users']}`),
+  metrics on.
+- Each run: a fresh server, {settings['prepopulate']:,} jams prepopulated
+  (jam i holds 1 + i % {settings['max_users']} users), then
+  {settings['warmup_s']} s warm-up and {settings['duration_s']} s measured.
+- **jam-bench** (`client/jam_bench.cc`), gRPC C++ callback API,
+  {settings['concurrency']} calls in flight on {settings['channels']}
+  channels (TCP connections). Workloads: `current_jam` is CurrentJam without
+  a user id; `arrivals` is the front-end protocol, CurrentJam with a new user
+  id (reserving a seat), AddUser to the answered jam, and once
+  {settings['population']:,} users are present a RemoveUser departure per
+  arrival (3 calls per arrival); `batch` sends Batch calls of
+  {batch} operations of the same life cycle (AddUser for the users the
+  previous batch answered, departures, CurrentJam for new users, about a
+  third each).
+- **Server CPU per call**: the server process's user + system time over a
+  run (from /proc) divided by the calls it answered. Unlike calls/s, it
+  hardly depends on how much CPU the client or other work on the machine
+  takes, so it is the steadiest measure of what jam-balancer adds to
+  gRPC's own cost; it falls as load rises (gRPC amortizes wake-ups and
+  system calls over more calls), so compare it at equal load.
+- **Open loop**: jam-bench `--rate` starts calls on a fixed schedule at
+  {settings.get('open_fraction', 0.5)} of the empty server's median
+  closed-loop rate, on up to
+  {settings['concurrency'] * 4} slots, for {settings['open_duration_s']} s;
+  latency counts from each call's scheduled start, so queueing in the client
+  is charged to the server (no coordinated omission). Late starts are calls
+  that found every slot busy. A run is counted as overloaded when it
+  achieved less than 98% of the offered rate or more than 1% of its starts
+  were late: the machine (client, server and whatever else runs there) did
+  not keep up, and its percentiles measure the backlog. The open-loop client
+  costs about twice the CPU per call of the closed-loop one (each call
+  starts from the scheduler thread, so gRPC cannot coalesce writes), so on a
+  2-CPU machine half of the closed-loop peak is close to full; when other
+  work runs on the machine, lower it with `--open_fraction`.
+- **h2load** (nghttp2) on CurrentJam with an empty request (a 5-byte gRPC
+  frame), {settings['channels']} connections of
+  {settings['concurrency'] // settings['channels']} streams, a calibrating
+  warm-up then about {settings['duration_s']} s. h2load counts any HTTP 200,
+  so each run is checked against the server: jam-balancer's
+  `grpc_server_handled_total{{grpc_code="OK",grpc_method="CurrentJam"}}`
+  must grow by exactly the requests sent (and no other code by any), and the
+  empty server's own count of answered calls must equal them.
+- **Redis** {machine['redis'].split()[2] if machine['redis'] else ''}:
+  `bench/redis/current_jam.lua` (CurrentJam: the first member of a sorted set
+  of jams with room, score = -members, ties by id) and
+  `bench/redis/arrive.lua` (CurrentJam and AddUser in one script: the user
+  joins that jam and leaves the one it was in; no seat reservations), on
+  the same prepopulated jams, via `redis-benchmark -c
+  {settings['concurrency']}` with random users among
+  {settings['population']:,} (`-r`), unpipelined and 16 deep. Each run is
+  checked: Redis's `cmdstat_evalsha` calls grow by the requests sent and
+  `total_error_replies` stays 0. An arrival is one Redis call but three
+  balancer calls (CurrentJam with a reservation, AddUser, RemoveUser), so
+  the arrival rows compare users placed per second.
+
+## Machine
+
+| | |
+|---|---|
+| CPUs (nproc) | {machine['nproc']} |
+| CPU model | {machine['cpu']} |
+| Kernel | {machine['kernel']} |
+| OS | {machine['os']} |
+| Memory | {machine['memory']} |
+| Load average at start / end | {load} / {" ".join(settings.get("load_after", []))} |
+| Compiler | {machine['compiler']} |
+| gRPC / protobuf (Debian) | {machine['grpc']} / {machine['protobuf']} |
+| Redis | {machine['redis']} |
+| h2load | {machine['h2load']} |
+| Build | {machine['build_type']}, commit {machine['commit']} |
+| Run time | {settings['elapsed_s']} s |
+
+## Commands
+
+One command runs everything: `tools/benchmark.sh` (see `--help` for the
+settings). The runs of round 1, as executed (ports were free ones picked at
+run time):
+
+```sh
+{chr(10).join(commands)}
+```
+"""
+    with open(args.output, "w") as out:
+        out.write(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

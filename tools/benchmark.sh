@@ -1,0 +1,540 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of jam-balancer, in one command (Debian 12, as root):
+#
+#   tools/benchmark.sh
+#
+# Installs what it needs (tools/install-deps.sh, then h2load, redis-server
+# and redis-benchmark), builds Release into build-release/, and measures, in
+# ROUNDS interleaved rounds so that drift on a shared machine hits every
+# contestant alike (round 1: empty-server first, round 2: jam-balancer
+# first, ...):
+#   1. bench/empty-server (the same service answering at once: the limit)
+#      and jam-balancer, driven by jam-bench (closed loop) on current_jam,
+#      arrivals and batch;
+#   2. both servers driven by h2load on CurrentJam, checking that every
+#      request was a successful gRPC call (the balancer's
+#      grpc_server_handled_total{grpc_code="OK"} delta, the empty server's
+#      call count, must equal h2load's requests);
+#   3. redis-server with Lua scripts of the same CurrentJam and arrival
+#      semantics (bench/redis/*.lua), driven by redis-benchmark unpipelined
+#      and 16-deep pipelined, checking the script calls and zero errors;
+#   4. then latency in an open loop at half of the empty server's peak
+#      (jam-bench's closed-loop median), for both servers.
+# Prints medians, ranges and ratios and writes them to BENCHMARKS.md with
+# the machine and the exact commands. Every server listens on 127.0.0.1 on a
+# free port and is killed on exit. About 6 minutes with the defaults.
+#
+# Options (also as environment variables of the same name in capitals):
+#   --rounds=N          rounds (3)
+#   --duration=S        measured seconds per run (6); open loop: --open_duration (5)
+#   --open_fraction=F   open-loop rate as a fraction of the empty server's
+#                       closed-loop peak (0.5)
+#   --warmup=S          warm-up seconds per run (2)
+#   --concurrency=N     calls in flight (64; h2load: --channels connections
+#                       of N/channels streams; redis-benchmark: N clients)
+#   --channels=N        connections (4)
+#   --prepopulate=N     jams filled before each run (10000)
+#   --population=N      users the arrivals keep (10000)
+#   --batch_size=N      operations per Batch call (16)
+#   --output=FILE       report file (BENCHMARKS.md in the repository)
+#   --bin_dir=DIR       use the binaries built in DIR; skips install and build
+#   --smoke             a seconds-long check of this script (for ctest): one
+#                       short round, no install or build (needs --bin_dir),
+#                       report into a temporary directory; skips h2load and
+#                       Redis when they are not installed
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+rounds=${ROUNDS:-3}
+duration=${DURATION:-6}
+open_duration=${OPEN_DURATION:-5}
+open_fraction=${OPEN_FRACTION:-0.5}
+warmup=${WARMUP:-2}
+concurrency=${CONCURRENCY:-64}
+channels=${CHANNELS:-4}
+prepopulate=${PREPOPULATE:-10000}
+population=${POPULATION:-10000}
+batch_size=${BATCH_SIZE:-16}
+output=${OUTPUT:-$repo/BENCHMARKS.md}
+bin_dir=${BIN_DIR:-}
+smoke=false
+max_users=7 # jam-balancer's default, also given to the Redis scripts
+
+for arg in "$@"; do
+  case $arg in
+    --rounds=*) rounds=${arg#*=} ;;
+    --duration=*) duration=${arg#*=} ;;
+    --open_duration=*) open_duration=${arg#*=} ;;
+    --open_fraction=*) open_fraction=${arg#*=} ;;
+    --warmup=*) warmup=${arg#*=} ;;
+    --concurrency=*) concurrency=${arg#*=} ;;
+    --channels=*) channels=${arg#*=} ;;
+    --prepopulate=*) prepopulate=${arg#*=} ;;
+    --population=*) population=${arg#*=} ;;
+    --batch_size=*) batch_size=${arg#*=} ;;
+    --output=*) output=${arg#*=} ;;
+    --bin_dir=*) bin_dir=${arg#*=} ;;
+    --smoke) smoke=true ;;
+    -h | --help)
+      sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      echo "benchmark: unknown argument $arg (see --help)" >&2
+      exit 2
+      ;;
+  esac
+done
+
+work=$(mktemp -d /tmp/jam-benchmark.XXXXXX)
+if $smoke; then
+  [ -n "$bin_dir" ] || {
+    echo "benchmark: --smoke needs --bin_dir" >&2
+    exit 2
+  }
+  rounds=1 duration=1 open_duration=1 warmup=0.3 prepopulate=1000
+  population=1000 output=$work/BENCHMARKS.md
+fi
+
+log() { printf 'benchmark: %s\n' "$*" >&2; }
+die() {
+  log "FAILED: $*"
+  log "logs kept in $work"
+  keep_work=true
+  exit 1
+}
+
+# --- Servers started here: every one is killed on exit. ---
+pids=()
+keep_work=false
+cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ "$status" -eq 0 ] && ! $keep_work; then rm -rf "$work"; fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+forget_pid() {
+  local keep=() pid
+  for pid in "${pids[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
+  pids=("${keep[@]}")
+}
+
+# Stops a server started here: SIGTERM, then SIGKILL after 10 s.
+stop_pid() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 200); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  forget_pid "$pid"
+}
+
+# --- Install and build. ---
+if [ -z "$bin_dir" ]; then
+  tools/install-deps.sh
+  needed=()
+  command -v h2load >/dev/null || needed+=(nghttp2-client)
+  command -v redis-server >/dev/null || needed+=(redis-server)
+  command -v redis-benchmark >/dev/null || needed+=(redis-tools)
+  if ((${#needed[@]})); then
+    log "installing ${needed[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${needed[@]}"
+  fi
+  BUILD_DIR=build-release tools/build.sh -DCMAKE_BUILD_TYPE=Release \
+    -DJAM_BALANCER_BUILD_BENCHMARKS=ON
+  bin_dir=$repo/build-release
+fi
+balancer_bin=$bin_dir/server/jam-balancer
+empty_bin=$bin_dir/bench/empty-server
+jam_bench=$bin_dir/client/jam-bench
+for binary in "$balancer_bin" "$empty_bin" "$jam_bench"; do
+  [ -x "$binary" ] || die "$binary is not built"
+done
+have_h2load=true have_redis=true
+command -v h2load >/dev/null || have_h2load=false
+command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null &&
+  command -v redis-cli >/dev/null || have_redis=false
+if ! $smoke && ! { $have_h2load && $have_redis; }; then
+  die "h2load, redis-server, redis-cli and redis-benchmark are needed"
+fi
+
+results=$work/results.jsonl
+commands=$work/commands.txt
+: >"$results"
+: >"$commands"
+
+# Records the command line of a kind of run, the first time only.
+note_command() {
+  local kind=$1
+  shift
+  grep -q "^$kind	" "$commands" && return 0
+  local line
+  line=$(printf '%q ' "$@")
+  printf '%s\t%s\n' "$kind" "${line//$repo\//}" >>"$commands"
+}
+
+# The same, for a command line given as text.
+note_text() {
+  grep -q "^$1	" "$commands" && return 0
+  printf '%s\t%s\n' "$1" "$2" >>"$commands"
+}
+
+# Appends one measurement: round, server, client, workload, then a JSON
+# object of numbers.
+record() {
+  printf '{"round":%s,"server":"%s","client":"%s","workload":"%s","result":%s}\n' \
+    "$1" "$2" "$3" "$4" "$5" >>"$results"
+}
+
+# Starts a gRPC server (empty or balancer) on 127.0.0.1 port 0 and reads
+# the port (and metrics port) from its start-up line. Sets server_pid,
+# server_port, metrics_port.
+start_grpc_server() {
+  local name=$1 log_file=$2
+  local cmd
+  case $name in
+    empty) cmd=("$empty_bin" --listen=127.0.0.1:0) ;;
+    balancer)
+      cmd=("$balancer_bin" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0
+        --shutdown_grace=1s)
+      ;;
+  esac
+  note_command "$(server_label "$name")" "${cmd[@]}"
+  "${cmd[@]}" >"$log_file" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  for _ in $(seq 200); do
+    grep -q ' port=' "$log_file" && break
+    kill -0 "$server_pid" 2>/dev/null || die "$name server exited: $(cat "$log_file")"
+    sleep 0.05
+  done
+  server_port=$(grep -o ' port=[0-9]*' "$log_file" | head -1 | cut -d= -f2)
+  [ -n "$server_port" ] || die "$name server did not start within 10 s"
+  metrics_port=$(grep -o 'metrics_port=[0-9]*' "$log_file" | head -1 | cut -d= -f2 || true)
+}
+
+server_label() { [ "$1" = empty ] && echo empty-server || echo jam-balancer; }
+
+# jam-bench against a fresh server. $1 round, $2 server, $3 workload, $4
+# open-loop rate (0: closed loop).
+run_jam_bench() {
+  local round=$1 server=$2 workload=$3 rate=${4:-0}
+  local open= # empty in a closed loop
+  if [ "$rate" != 0 ]; then open=yes; fi
+  local tag="r$round-$server-jb-$workload${open:+-open}"
+  start_grpc_server "$server" "$work/$tag.server.log"
+  prepopulate_server
+  local cmd=("$jam_bench" --target=127.0.0.1:"$server_port"
+    --workload="$workload" --channels="$channels" --warmup="${warmup}s"
+    --population="$population" --batch_size="$batch_size" --format=json
+    --progress=false)
+  if [ -n "$open" ]; then
+    # Room for a backlog: a late call waits for a slot, charged to latency.
+    cmd+=(--rate="$rate" --concurrency=$((concurrency * 4))
+      --duration="${open_duration}s")
+  else
+    cmd+=(--concurrency="$concurrency" --duration="${duration}s")
+  fi
+  note_command "jam-bench ${workload}${open:+ open loop}" "${cmd[@]}"
+  local limit
+  limit=$(awk -v w="$warmup" -v d="$duration" 'BEGIN { printf "%d", w + d + 60 }')
+  local cpu_before cpu_after
+  cpu_before=$(cpu_ticks "$server_pid")
+  if ! timeout "$limit" "${cmd[@]}" >"$work/$tag.json" 2>"$work/$tag.err"; then
+    die "jam-bench failed ($tag): $(cat "$work/$tag.json" "$work/$tag.err")"
+  fi
+  cpu_after=$(cpu_ticks "$server_pid")
+  stop_pid "$server_pid"
+  # The server's CPU time per call answered (warm-up and drain included).
+  local json cpu
+  json=$(cat "$work/$tag.json")
+  cpu=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$clock_ticks" 'BEGIN { printf "%.4f", t / hz }')
+  record "$round" "$server" jam-bench "$workload${open:+_open}" \
+    "${json%\}},\"server_cpu_s\":$cpu}"
+  python3 - "$work/$tag.json" "$(server_label "$server")" "$cpu" <<'EOF' >&2
+import json, sys
+r = json.load(open(sys.argv[1]))
+extra = f"  {r['ops_per_s']:>9,.0f} ops/s" if r['workload'] == 'batch' else ''
+loop = f" at {r['rate']:,.0f}/s" if r['loop'] == 'open' else ''
+cpu = float(sys.argv[3]) / r['answered'] * 1e6 if r['answered'] else 0
+print(f"benchmark:   jam-bench {r['workload']:<12}{loop} {sys.argv[2]:<13}"
+      f"{r['calls_per_s']:>9,.0f} calls/s{extra}  p50 {r['latency_us']['p50']:,.0f} µs"
+      f"  p99 {r['latency_us']['p99']:,.0f} µs  server CPU {cpu:.1f} µs/call")
+EOF
+}
+
+# Fills the --prepopulate jams in the fresh server (before the CPU time of
+# the measured run is taken).
+prepopulate_server() {
+  local cmd=("$jam_bench" --target=127.0.0.1:"$server_port"
+    --prepopulate="$prepopulate" --prepopulate_only --progress=false)
+  note_command "jam-bench prepopulate" "${cmd[@]}"
+  "${cmd[@]}" || die "prepopulate failed"
+}
+
+# CPU time (user + system) of a process so far, in clock ticks.
+clock_ticks=$(getconf CLK_TCK)
+cpu_ticks() {
+  sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# Sum of the balancer's grpc_server_handled_total for CurrentJam, with
+# grpc_code="OK" ($1 = ok) or any other code ($1 = other).
+handled_current_jam() {
+  curl -sf "http://127.0.0.1:$metrics_port/metrics" |
+    awk -v want="$1" '/^grpc_server_handled_total\{/ && /grpc_method="CurrentJam"/ {
+      ok = ($0 ~ /grpc_code="OK"/)
+      if ((want == "ok") == ok) sum += $NF
+    } END { printf "%d", sum }'
+}
+
+# One h2load run; echoes "requests succeeded req_per_s mean_latency_us".
+h2load_run() {
+  local n=$1 out=$2 kind=$3
+  local cmd=(h2load -n "$n" -c "$channels" -m $((concurrency / channels)) -t 1
+    -d "$work/current_jam.grpc" -H 'content-type: application/grpc'
+    -H 'te: trailers'
+    "http://127.0.0.1:$server_port/jambalancer.v1.JamBalancerService/CurrentJam")
+  note_command "$kind" "${cmd[@]}"
+  timeout $((duration * 4 + 60)) "${cmd[@]}" >"$out" 2>&1 || die "h2load failed: $(cat "$out")"
+  awk '
+    /^requests:/ { total = $2; succeeded = $8 }
+    /^finished in/ { rate = $4 }
+    /^time for request:/ {
+      mean = $6
+      if (mean ~ /us$/) { sub(/us$/, "", mean) }
+      else if (mean ~ /ms$/) { sub(/ms$/, "", mean); mean *= 1000 }
+      else if (mean ~ /s$/) { sub(/s$/, "", mean); mean *= 1000000 }
+    }
+    END { printf "%d %d %.1f %.1f\n", total, succeeded, rate, mean }' "$out"
+}
+
+# h2load against a fresh server: a warm-up run that also calibrates, then a
+# run of about --duration seconds; then checks the server's own count.
+run_h2load() {
+  local round=$1 server=$2 tag="r$1-$2-h2load"
+  start_grpc_server "$server" "$work/$tag.server.log"
+  # (Not the empty server, which stores nothing: its call count must be
+  # h2load's alone.)
+  if [ "$server" = balancer ]; then prepopulate_server; fi
+  local before=0 other_before=0
+  if [ "$server" = balancer ]; then
+    before=$(handled_current_jam ok)
+    other_before=$(handled_current_jam other)
+  fi
+  local cpu_before
+  cpu_before=$(cpu_ticks "$server_pid")
+  local warm_n
+  warm_n=$(awk -v w="$warmup" 'BEGIN { printf "%d", w * 20000 + 1000 }')
+  note_text "h2load request body" "printf '\\0\\0\\0\\0\\0' > $work/current_jam.grpc  # gRPC frame: uncompressed, 0 bytes (CurrentJamRequest{})"
+  read -r w_total w_ok w_rate _ < <(h2load_run "$warm_n" "$work/$tag.warmup.out" "h2load warm-up")
+  [ "$w_ok" = "$warm_n" ] || die "h2load warm-up: $w_ok of $warm_n succeeded"
+  local n
+  n=$(awk -v r="$w_rate" -v d="$duration" 'BEGIN {
+    n = int(r * d); if (n < 5000) n = 5000; if (n > 5000000) n = 5000000; print n }')
+  read -r total ok rate mean < <(h2load_run "$n" "$work/$tag.out" h2load)
+  [ "$total" = "$n" ] && [ "$ok" = "$n" ] || die "h2load: $ok of $n succeeded"
+  local served cpu
+  cpu=$(awk -v t=$(($(cpu_ticks "$server_pid") - cpu_before)) -v hz="$clock_ticks" 'BEGIN { printf "%.4f", t / hz }')
+  if [ "$server" = balancer ]; then
+    local after other_after
+    after=$(handled_current_jam ok)
+    other_after=$(handled_current_jam other)
+    served=$((after - before))
+    [ $((other_after - other_before)) = 0 ] ||
+      die "h2load: jam-balancer answered $((other_after - other_before)) CurrentJam calls with an error"
+    stop_pid "$server_pid"
+  else
+    stop_pid "$server_pid"
+    served=$(grep -o 'stopped calls=[0-9]*' "$work/$tag.server.log" | cut -d= -f2)
+  fi
+  [ "$served" = $((warm_n + n)) ] ||
+    die "h2load: $((warm_n + n)) requests sent, but the server counted $served successful calls"
+  record "$round" "$server" h2load current_jam \
+    "{\"calls\":$n,\"calls_per_s\":$rate,\"mean_latency_us\":$mean,\"answered\":$served,\"server_cpu_s\":$cpu}"
+  printf 'benchmark:   h2load    current_jam  %-13s%9.0f calls/s  mean %.0f µs  server CPU %.1f µs/call  (%d OK calls counted by the server)\n' \
+    "$(server_label "$server")" "$rate" "$mean" "$(awk -v c="$cpu" -v n="$served" 'BEGIN { print c / n * 1e6 }')" "$served" >&2
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# redis-benchmark against a fresh, prepopulated redis-server. $1 round, $2
+# script (current_jam or arrive), $3 pipeline depth.
+run_redis() {
+  local round=$1 script=$2 pipeline=$3 tag="r$1-redis-$2-P$3" port
+  for _ in 1 2 3; do
+    port=$(free_port)
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+      --dir "$work" --logfile "$work/$tag.server.log" &
+    server_pid=$!
+    pids+=("$server_pid")
+    for _ in $(seq 100); do
+      redis-cli -p "$port" ping >/dev/null 2>&1 && break
+      sleep 0.05
+    done
+    redis-cli -p "$port" ping >/dev/null 2>&1 && break
+    stop_pid "$server_pid"
+    port=
+  done
+  [ -n "$port" ] || die "redis-server did not start: $(cat "$work/$tag.server.log")"
+  local cli=(redis-cli -p "$port")
+  note_text redis-server "redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --dir $work --logfile $work/$tag.server.log"
+  note_text "redis prepopulate" "redis-cli -p $port EVAL \"\$(cat bench/redis/prepopulate.lua)\" 2 jams:room jams:user $prepopulate $max_users"
+  note_text "redis script $script" "redis-cli -p $port SCRIPT LOAD \"\$(cat bench/redis/$script.lua)\"  # prints the sha"
+  "${cli[@]}" EVAL "$(cat bench/redis/prepopulate.lua)" 2 jams:room jams:user \
+    "$prepopulate" "$max_users" >/dev/null || die "redis prepopulate failed"
+  local sha
+  sha=$("${cli[@]}" SCRIPT LOAD "$(cat "bench/redis/$script.lua")")
+  local args
+  if [ "$script" = current_jam ]; then
+    args=(EVALSHA "$sha" 2 jams:room jams:counter)
+  else
+    args=(EVALSHA "$sha" 3 jams:room jams:user jams:counter u:__rand_int__ "$max_users")
+  fi
+  local bench=(redis-benchmark -h 127.0.0.1 -p "$port" -c "$concurrency"
+    -P "$pipeline" -r "$population" --csv)
+  local warm_n
+  warm_n=$(awk -v w="$warmup" -v p="$pipeline" 'BEGIN { printf "%d", w * (p > 1 ? 100000 : 40000) + 1000 }')
+  "${bench[@]}" -n "$warm_n" "${args[@]}" >"$work/$tag.warmup.csv" 2>&1 ||
+    die "redis-benchmark failed: $(cat "$work/$tag.warmup.csv")"
+  local warm_rate n
+  warm_rate=$(awk -F'","' 'NR == 2 { print $2 }' "$work/$tag.warmup.csv")
+  n=$(awk -v r="$warm_rate" -v d="$duration" 'BEGIN {
+    n = int(r * d); if (n < 5000) n = 5000; if (n > 10000000) n = 10000000; print n }')
+  local calls_before
+  calls_before=$("${cli[@]}" INFO commandstats | awk -F'[=,:]' '/^cmdstat_evalsha:/ { print $3 }')
+  note_command "redis-benchmark $script -P $pipeline" "${bench[@]}" -n "$n" "${args[@]}"
+  timeout $((duration * 4 + 60)) "${bench[@]}" -n "$n" "${args[@]}" >"$work/$tag.csv" 2>&1 ||
+    die "redis-benchmark failed: $(cat "$work/$tag.csv")"
+  local calls_after errors
+  calls_after=$("${cli[@]}" INFO commandstats | awk -F'[=,:]' '/^cmdstat_evalsha:/ { print $3 }')
+  errors=$("${cli[@]}" INFO stats | awk -F: '/^total_error_replies:/ { print $2 + 0 }')
+  stop_pid "$server_pid"
+  [ "$errors" = 0 ] || die "Redis answered $errors errors ($tag)"
+  # Pipelined, redis-benchmark sends whole pipelines: up to one more per
+  # client than it counts.
+  local ran=$((calls_after - calls_before))
+  ((ran >= n && ran <= n + concurrency * pipeline)) ||
+    die "redis-benchmark counted $n calls, Redis ran $ran ($tag)"
+  local result
+  result=$(awk -F'","' -v n="$n" 'NR == 2 {
+    printf "{\"calls\":%d,\"calls_per_s\":%s,\"mean_latency_us\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f}", n, $2, $3 * 1000, $5 * 1000, $7 * 1000
+  }' "$work/$tag.csv")
+  [ -n "$result" ] || die "cannot read redis-benchmark output: $(cat "$work/$tag.csv")"
+  record "$round" redis redis-benchmark "${script}_P$pipeline" "$result"
+  printf 'benchmark:   redis-benchmark %-12s -P %-2s %9.0f calls/s\n' "$script" "$pipeline" \
+    "$(awk -F'","' 'NR == 2 { print $2 }' "$work/$tag.csv")" >&2
+}
+
+# --- Machine. ---
+printf '\0\0\0\0\0' >"$work/current_jam.grpc" # gRPC frame: uncompressed, 0 bytes
+python3 - "$bin_dir" >"$work/machine.json" <<'EOF'
+import json, os, platform, re, subprocess, sys
+def run(*cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+cpu = ""
+for line in open("/proc/cpuinfo"):
+    if line.startswith("model name"):
+        cpu = line.split(":", 1)[1].strip()
+        break
+mem = ""
+for line in open("/proc/meminfo"):
+    if line.startswith("MemTotal"):
+        mem = f"{int(line.split()[1]) / 1048576:.1f} GiB"
+os_name = ""
+for line in open("/etc/os-release"):
+    if line.startswith("PRETTY_NAME="):
+        os_name = line.split("=", 1)[1].strip().strip('"')
+cache = open(os.path.join(sys.argv[1], "CMakeCache.txt")).read() if os.path.exists(os.path.join(sys.argv[1], "CMakeCache.txt")) else ""
+build_type = (re.search(r"^CMAKE_BUILD_TYPE:STRING=(.*)$", cache, re.M) or [None, "?"])[1]
+print(json.dumps({
+    "nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+    "memory": mem, "os": os_name,
+    "load_before": open("/proc/loadavg").read().split()[:3],
+    "compiler": run("c++", "--version").splitlines()[0] if run("c++", "--version") else "",
+    "grpc": run("dpkg-query", "-W", "-f=${Version}", "libgrpc++-dev"),
+    "protobuf": run("dpkg-query", "-W", "-f=${Version}", "libprotobuf-dev"),
+    "redis": run("redis-server", "--version"),
+    "h2load": run("h2load", "--version"),
+    "build_type": build_type,
+    "commit": run("git", "rev-parse", "--short", "HEAD") + (" (with uncommitted changes)" if run("git", "status", "--porcelain", "--untracked-files=no") else ""),
+}))
+EOF
+
+started=$(date +%s)
+log "$rounds rounds; $warmup s warm-up + $duration s per run; $concurrency calls in flight on $channels connections; logs in $work"
+
+# --- Rounds: throughput. Odd rounds start with the empty server, even ones
+# with the balancer. ---
+for round in $(seq "$rounds"); do
+  if ((round % 2)); then order=(empty balancer); else order=(balancer empty); fi
+  log "round $round/$rounds"
+  for workload in current_jam arrivals batch; do
+    for server in "${order[@]}"; do run_jam_bench "$round" "$server" "$workload"; done
+  done
+  if $have_h2load; then
+    for server in "${order[@]}"; do run_h2load "$round" "$server"; done
+  fi
+  if $have_redis; then
+    run_redis "$round" current_jam 1
+    run_redis "$round" arrive 1
+    run_redis "$round" arrive 16
+  fi
+done
+
+# --- Latency at a fraction (half) of the empty server's peak (open loop). ---
+half_rate() {
+  python3 - "$results" "$1" "$open_fraction" <<'EOF'
+import json, statistics, sys
+rates = [r["result"]["calls_per_s"] for r in map(json.loads, open(sys.argv[1]))
+         if r["server"] == "empty" and r["client"] == "jam-bench" and r["workload"] == sys.argv[2]]
+print(round(statistics.median(rates) * float(sys.argv[3])))
+EOF
+}
+rate_current_jam=$(half_rate current_jam)
+rate_arrivals=$(half_rate arrivals)
+for round in $(seq "$rounds"); do
+  if ((round % 2)); then order=(empty balancer); else order=(balancer empty); fi
+  log "open loop round $round/$rounds: $rate_current_jam CurrentJam/s, $rate_arrivals arrival-mix calls/s"
+  for server in "${order[@]}"; do
+    run_jam_bench "$round" "$server" current_jam "$rate_current_jam"
+  done
+  for server in "${order[@]}"; do
+    run_jam_bench "$round" "$server" arrivals "$rate_arrivals"
+  done
+done
+
+# --- Report. ---
+load_after=$(awk '{ printf "[\"%s\",\"%s\",\"%s\"]", $1, $2, $3 }' /proc/loadavg)
+printf '{"load_after":%s,"rounds":%s,"duration_s":%s,"open_duration_s":%s,"open_fraction":%s,"warmup_s":%s,"concurrency":%s,"channels":%s,"prepopulate":%s,"population":%s,"batch_size":%s,"max_users":%s,"elapsed_s":%s,"smoke":%s}' \
+  "$load_after" "$rounds" "$duration" "$open_duration" "$open_fraction" "$warmup" "$concurrency" "$channels" \
+  "$prepopulate" "$population" "$batch_size" "$max_users" $(($(date +%s) - started)) \
+  "$smoke" >"$work/settings.json"
+python3 bench/benchmark_report.py --input_dir="$work" --output="$output"
+log "report written to $output"
+if ! $smoke; then
+  # The raw measurements, to redo the report: python3
+  # bench/benchmark_report.py --input_dir=DIR --output=FILE
+  mkdir -p "$bin_dir/benchmark"
+  cp "$work"/{results.jsonl,commands.txt,machine.json,settings.json} "$bin_dir/benchmark/"
+  log "raw measurements in $bin_dir/benchmark/"
+fi
+if $smoke; then cat "$output"; fi
