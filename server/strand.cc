@@ -28,8 +28,12 @@ bool Strand::Post(Task task) {
 
 void Strand::SetTimer(absl::Time when, Task task) {
   absl::MutexLock lock(&mu_);
+  // Wake the thread only if it must wake earlier than planned: a later time
+  // is read when it wakes at the earlier one. (Reservations are taken in
+  // about the order they were made, so the earliest expiry mostly moves
+  // later, and waking on each move cost a futex wake per call.)
+  if (when < timer_at_) timer_changed_ = true;
   timer_at_ = when;
-  timer_changed_ = true;
   timer_task_ = when == absl::InfiniteFuture() ? nullptr : std::move(task);
 }
 
