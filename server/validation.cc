@@ -43,9 +43,9 @@ bool NextCodePoint(absl::string_view s, size_t* pos, uint32_t* code_point) {
 
 bool IsControl(uint32_t cp) { return cp < 0x20 || (cp >= 0x7f && cp < 0xa0); }
 
-}  // namespace
-
-absl::Status ValidateUtf8(absl::string_view field, absl::string_view text) {
+// Well-formed UTF-8, and without control characters unless allowed.
+absl::Status CheckText(absl::string_view field, absl::string_view text,
+                       bool allow_control) {
   size_t pos = 0;
   while (pos < text.size()) {
     const size_t at = pos;
@@ -54,8 +54,18 @@ absl::Status ValidateUtf8(absl::string_view field, absl::string_view text) {
       return absl::InvalidArgumentError(
           absl::StrCat(field, " must be valid UTF-8: bad byte at offset ", at));
     }
+    if (!allow_control && IsControl(cp)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " must not contain control characters: one at offset ", at));
+    }
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateUtf8(absl::string_view field, absl::string_view text) {
+  return CheckText(field, text, /*allow_control=*/true);
 }
 
 absl::Status ValidateId(absl::string_view field, absl::string_view id) {
@@ -67,20 +77,7 @@ absl::Status ValidateId(absl::string_view field, absl::string_view id) {
     return absl::InvalidArgumentError(absl::StrCat(
         field, " must be at most ", kMaxIdBytes, " bytes, got ", id.size()));
   }
-  size_t pos = 0;
-  while (pos < id.size()) {
-    const size_t at = pos;
-    uint32_t cp;
-    if (!NextCodePoint(id, &pos, &cp)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, " must be valid UTF-8: bad byte at offset ", at));
-    }
-    if (IsControl(cp)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, " must not contain control characters: one at offset ", at));
-    }
-  }
-  return absl::OkStatus();
+  return CheckText(field, id, /*allow_control=*/false);
 }
 
 absl::Status Validate(const v1::CurrentJamRequest& request) {

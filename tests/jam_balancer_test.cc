@@ -27,6 +27,17 @@ T ReadOnStrand(JamBalancer& balancer,
   return value;
 }
 
+// Polls `done` on the strand every 10 ms until it holds (at most 10 s).
+bool EventuallyOnStrand(JamBalancer& balancer,
+                        std::function<bool(JamCollection&, absl::Time)> done) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < give_up) {
+    if (ReadOnStrand<bool>(balancer, done)) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
 TEST(JamBalancerTest, OperationsRunInOrderWithTheCurrentTime) {
   JamBalancer balancer(7);
   const absl::Time before = absl::Now();
@@ -59,16 +70,10 @@ TEST(JamBalancerTest, TimerExpiresReservationsWithoutCalls) {
         collection.ReserveSeat("ann", absl::Milliseconds(100), now);
         return now;
       });
-  bool expired = false;
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (!expired && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(10));
-    expired =
-        ReadOnStrand<bool>(balancer, [](JamCollection& collection, absl::Time) {
-          return collection.NextExpiry() == absl::InfiniteFuture();
-        });
-  }
-  EXPECT_TRUE(expired);
+  EXPECT_TRUE(
+      EventuallyOnStrand(balancer, [](JamCollection& collection, absl::Time) {
+        return collection.NextExpiry() == absl::InfiniteFuture();
+      }));
   EXPECT_GE(absl::Now(), reserved_at + absl::Milliseconds(100));
 }
 
@@ -79,17 +84,11 @@ TEST(JamBalancerTest, EarlierReservationRearmsTheTimer) {
     collection.ReserveSeat("soon", absl::Milliseconds(50), now);
     return true;
   });
-  bool soon_gone = false;
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (!soon_gone && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(10));
-    soon_gone = ReadOnStrand<bool>(
-        balancer, [](JamCollection& collection, absl::Time now) {
-          // Only the hour-long reservation may be left: its expiry is next.
-          return collection.NextExpiry() > now + absl::Minutes(30);
-        });
-  }
-  EXPECT_TRUE(soon_gone);
+  EXPECT_TRUE(EventuallyOnStrand(
+      balancer, [](JamCollection& collection, absl::Time now) {
+        // Only the hour-long reservation may be left: its expiry is next.
+        return collection.NextExpiry() > now + absl::Minutes(30);
+      }));
 }
 
 TEST(JamBalancerTest, PostAfterShutdownIsRefused) {
