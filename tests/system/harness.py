@@ -243,6 +243,17 @@ def jamctl(target, *args, deadline="5s"):
                 *args])
 
 
+def assert_calls_fail(test, run, cases):
+    """For each (args, message) in `cases`: run(*args) exits 1, prints
+    nothing on stdout and `message` on stderr."""
+    for args, message in cases:
+        with test.subTest(args=args):
+            result = run(*args)
+            test.assertEqual(result.returncode, 1, describe(result))
+            test.assertEqual(result.stdout, "")
+            test.assertIn(message, result.stderr)
+
+
 def describe(result):
     return (f"exit {result.returncode}\nstdout: {result.stdout}\n"
             f"stderr: {result.stderr}")

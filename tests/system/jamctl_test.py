@@ -187,12 +187,7 @@ class JamctlTest(unittest.TestCase):
             (["list", "--page_token=not-a-token"],
              "INVALID_ARGUMENT: page_token"),
         ]
-        for args, message in cases:
-            with self.subTest(args=args):
-                result = self.jamctl(*args)
-                self.assertEqual(result.returncode, 1, describe(result))
-                self.assertEqual(result.stdout, "")
-                self.assertIn(message, result.stderr)
+        harness.assert_calls_fail(self, self.jamctl, cases)
 
     def test_invalid_utf8_id_exits_1_naming_the_field(self):
         # Protobuf refuses to parse a proto3 string holding invalid UTF-8;

@@ -228,12 +228,7 @@ class ReservationTest(unittest.TestCase):
             (["has-capacity", "j", "x" * 129],
              "jamctl: has-capacity failed: INVALID_ARGUMENT: user_id"),
         ]
-        for args, message in cases:
-            with self.subTest(args=args):
-                result = self.jamctl(*args)
-                self.assertEqual(result.returncode, 1, describe(result))
-                self.assertEqual(result.stdout, "")
-                self.assertIn(message, result.stderr)
+        harness.assert_calls_fail(self, self.jamctl, cases)
         self.assertEqual(self.stats()["reservationCount"], "0")
 
 
