@@ -10,7 +10,7 @@ import time
 import unittest
 
 import harness
-from harness import describe, json_lines
+from harness import json_lines
 
 # The server's default --reservation_ttl.
 DEFAULT_TTL_MS = 15_000
