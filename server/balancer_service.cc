@@ -163,15 +163,6 @@ void ApplyBatch(const v1::BatchRequest& request, absl::Time now,
   }
 }
 
-// Prefixes a validation error with where the operation sits in the batch.
-absl::Status InBatch(const absl::Status& status, int index,
-                     absl::string_view operation) {
-  if (status.ok()) return status;
-  return absl::Status(status.code(),
-                      absl::StrCat("operations[", index, "].", operation, ".",
-                                   status.message()));
-}
-
 }  // namespace
 
 template <typename Request>
@@ -205,30 +196,37 @@ absl::Status BalancerService::Prepare(v1::BatchRequest* request) const {
     absl::Status status;
     switch (operation->operation_case()) {
       case v1::BatchOperation::kCurrentJam:
-        status = InBatch(Prepare(operation->mutable_current_jam()), i,
-                         "current_jam");
+        status = Prepare(operation->mutable_current_jam());
         break;
       case v1::BatchOperation::kRefresh:
-        status = InBatch(Validate(operation->refresh()), i, "refresh");
+        status = Prepare(operation->mutable_refresh());
         break;
       case v1::BatchOperation::kRemoveUser:
-        status = InBatch(Validate(operation->remove_user()), i, "remove_user");
+        status = Prepare(operation->mutable_remove_user());
         break;
       case v1::BatchOperation::kHasCapacity:
-        status =
-            InBatch(Validate(operation->has_capacity()), i, "has_capacity");
+        status = Prepare(operation->mutable_has_capacity());
         break;
       case v1::BatchOperation::kAddUser:
-        status = InBatch(Validate(operation->add_user()), i, "add_user");
+        status = Prepare(operation->mutable_add_user());
         break;
       case v1::BatchOperation::kGetStats:
+        status = Prepare(operation->mutable_get_stats());
         break;
       case v1::BatchOperation::OPERATION_NOT_SET:
-        status = absl::InvalidArgumentError(
+        return absl::InvalidArgumentError(
             absl::StrCat("operations[", i, "] must set one operation"));
-        break;
     }
-    if (!status.ok()) return status;
+    if (!status.ok()) {
+      // Where the operation sits, e.g. "operations[3].add_user.".
+      const absl::string_view field =
+          operation->GetDescriptor()
+              ->FindFieldByNumber(operation->operation_case())
+              ->name();
+      return absl::Status(
+          status.code(),
+          absl::StrCat("operations[", i, "].", field, ".", status.message()));
+    }
   }
   return absl::OkStatus();
 }

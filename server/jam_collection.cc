@@ -280,14 +280,17 @@ AddUserResult JamCollection::AddUser(absl::string_view jam_id,
 
 CollectionStats JamCollection::Stats(absl::Time now) {
   ExpireReservations(now);
+  return Totals();
+}
+
+CollectionStats JamCollection::Totals() const {
   return {jams_.size(), member_count_, full_jam_count_,
           reservations_by_expiry_.size()};
 }
 
 CollectionCounters JamCollection::Counters() const {
   CollectionCounters counters = counters_;
-  counters.stats = {jams_.size(), member_count_, full_jam_count_,
-                    reservations_by_expiry_.size()};
+  counters.stats = Totals();
   return counters;
 }
 

@@ -231,6 +231,8 @@ class JamCollection {
   // Makes the user a member of `jam`, leaving the jam it was in (deleted if
   // left empty) or releasing its reservation.
   void Join(UserMap::iterator user, Jam* jam);
+  // The totals as they stand (nothing expired first).
+  CollectionStats Totals() const;
   // CurrentJam's answer for `best` (nullptr: a fresh, unstored id).
   CurrentJamResult Answer(const Jam* best);
 
