@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
       "Usage: jam-balancer [--listen=HOST:PORT] [--max_users=N] "
       "[--reservation_ttl=DURATION] [--max_reservation_ttl=DURATION] "
       "[--metrics_listen=HOST:PORT] [--log_format=text|json] "
+      "[--strand_inline=BOOL] "
       "[--shutdown_grace=DURATION]");
   absl::ParseCommandLine(argc, argv);
   // Debian builds Abseil with mutex deadlock detection on, which costs every
