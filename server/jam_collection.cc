@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cassert>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "server/jam_id.h"
@@ -9,48 +11,68 @@
 namespace jambalancer {
 
 JamCollection::JamCollection(uint32_t max_users) : max_users_(max_users) {
+  // One cache line per jam, two users per line (see Jam and User).
+  static_assert(sizeof(Jam) == 64);
+  static_assert(sizeof(User) == 32);
   assert(max_users >= 1);
   counters_.jams_by_members.assign(max_users_ + 2, 0);
 }
 
-uint64_t JamCollection::IdPrefix(absl::string_view id) {
-  uint64_t prefix = 0;
-  for (size_t i = 0; i < 8; ++i) {
-    prefix = (prefix << 8) | (i < id.size() ? static_cast<uint8_t>(id[i]) : 0);
+bool JamCollection::IdOrder::operator()(const IdOrderKey& a,
+                                        const IdOrderKey& b) const {
+  if (a.prefix != b.prefix) return a.prefix < b.prefix;
+  if (a.jam == b.jam) return false;
+  return PackedId::Compare((*jams)[a.jam].id.packed(),
+                           (*jams)[b.jam].id.packed()) < 0;
+}
+
+bool JamCollection::IdOrder::operator()(const IdOrderKey& a,
+                                        const IdProbe& b) const {
+  if (a.prefix != b.prefix) return a.prefix < b.prefix;
+  return PackedId::Compare((*jams)[a.jam].id.packed(), *b.id) < 0;
+}
+
+bool JamCollection::IdOrder::operator()(const IdProbe& a,
+                                        const IdOrderKey& b) const {
+  if (a.prefix != b.prefix) return a.prefix < b.prefix;
+  return PackedId::Compare(*a.id, (*jams)[b.jam].id.packed()) < 0;
+}
+
+bool JamCollection::JamIdLess(Handle a, Handle b) const {
+  return PackedId::Compare(jams_[a].id.packed(), jams_[b].id.packed()) < 0;
+}
+
+JamCollection::Handle JamCollection::FindOrCreateJam(const IdKey& key) {
+  const auto [jam, inserted] = jams_.FindOrInsert(key);
+  if (inserted) {
+    jams_by_id_.insert(IdOrderKey{key.packed().Prefix(), jam});
+    ++counters_.jams_created;
+    ++counters_.jams_by_members[0];
   }
-  return prefix;
-}
-
-JamCollection::Jam* JamCollection::Find(absl::string_view jam_id) {
-  auto it = jams_.find(jam_id);
-  return it == jams_.end() ? nullptr : &it->second;
-}
-
-JamCollection::Jam* JamCollection::FindOrCreate(absl::string_view jam_id) {
-  if (Jam* jam = Find(jam_id)) return jam;
-  auto it = jams_.emplace(std::string(jam_id), Jam()).first;
-  Jam* jam = &it->second;
-  jam->id = it->first;
-  jam->id_prefix = IdPrefix(jam->id);
-  jams_by_id_.emplace(IdKey{jam->id_prefix, jam->id}, jam);
-  ++counters_.jams_created;
-  ++counters_.jams_by_members[0];
   return jam;
 }
 
-void JamCollection::Reindex(Jam* jam, size_t old_members,
+std::pair<JamCollection::Handle, JamCollection::Handle>
+JamCollection::FindJamAndUser(const IdKey& jam_key, const IdKey* user_key,
+                              bool will_reindex) const {
+  jams_.Prefetch(jam_key);
+  if (user_key != nullptr) users_.Prefetch(*user_key);
+  const Handle jam = jams_.Find(jam_key);
+  if (will_reindex && jam != kNoHandle) jams_with_room_.Prefetch(jam);
+  return {jam, user_key != nullptr ? users_.Find(*user_key) : kNoHandle};
+}
+
+void JamCollection::Reindex(Handle jam, size_t old_members,
                             size_t old_occupancy) {
-  const size_t new_members = jam->members.size();
-  const size_t new_occupancy = jam->occupancy();
-  const IdKey id{jam->id_prefix, jam->id};
-  if (old_occupancy != new_occupancy) {
-    if (HasRoom(old_occupancy)) {
-      jams_with_room_.erase(RoomKey{static_cast<uint32_t>(old_occupancy), id});
-    }
-    if (HasRoom(new_occupancy)) {
-      jams_with_room_.emplace(RoomKey{static_cast<uint32_t>(new_occupancy), id},
-                              jam);
-    }
+  const Jam& record = jams_[jam];
+  const size_t new_members = record.members.size();
+  const size_t new_occupancy = record.occupancy();
+  if (old_occupancy != new_occupancy &&
+      (HasRoom(old_occupancy) || HasRoom(new_occupancy))) {
+    const uint32_t level =
+        HasRoom(new_occupancy) ? static_cast<uint32_t>(new_occupancy) : 0;
+    jams_with_room_.Set(jam, level, record.id.packed().Prefix(),
+                        [this](Handle a, Handle b) { return JamIdLess(a, b); });
   }
   if (old_members >= max_users_) --full_jam_count_;
   if (new_members >= max_users_) ++full_jam_count_;
@@ -60,62 +82,71 @@ void JamCollection::Reindex(Jam* jam, size_t old_members,
   member_count_ = member_count_ - old_members + new_members;
 }
 
-void JamCollection::DeleteIfEmpty(Jam* jam) {
-  if (jam->occupancy() != 0) return;
+void JamCollection::DeleteIfEmpty(Handle jam) {
+  const Jam& record = jams_[jam];
+  if (record.occupancy() != 0) return;
   // Not in jams_with_room_: HasRoom(0) is false.
-  jams_by_id_.erase(IdKey{jam->id_prefix, jam->id});
+  jams_by_id_.erase(IdOrderKey{record.id.packed().Prefix(), jam});
   --counters_.jams_by_members[0];
-  jams_.erase(jams_.find(jam->id));
+  if (jam == answered_jam_) answered_jam_ = kNoHandle;
+  jams_.Erase(jam);
 }
 
-JamCollection::Jam* JamCollection::BestWithRoom() const {
-  return jams_with_room_.empty() ? nullptr : jams_with_room_.begin()->second;
-}
-
-CurrentJamResult JamCollection::Answer(const Jam* best) {
-  if (best == nullptr) return {NewJamId(random_), 0, /*new_jam=*/true};
-  return {std::string(best->id), static_cast<uint32_t>(best->members.size()),
+CurrentJamResult JamCollection::Answer(Handle best) {
+  if (best == kNoHandle) return {NewJamId(random_), 0, /*new_jam=*/true};
+  const Jam& jam = jams_[best];
+  if (best != answered_jam_) {
+    answered_jam_ = best;
+    answered_id_ = jam.id.packed().ToString();
+  }
+  return {answered_id_, static_cast<uint32_t>(jam.members.size()),
           /*new_jam=*/false};
 }
 
-void JamCollection::Detach(UserMap::iterator user) {
-  User& state = user->second;
-  Jam* jam = state.jam;
-  const size_t old_members = jam->members.size();
-  const size_t old_occupancy = jam->occupancy();
+void JamCollection::DropReservation(Handle user) {
+  auto expiry = reservation_expiry_.find(user);
+  assert(expiry != reservation_expiry_.end());
+  reservations_by_expiry_.erase({expiry->second, user});
+  reservation_expiry_.erase(expiry);
+  users_[user].reserved = false;
+}
+
+void JamCollection::Detach(Handle user) {
+  User& state = users_[user];
+  const Handle jam = state.jam;
+  Jam& record = jams_[jam];
+  const size_t old_members = record.members.size();
+  const size_t old_occupancy = record.occupancy();
   if (state.reserved) {
-    --jam->reserved;
-    reservations_by_expiry_.erase({state.expires, user->first});
-    state.reserved = false;
+    --record.reserved;
+    DropReservation(user);
   } else {
-    // Members are views of users_ keys: find this user's by address.
-    auto member = std::find_if(
-        jam->members.begin(), jam->members.end(),
-        [&](absl::string_view m) { return m.data() == user->first.data(); });
-    assert(member != jam->members.end());
-    *member = jam->members.back();
-    jam->members.pop_back();
+    auto member = std::find(record.members.begin(), record.members.end(), user);
+    assert(member != record.members.end());
+    *member = record.members.back();
+    record.members.pop_back();
   }
-  state.jam = nullptr;
+  state.jam = kNoHandle;
   Reindex(jam, old_members, old_occupancy);
 }
 
-void JamCollection::Forget(UserMap::iterator user) {
-  Jam* jam = user->second.jam;
+void JamCollection::Forget(Handle user) {
+  const Handle jam = users_[user].jam;
   Detach(user);
-  users_.erase(user);
+  users_.Erase(user);
   DeleteIfEmpty(jam);
 }
 
-void JamCollection::Join(UserMap::iterator user, Jam* jam) {
-  if (Jam* previous = user->second.jam) {
+void JamCollection::Join(Handle user, Handle jam) {
+  if (const Handle previous = users_[user].jam; previous != kNoHandle) {
     Detach(user);
     if (previous != jam) DeleteIfEmpty(previous);
   }
-  const size_t old_members = jam->members.size();
-  const size_t old_occupancy = jam->occupancy();
-  jam->members.push_back(user->first);
-  user->second.jam = jam;
+  Jam& record = jams_[jam];
+  const size_t old_members = record.members.size();
+  const size_t old_occupancy = record.occupancy();
+  record.members.push_back(user);
+  users_[user].jam = jam;
   Reindex(jam, old_members, old_occupancy);
 }
 
@@ -123,7 +154,7 @@ void JamCollection::ExpireReservations(absl::Time now) {
   while (!reservations_by_expiry_.empty() &&
          reservations_by_expiry_.begin()->first <= now) {
     ++counters_.reservations_expired;
-    Forget(users_.find(reservations_by_expiry_.begin()->second));
+    Forget(reservations_by_expiry_.begin()->second);
   }
 }
 
@@ -135,7 +166,7 @@ absl::Time JamCollection::NextExpiry() const {
 
 CurrentJamResult JamCollection::CurrentJam(absl::Time now) {
   ExpireReservations(now);
-  return Answer(BestWithRoom());
+  return Answer(jams_with_room_.Best());
 }
 
 CurrentJamResult JamCollection::ReserveSeat(absl::string_view user_id,
@@ -143,36 +174,42 @@ CurrentJamResult JamCollection::ReserveSeat(absl::string_view user_id,
                                             absl::Time now) {
   assert(ttl > absl::ZeroDuration());
   ExpireReservations(now);
-  auto user = users_.find(user_id);
-  if (user != users_.end() && !user->second.reserved) {
-    return Answer(user->second.jam);  // A member keeps its seat.
+  const IdKey key(user_id);
+  Handle user = users_.Find(key);
+  if (user != kNoHandle && !users_[user].reserved) {
+    return Answer(users_[user].jam);  // A member keeps its seat.
   }
-  Jam* previous = nullptr;
-  if (user != users_.end()) {
-    previous = user->second.jam;
+  Handle previous = kNoHandle;
+  if (user != kNoHandle) {
+    previous = users_[user].jam;
     Detach(user);
   } else {
-    user = users_.emplace(std::string(user_id), User()).first;
+    user = users_.FindOrInsert(key).first;
   }
-  Jam* target = BestWithRoom();
+  Handle target = jams_with_room_.Best();
   bool fresh = false;
-  if (target == nullptr) {
+  if (target == kNoHandle) {
     // No jam has room for others: keep the seat the user held, if any.
     target = previous;
   }
-  if (target == nullptr) {
-    target = FindOrCreate(NewJamId(random_));
+  if (target == kNoHandle) {
+    const std::string id = NewJamId(random_);
+    target = FindOrCreateJam(IdKey(id));
     fresh = true;
   }
-  if (previous != nullptr && previous != target) DeleteIfEmpty(previous);
+  if (previous != kNoHandle && previous != target) DeleteIfEmpty(previous);
 
-  const size_t old_members = target->members.size();
-  const size_t old_occupancy = target->occupancy();
+  Jam& record = jams_[target];
+  const size_t old_members = record.members.size();
+  const size_t old_occupancy = record.occupancy();
   const absl::Time expires = now + ttl;
-  ++target->reserved;
+  ++record.reserved;
   ++counters_.reservations_made;
-  user->second = User{target, /*reserved=*/true, expires};
-  reservations_by_expiry_.emplace(expires, user->first);
+  User& state = users_[user];
+  state.jam = target;
+  state.reserved = true;
+  reservations_by_expiry_.emplace(expires, user);
+  reservation_expiry_[user] = expires;
   Reindex(target, old_members, old_occupancy);
 
   CurrentJamResult result = Answer(target);
@@ -185,42 +222,49 @@ uint32_t JamCollection::Refresh(absl::string_view jam_id,
                                 absl::Span<const absl::string_view> user_ids,
                                 absl::Time now) {
   ExpireReservations(now);
-  Jam* jam = user_ids.empty() ? Find(jam_id) : FindOrCreate(jam_id);
-  if (jam == nullptr) return 0;
-  const size_t old_members = jam->members.size();
-  const size_t old_occupancy = jam->occupancy();
+  // Overlap the lookups of the jam and of every listed user.
+  PrefetchIdBytes(jam_id);
+  for (absl::string_view user_id : user_ids) PrefetchIdBytes(user_id);
+  const IdKey jam_key(jam_id);
+  jams_.Prefetch(jam_key);
+  absl::InlinedVector<IdKey, 16> keys;
+  keys.reserve(user_ids.size());
+  for (absl::string_view user_id : user_ids) {
+    users_.Prefetch(keys.emplace_back(user_id));
+  }
+  const Handle jam =
+      user_ids.empty() ? jams_.Find(jam_key) : FindOrCreateJam(jam_key);
+  if (jam == kNoHandle) return 0;
+  jams_with_room_.Prefetch(jam);
+  Jam& record = jams_[jam];
+  const size_t old_members = record.members.size();
+  const size_t old_occupancy = record.occupancy();
 
   // Unmark the old members; those listed again are marked back below. The
   // indexes keep the jam's old state until the Reindex at the end.
-  std::vector<absl::string_view> previous_members;
-  previous_members.swap(jam->members);
-  for (absl::string_view member : previous_members) {
-    users_.find(member)->second.jam = nullptr;
-  }
-  for (absl::string_view user_id : user_ids) {
-    auto user = users_.find(user_id);
-    if (user == users_.end()) {
-      user = users_.emplace(std::string(user_id), User()).first;
-    }
-    User& state = user->second;
+  absl::InlinedVector<Handle, 8> previous_members;
+  previous_members.swap(record.members);
+  for (Handle member : previous_members) users_.PrefetchRecord(member);
+  for (Handle member : previous_members) users_[member].jam = kNoHandle;
+  for (const IdKey& key : keys) {
+    const Handle user = users_.FindOrInsert(key).first;
+    User& state = users_[user];
     if (state.jam == jam) {
       if (!state.reserved) continue;  // Listed twice.
       // The reservation becomes membership.
-      --jam->reserved;
-      reservations_by_expiry_.erase({state.expires, user->first});
-      state.reserved = false;
-    } else if (Jam* other = state.jam) {
+      --record.reserved;
+      DropReservation(user);
+    } else if (const Handle other = state.jam; other != kNoHandle) {
       Detach(user);
       DeleteIfEmpty(other);
     }
     state.jam = jam;
-    jam->members.push_back(user->first);
+    record.members.push_back(user);
   }
-  for (absl::string_view member : previous_members) {
-    auto user = users_.find(member);
-    if (user->second.jam == nullptr) users_.erase(user);
+  for (Handle member : previous_members) {
+    if (users_[member].jam == kNoHandle) users_.Erase(member);
   }
-  const auto count = static_cast<uint32_t>(jam->members.size());
+  const auto count = static_cast<uint32_t>(record.members.size());
   if (count > max_users_) ++counters_.overfilled_refreshes;
   Reindex(jam, old_members, old_occupancy);
   DeleteIfEmpty(jam);
@@ -231,12 +275,16 @@ RemoveUserResult JamCollection::RemoveUser(absl::string_view jam_id,
                                            absl::string_view user_id,
                                            absl::Time now) {
   ExpireReservations(now);
-  Jam* jam = Find(jam_id);
-  if (jam == nullptr) return {false, 0};
-  auto user = users_.find(user_id);
-  const auto members = static_cast<uint32_t>(jam->members.size());
-  if (user == users_.end() || user->second.jam != jam) return {false, members};
-  const bool member = !user->second.reserved;
+  PrefetchIdBytes(jam_id);
+  PrefetchIdBytes(user_id);
+  const IdKey jam_key(jam_id);
+  const IdKey user_key(user_id);
+  const auto [jam, user] =
+      FindJamAndUser(jam_key, &user_key, /*will_reindex=*/true);
+  if (jam == kNoHandle) return {false, 0};
+  const auto members = static_cast<uint32_t>(jams_[jam].members.size());
+  if (user == kNoHandle || users_[user].jam != jam) return {false, members};
+  const bool member = !users_[user].reserved;
   Forget(user);  // May delete the jam.
   return {true, member ? members - 1 : members};
 }
@@ -245,37 +293,44 @@ HasCapacityResult JamCollection::HasCapacity(absl::string_view jam_id,
                                              absl::string_view user_id,
                                              absl::Time now) {
   ExpireReservations(now);
-  const Jam* jam = Find(jam_id);
-  if (jam == nullptr) return {true, 0};
-  const auto members = static_cast<uint32_t>(jam->members.size());
-  if (!user_id.empty()) {
-    auto user = users_.find(user_id);
-    if (user != users_.end() && user->second.jam == jam) return {true, members};
-  }
-  return {jam->occupancy() < max_users_, members};
+  PrefetchIdBytes(jam_id);
+  PrefetchIdBytes(user_id);
+  const IdKey jam_key(jam_id);
+  std::optional<IdKey> user_key;
+  if (!user_id.empty()) user_key.emplace(user_id);
+  const auto [jam, user] =
+      FindJamAndUser(jam_key, user_key.has_value() ? &*user_key : nullptr,
+                     /*will_reindex=*/false);
+  if (jam == kNoHandle) return {true, 0};
+  const Jam& record = jams_[jam];
+  const auto members = static_cast<uint32_t>(record.members.size());
+  if (user != kNoHandle && users_[user].jam == jam) return {true, members};
+  return {record.occupancy() < max_users_, members};
 }
 
 AddUserResult JamCollection::AddUser(absl::string_view jam_id,
                                      absl::string_view user_id,
                                      absl::Time now) {
   ExpireReservations(now);
-  Jam* jam = Find(jam_id);
-  auto user = users_.find(user_id);
+  PrefetchIdBytes(jam_id);
+  PrefetchIdBytes(user_id);
+  const IdKey jam_key(jam_id);
+  const IdKey user_key(user_id);
+  auto [jam, user] = FindJamAndUser(jam_key, &user_key, /*will_reindex=*/true);
   const bool in_this_jam =
-      jam != nullptr && user != users_.end() && user->second.jam == jam;
-  if (!in_this_jam && jam != nullptr && jam->occupancy() >= max_users_) {
+      jam != kNoHandle && user != kNoHandle && users_[user].jam == jam;
+  if (!in_this_jam && jam != kNoHandle &&
+      jams_[jam].occupancy() >= max_users_) {
     ++counters_.users_turned_away;
-    return {false, static_cast<uint32_t>(jam->members.size()),
-            Answer(BestWithRoom()).jam_id};
+    return {false, static_cast<uint32_t>(jams_[jam].members.size()),
+            Answer(jams_with_room_.Best()).jam_id};
   }
-  if (!in_this_jam || user->second.reserved) {
-    if (jam == nullptr) jam = FindOrCreate(jam_id);
-    if (user == users_.end()) {
-      user = users_.emplace(std::string(user_id), User()).first;
-    }
+  if (!in_this_jam || users_[user].reserved) {
+    if (jam == kNoHandle) jam = FindOrCreateJam(jam_key);
+    if (user == kNoHandle) user = users_.FindOrInsert(user_key).first;
     Join(user, jam);
   }
-  return {true, static_cast<uint32_t>(jam->members.size()), ""};
+  return {true, static_cast<uint32_t>(jams_[jam].members.size()), ""};
 }
 
 CollectionStats JamCollection::Stats(absl::Time now) {
@@ -299,16 +354,18 @@ JamPage JamCollection::ListJams(absl::string_view after_jam_id, size_t limit,
   ExpireReservations(now);
   JamPage page;
   page.jams.reserve(std::min(limit, jams_.size()));
-  auto it = after_jam_id.empty() ? jams_by_id_.begin()
-                                 : jams_by_id_.upper_bound(IdKey{
-                                       IdPrefix(after_jam_id), after_jam_id});
+  auto it = jams_by_id_.begin();
+  if (!after_jam_id.empty()) {
+    const PackedId after = PackedId::Borrow(after_jam_id);
+    it = jams_by_id_.upper_bound(IdProbe{after.Prefix(), &after});
+  }
   for (; it != jams_by_id_.end() && page.jams.size() < limit; ++it) {
-    const Jam& jam = *it->second;
+    const Jam& jam = jams_[it->jam];
     JamSnapshot& snapshot = page.jams.emplace_back();
-    snapshot.jam_id = std::string(jam.id);
+    snapshot.jam_id = jam.id.packed().ToString();
     snapshot.user_ids.reserve(jam.members.size());
-    for (absl::string_view member : jam.members) {
-      snapshot.user_ids.emplace_back(member);
+    for (Handle member : jam.members) {
+      snapshot.user_ids.push_back(users_[member].id.packed().ToString());
     }
     std::sort(snapshot.user_ids.begin(), snapshot.user_ids.end());
     snapshot.reserved_count = jam.reserved;

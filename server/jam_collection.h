@@ -7,13 +7,16 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
-#include "absl/container/node_hash_map.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/random/random.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "server/compact_id.h"
+#include "server/id_table.h"
+#include "server/room_index.h"
 
 namespace jambalancer {
 
@@ -91,8 +94,14 @@ struct JamPage {
 //
 // Every call first expires the reservations due at `now`. Costs are
 // O(log jams + log reservations) plus the size of the call's own arguments:
-// indexes keep the jams with room ordered by (highest occupancy, smallest
-// id), all jams by id, and reservations by expiry, so nothing scans.
+// indexes keep the best jam with room (highest occupancy, smallest id) at
+// the root of a tournament tree, all jams ordered by id, and reservations
+// by expiry, so nothing scans.
+//
+// Storage is laid out for few cache misses at millions of jams: jams and
+// users are records in IdTables (ids packed, see CompactId; 32-bit handles),
+// a jam lists its members' handles inline, and the indexes are keyed by
+// integers (id prefixes and handles) so they rarely read a record.
 //
 // Ids are taken as given; callers validate them (see validation.h).
 class JamCollection {
@@ -166,88 +175,100 @@ class JamCollection {
                    absl::Time now);
 
  private:
-  struct Jam;
-  struct User {
-    Jam* jam = nullptr;     // The jam the user is a member of or reserved in.
-    bool reserved = false;  // Holds a reservation in `jam` (not a member).
-    absl::Time expires;     // When reserved.
-  };
-  struct Jam {
-    absl::string_view id;                    // The key of this entry in jams_.
-    uint64_t id_prefix = 0;                  // See IdPrefix.
-    std::vector<absl::string_view> members;  // Keys of users_.
+  using Handle = uint32_t;
+  static constexpr Handle kNoHandle = ~Handle{0};
+  // One cache line: the id, the reserved seats and up to 8 members inline
+  // (user handles; more spill to the heap), so changing a jam's members
+  // touches no user record.
+  struct alignas(64) Jam {
+    CompactId id;
     uint32_t reserved = 0;
+    absl::InlinedVector<Handle, 8> members;
     size_t occupancy() const { return members.size() + reserved; }
   };
-  // node_hash_map: entries never move, so indexes and users may point at
-  // them and at their keys.
-  using JamMap = absl::node_hash_map<std::string, Jam>;
-  using UserMap = absl::node_hash_map<std::string, User>;
+  struct alignas(32) User {
+    CompactId id;
+    bool reserved = false;   // Holds a reservation in `jam` (not a member).
+    Handle jam = kNoHandle;  // The jam it is a member of or reserved in.
+  };
+  using JamTable = IdTable<Jam>;
+  using UserTable = IdTable<User>;
 
-  // Index keys compare the first 8 id bytes as an integer before the ids
-  // themselves, so most comparisons never touch the id's memory.
-  struct IdKey {
+  // jams_by_id_ entries: the jam's id prefix (see PackedId::Prefix) and
+  // handle, ordered by id. Most comparisons are decided by the prefixes;
+  // equal ones compare the ids in the jam records.
+  struct IdOrderKey {
     uint64_t prefix;
-    absl::string_view id;
-    bool operator<(const IdKey& other) const {
-      if (prefix != other.prefix) return prefix < other.prefix;
-      return id < other.id;
-    }
+    Handle jam;
   };
-  // A jam with room: highest occupancy first, then by id.
-  struct RoomKey {
-    uint32_t occupancy;
-    IdKey id;
-    bool operator<(const RoomKey& other) const {
-      if (occupancy != other.occupancy) return occupancy > other.occupancy;
-      return id < other.id;
-    }
+  // A position between ids, for lookups of ids that may not be stored.
+  struct IdProbe {
+    uint64_t prefix;
+    const PackedId* id;
   };
-  // A reservation: when it expires, and the key of its holder in users_.
-  using ExpiryKey = std::pair<absl::Time, absl::string_view>;
-
-  // Big-endian first 8 bytes, zero-padded: orders like the bytes do, since
-  // ids hold no NUL bytes.
-  static uint64_t IdPrefix(absl::string_view id);
+  struct IdOrder {
+    using is_transparent = void;
+    bool operator()(const IdOrderKey& a, const IdOrderKey& b) const;
+    bool operator()(const IdOrderKey& a, const IdProbe& b) const;
+    bool operator()(const IdProbe& a, const IdOrderKey& b) const;
+    const JamTable* jams;
+  };
+  // A reservation: when it expires, and the holder's handle.
+  using ExpiryKey = std::pair<absl::Time, Handle>;
 
   bool HasRoom(size_t occupancy) const {
     return occupancy > 0 && occupancy < max_users_;
   }
-  Jam* Find(absl::string_view jam_id);
-  Jam* FindOrCreate(absl::string_view jam_id);
-  User* FindUser(absl::string_view user_id);
+  // True if jam a's id sorts before jam b's.
+  bool JamIdLess(Handle a, Handle b) const;
+  Handle FindOrCreateJam(const IdKey& key);
+  // Finds the jam and, if user_key is set, the user (else kNoHandle), their
+  // lookups overlapped. With `will_reindex` it also starts loading the
+  // jam's path in jams_with_room_.
+  std::pair<Handle, Handle> FindJamAndUser(const IdKey& jam_key,
+                                           const IdKey* user_key,
+                                           bool will_reindex) const;
   // Brings the indexes and totals up to date after `jam` went from
   // `old_members` members and `old_occupancy` to its current state.
-  void Reindex(Jam* jam, size_t old_members, size_t old_occupancy);
+  void Reindex(Handle jam, size_t old_members, size_t old_occupancy);
   // Deletes the jam if it has neither members nor reservations.
-  void DeleteIfEmpty(Jam* jam);
-  // The best jam with room, or nullptr.
-  Jam* BestWithRoom() const;
+  void DeleteIfEmpty(Handle jam);
+  // Drops the user's reservation record (not the seat count).
+  // REQUIRES: the user holds a reservation.
+  void DropReservation(Handle user);
   // Takes the user out of its jam: membership or reservation. The jam is
   // reindexed but not deleted. REQUIRES: the user is in a jam.
-  void Detach(UserMap::iterator user);
+  void Detach(Handle user);
   // Detach, then delete the user entry, and the jam if left empty.
-  void Forget(UserMap::iterator user);
+  void Forget(Handle user);
   // Makes the user a member of `jam`, leaving the jam it was in (deleted if
   // left empty) or releasing its reservation.
-  void Join(UserMap::iterator user, Jam* jam);
+  void Join(Handle user, Handle jam);
   // The totals as they stand (nothing expired first).
   CollectionStats Totals() const;
-  // CurrentJam's answer for `best` (nullptr: a fresh, unstored id).
-  CurrentJamResult Answer(const Jam* best);
+  // CurrentJam's answer for `best` (kNoHandle: a fresh, unstored id).
+  CurrentJamResult Answer(Handle best);
 
   const uint32_t max_users_;
-  JamMap jams_;
-  UserMap users_;  // Members and reservation holders.
-  absl::btree_map<IdKey, Jam*> jams_by_id_;
-  absl::btree_map<RoomKey, Jam*> jams_with_room_;
+  JamTable jams_;
+  UserTable users_;  // Members and reservation holders.
+  // Jams with room, by (occupancy, id); see RoomIndex.
+  RoomIndex jams_with_room_;
+  absl::btree_set<IdOrderKey, IdOrder> jams_by_id_{IdOrder{&jams_}};
   absl::btree_set<ExpiryKey> reservations_by_expiry_;
+  // When each reservation holder's seat expires (exact, as passed).
+  absl::flat_hash_map<Handle, absl::Time> reservation_expiry_;
   uint64_t member_count_ = 0;
   uint64_t full_jam_count_ = 0;
   // See CollectionCounters; jams_by_members_ is kept up to date by Reindex,
-  // FindOrCreate and DeleteIfEmpty.
+  // FindOrCreateJam and DeleteIfEmpty.
   CollectionCounters counters_;
   absl::BitGen random_;  // For fresh jam ids.
+  // The id of the jam Answer named last (kNoHandle: none), kept as text:
+  // the best jam is answered many times in a row, and unpacking a UUID
+  // costs as much as copying it. Reset when that jam is deleted.
+  Handle answered_jam_ = kNoHandle;
+  std::string answered_id_;
 };
 
 }  // namespace jambalancer

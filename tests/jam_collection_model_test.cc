@@ -10,9 +10,12 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "server/jam_collection.h"
@@ -79,26 +82,67 @@ struct Model {
   }
 };
 
-class ModelTest : public ::testing::TestWithParam<int> {};
+// How ids look: each style stores ids in other forms (see CompactId) and
+// makes other ties for the indexes to break.
+enum class IdStyle {
+  kShort,  // "j3": inline, prefixes all differ.
+  kUuid,   // Canonical UUIDs, some sharing their first 8 chars.
+  kLong,   // Longer than 16 bytes, all sharing their first 8 bytes.
+  kMixed,  // All of them, and uppercase UUIDs: ids distinct from the
+           // lowercase ones.
+};
+
+std::string Uuid(char kind, int n) {
+  // First 8 chars shared by n and n + 2.
+  return absl::StrFormat("%08x-%04x-4abc-8def-%012x", (n % 2) * 0xdeadbeef,
+                         kind, n);
+}
+
+// The id of jam or user number n (`kind` 'j' or 'u').
+std::string Id(IdStyle style, char kind, int n) {
+  switch (style) {
+    case IdStyle::kShort:
+      return absl::StrCat(std::string(1, kind), n);
+    case IdStyle::kUuid:
+      return Uuid(kind, n);
+    case IdStyle::kLong:
+      return absl::StrCat("shared-prefix-", std::string(1, kind), "-", n);
+    case IdStyle::kMixed:
+      switch (n % 4) {
+        case 0:
+          return Uuid(kind, n / 4);
+        case 1:
+          return absl::AsciiStrToUpper(Uuid(kind, n / 4));
+        case 2:
+          return absl::StrCat(std::string(1, kind), n);
+        default:
+          return absl::StrCat("shared-prefix-", std::string(1, kind), n);
+      }
+  }
+  return "";
+}
+
+class ModelTest : public ::testing::TestWithParam<std::tuple<int, IdStyle>> {};
 
 TEST_P(ModelTest, AgreesWithBruteForceModel) {
+  const auto [seed, style] = GetParam();
   JamCollection jams(kMax);
   Model model;
-  std::mt19937 random(GetParam());
+  std::mt19937 random(seed);
   auto pick = [&](int n) { return static_cast<int>(random() % n); };
   absl::Time now = absl::FromUnixSeconds(1'000'000);
 
   for (int step = 0; step < 4000; ++step) {
-    SCOPED_TRACE(absl::StrCat("seed ", GetParam(), " step ", step));
+    SCOPED_TRACE(absl::StrCat("seed ", seed, " step ", step));
     now += absl::Milliseconds(pick(4));
     model.Expire(now);
-    const std::string jam = absl::StrCat("j", pick(8));
-    const std::string user = absl::StrCat("u", pick(16));
+    const std::string jam = Id(style, 'j', pick(8));
+    const std::string user = Id(style, 'u', pick(16));
     switch (pick(6)) {
       case 0: {  // Refresh
         std::vector<std::string> names;
         for (int i = pick(kMax + 3); i > 0; --i) {
-          names.push_back(absl::StrCat("u", pick(16)));
+          names.push_back(Id(style, 'u', pick(16)));
         }
         std::vector<absl::string_view> views(names.begin(), names.end());
         const std::set<std::string> listed(names.begin(), names.end());
@@ -215,10 +259,46 @@ TEST_P(ModelTest, AgreesWithBruteForceModel) {
       ASSERT_EQ(snapshot.reserved_count, model.Reserved(*it));
       ++it;
     }
+    // Paging after each listed id, and after ids between them, resumes at
+    // the next jam in id order.
+    for (const std::string& after : live) {
+      for (const std::string& probe : {after, after + "!"}) {
+        JamPage next = jams.ListJams(probe, 1, now);
+        auto expected = live.upper_bound(probe);
+        if (expected == live.end()) {
+          ASSERT_TRUE(next.jams.empty());
+        } else {
+          ASSERT_EQ(next.jams.size(), 1u);
+          ASSERT_EQ(next.jams[0].jam_id, *expected);
+          ASSERT_EQ(next.has_more, std::next(expected) != live.end());
+        }
+      }
+    }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, ModelTest, ::testing::Range(1, 6));
+std::string ParamName(
+    const ::testing::TestParamInfo<ModelTest::ParamType>& info) {
+  const auto [seed, style] = info.param;
+  switch (style) {
+    case IdStyle::kShort:
+      return absl::StrCat("Seed", seed, "Short");
+    case IdStyle::kUuid:
+      return absl::StrCat("Seed", seed, "Uuid");
+    case IdStyle::kLong:
+      return absl::StrCat("Seed", seed, "Long");
+    case IdStyle::kMixed:
+      return absl::StrCat("Seed", seed, "Mixed");
+  }
+  return "";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    SeedsAndIdStyles, ModelTest,
+    ::testing::Combine(::testing::Range(1, 6),
+                       ::testing::Values(IdStyle::kShort, IdStyle::kUuid,
+                                         IdStyle::kLong, IdStyle::kMixed)),
+    ParamName);
 
 }  // namespace
 }  // namespace jambalancer
