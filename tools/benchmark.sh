@@ -19,7 +19,9 @@
 #      semantics (bench/redis/*.lua), driven by redis-benchmark unpipelined
 #      and 16-deep pipelined, checking the script calls and zero errors;
 #   4. then latency in an open loop at half of the empty server's peak
-#      (jam-bench's closed-loop median), for both servers.
+#      (jam-bench's closed-loop median), for both servers;
+#   5. and once, the collection alone: bench/collection_benchmark (every
+#      operation at 1e3, 1e5 and 1e6 jams, and heap bytes per user).
 # Prints medians, ranges and ratios and writes them to BENCHMARKS.md with
 # the machine and the exact commands. Every server listens on 127.0.0.1 on a
 # free port and is killed on exit. About 6 minutes with the defaults.
@@ -522,6 +524,24 @@ for round in $(seq "$rounds"); do
   done
 done
 
+# --- The collection alone: Google Benchmark of every operation and the
+# memory per user (single-threaded, no gRPC; one run). ---
+collection_bin=$bin_dir/bench/collection_benchmark
+if [ -x "$collection_bin" ]; then
+  collection_cmd=("$collection_bin" --benchmark_format=json)
+  if $smoke; then
+    collection_cmd+=("--benchmark_filter=jams:1000(/|\$)" --benchmark_min_time=0.01)
+  fi
+  note_command "collection_benchmark" "${collection_cmd[@]}"
+  log "collection microbenchmarks"
+  if ! timeout 900 "${collection_cmd[@]}" >"$work/collection.json" 2>"$work/collection.err" ||
+    grep -q '"error_occurred": true' "$work/collection.json"; then
+    die "collection_benchmark failed: $(tail -5 "$work/collection.err")"
+  fi
+elif ! $smoke; then
+  die "$collection_bin is not built"
+fi
+
 # --- Report. ---
 load_after=$(awk '{ printf "[\"%s\",\"%s\",\"%s\"]", $1, $2, $3 }' /proc/loadavg)
 printf '{"load_after":%s,"rounds":%s,"duration_s":%s,"open_duration_s":%s,"open_fraction":%s,"warmup_s":%s,"concurrency":%s,"channels":%s,"prepopulate":%s,"population":%s,"batch_size":%s,"max_users":%s,"elapsed_s":%s,"smoke":%s}' \
@@ -534,7 +554,7 @@ if ! $smoke; then
   # The raw measurements, to redo the report: python3
   # bench/benchmark_report.py --input_dir=DIR --output=FILE
   mkdir -p "$bin_dir/benchmark"
-  cp "$work"/{results.jsonl,commands.txt,machine.json,settings.json} "$bin_dir/benchmark/"
+  cp "$work"/{results.jsonl,commands.txt,machine.json,settings.json,collection.json} "$bin_dir/benchmark/"
   log "raw measurements in $bin_dir/benchmark/"
 fi
 if $smoke; then cat "$output"; fi
