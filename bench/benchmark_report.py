@@ -259,51 +259,58 @@ def main():
                      table(["Workload", "empty-server", "jam-balancer"],
                            rows)))
 
-    # Latency at half of the empty server's peak (open loop).
-    rows = []
-    for name, workload in [("CurrentJam", "current_jam_open"),
-                           ("Arrival mix", "arrivals_open")]:
-        empty = jb("empty", workload, "latency_us.p99")
-        balancer = jb("balancer", workload, "latency_us.p99")
-        if not empty:
-            continue
-        rate = median(jb("empty", workload, "rate"))
-        cells = []
-        for server in ("empty", "balancer"):
-            cells.append(" / ".join(
-                spread(jb(server, workload, f"latency_us.{p}"))
-                for p in ("p50", "p99", "p999")))
-        late = " / ".join(
-            str(int(sum(jb(server, workload, "late_starts").values())))
-            for server in ("empty", "balancer"))
-        # A run that did not keep up measured its own backlog.
-        overloaded_counts = [
-            sum(1 for r, achieved in jb(server, workload).items()
-                if achieved < 0.98 * jb(server, workload, "rate")[r]
-                or jb(server, workload, "late_starts")[r] >
-                0.01 * jb(server, workload, "calls")[r])
-            for server in ("empty", "balancer")]
-        overloaded = " / ".join(map(str, overloaded_counts))
-        ratios = results.ratios(balancer, empty)
-        achieved = " / ".join(spread(jb(server, workload))
-                              for server in ("empty", "balancer"))
-        rows.append((name, f"{fmt_number(rate)} calls/s", achieved, *cells,
-                     spread(ratios, 2), late, overloaded))
-        target(f"{name}: p99 at {settings.get('open_fraction', 0.5)} of the "
-               "peak ≤ 1.5× the empty server's",
-               ratios, 1.5, higher_is_better=False,
-               doubt="inconclusive: overloaded runs" if any(overloaded_counts)
-               else "")
-    if rows:
-        sections.append((
-            f"Latency at {settings.get('open_fraction', 0.5)} of the empty "
-            "server's peak (open loop, µs, p50 / p99 / p99.9)",
-            table(["Workload", "Offered load",
-                   "achieved calls/s (empty / balancer)", "empty-server",
-                   "jam-balancer",
-                   "p99 balancer / empty", "late starts (empty / balancer)",
-                   "overloaded runs (empty / balancer)"],
-                  rows)))
+    # Latency in an open loop: at half of the empty server's peak (the
+    # target's load), then at a light load, where the machine is far from
+    # full, to show what the balancer adds when nothing queues.
+    open_levels = [("", settings.get("open_fraction", 0.5), True)]
+    if "light_fraction" in settings:
+        open_levels.append(("_light", settings["light_fraction"], False))
+    for suffix, fraction, is_target in open_levels:
+        rows = []
+        for name, workload in [("CurrentJam", "current_jam_open" + suffix),
+                               ("Arrival mix", "arrivals_open" + suffix)]:
+            empty = jb("empty", workload, "latency_us.p99")
+            balancer = jb("balancer", workload, "latency_us.p99")
+            if not empty:
+                continue
+            rate = median(jb("empty", workload, "rate"))
+            cells = []
+            for server in ("empty", "balancer"):
+                cells.append(" / ".join(
+                    spread(jb(server, workload, f"latency_us.{p}"))
+                    for p in ("p50", "p99", "p999")))
+            late = " / ".join(
+                str(int(sum(jb(server, workload, "late_starts").values())))
+                for server in ("empty", "balancer"))
+            # A run that did not keep up measured its own backlog.
+            overloaded_counts = [
+                sum(1 for r, achieved in jb(server, workload).items()
+                    if achieved < 0.98 * jb(server, workload, "rate")[r]
+                    or jb(server, workload, "late_starts")[r] >
+                    0.01 * jb(server, workload, "calls")[r])
+                for server in ("empty", "balancer")]
+            overloaded = " / ".join(map(str, overloaded_counts))
+            ratios = results.ratios(balancer, empty)
+            achieved = " / ".join(spread(jb(server, workload))
+                                  for server in ("empty", "balancer"))
+            rows.append((name, f"{fmt_number(rate)} calls/s", achieved,
+                         *cells, spread(ratios, 2), late, overloaded))
+            if is_target:
+                target(f"{name}: p99 at {fraction} of the peak ≤ 1.5× the "
+                       "empty server's",
+                       ratios, 1.5, higher_is_better=False,
+                       doubt="inconclusive: overloaded runs"
+                       if any(overloaded_counts) else "")
+        if rows:
+            sections.append((
+                f"Latency at {fraction} of the empty server's peak (open "
+                "loop, µs, p50 / p99 / p99.9)" +
+                ("" if is_target else ", a light load"),
+                table(["Workload", "Offered load",
+                       "achieved calls/s (empty / balancer)", "empty-server",
+                       "jam-balancer", "p99 balancer / empty",
+                       "late starts (empty / balancer)",
+                       "overloaded runs (empty / balancer)"], rows)))
 
     # Redis.
     rows = []
@@ -468,8 +475,13 @@ machine's {machine['nproc']} CPUs, as do Redis and redis-benchmark.
   not keep up, and its percentiles measure the backlog. The open-loop client
   costs about twice the CPU per call of the closed-loop one (each call
   starts from the scheduler thread, so gRPC cannot coalesce writes), so on a
-  2-CPU machine half of the closed-loop peak is close to full; when other
-  work runs on the machine, lower it with `--open_fraction`.
+  2-CPU machine half of the closed-loop peak is close to full (client and
+  server together need about 90% of both CPUs). So close to full, a run
+  either keeps up or, after a scheduling hiccup, falls into a backlog it
+  never works off (p50 in the tens or hundreds of ms), the empty server as
+  well as the balancer; the p99 ratio then says which one tipped over. The
+  light load ({settings.get('light_fraction', '—')} of the peak) shows what
+  the balancer adds when nothing queues.
 - **h2load** (nghttp2) on CurrentJam with an empty request (a 5-byte gRPC
   frame), {settings['channels']} connections of
   {settings['concurrency'] // settings['channels']} streams, a calibrating

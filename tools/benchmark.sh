@@ -19,7 +19,7 @@
 #      semantics (bench/redis/*.lua), driven by redis-benchmark unpipelined
 #      and 16-deep pipelined, checking the script calls and zero errors;
 #   4. then latency in an open loop at half of the empty server's peak
-#      (jam-bench's closed-loop median), for both servers;
+#      (jam-bench's closed-loop median), and at a quarter, for both servers;
 #   5. and once, the collection alone: bench/collection_benchmark (every
 #      operation at 1e3, 1e5 and 1e6 jams, and heap bytes per user).
 # Prints medians, ranges and ratios and writes them to BENCHMARKS.md with
@@ -31,6 +31,7 @@
 #   --duration=S        measured seconds per run (6); open loop: --open_duration (5)
 #   --open_fraction=F   open-loop rate as a fraction of the empty server's
 #                       closed-loop peak (0.5)
+#   --light_fraction=F  a second open-loop level, a light load (0.25)
 #   --warmup=S          warm-up seconds per run (2)
 #   --concurrency=N     calls in flight (64; h2load: --channels connections
 #                       of N/channels streams; redis-benchmark: N clients)
@@ -52,6 +53,7 @@ rounds=${ROUNDS:-3}
 duration=${DURATION:-6}
 open_duration=${OPEN_DURATION:-5}
 open_fraction=${OPEN_FRACTION:-0.5}
+light_fraction=${LIGHT_FRACTION:-0.25}
 warmup=${WARMUP:-2}
 concurrency=${CONCURRENCY:-64}
 channels=${CHANNELS:-4}
@@ -69,6 +71,7 @@ for arg in "$@"; do
     --duration=*) duration=${arg#*=} ;;
     --open_duration=*) open_duration=${arg#*=} ;;
     --open_fraction=*) open_fraction=${arg#*=} ;;
+    --light_fraction=*) light_fraction=${arg#*=} ;;
     --warmup=*) warmup=${arg#*=} ;;
     --concurrency=*) concurrency=${arg#*=} ;;
     --channels=*) channels=${arg#*=} ;;
@@ -231,12 +234,13 @@ start_grpc_server() {
 server_label() { [ "$1" = empty ] && echo empty-server || echo jam-balancer; }
 
 # jam-bench against a fresh server. $1 round, $2 server, $3 workload, $4
-# open-loop rate (0: closed loop).
+# open-loop rate (0: closed loop), $5 a suffix for the recorded workload
+# name (tells open-loop levels apart).
 run_jam_bench() {
-  local round=$1 server=$2 workload=$3 rate=${4:-0}
+  local round=$1 server=$2 workload=$3 rate=${4:-0} suffix=${5:-}
   local open= # empty in a closed loop
   if [ "$rate" != 0 ]; then open=yes; fi
-  local tag="r$round-$server-jb-$workload${open:+-open}"
+  local tag="r$round-$server-jb-$workload${open:+-open}$suffix"
   start_grpc_server "$server" "$work/$tag.server.log"
   prepopulate_server
   local cmd=("$jam_bench" --target=127.0.0.1:"$server_port"
@@ -264,7 +268,7 @@ run_jam_bench() {
   local json cpu
   json=$(cat "$work/$tag.json")
   cpu=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$clock_ticks" 'BEGIN { printf "%.4f", t / hz }')
-  record "$round" "$server" jam-bench "$workload${open:+_open}" \
+  record "$round" "$server" jam-bench "$workload${open:+_open}$suffix" \
     "${json%\}},\"server_cpu_s\":$cpu}"
   python3 - "$work/$tag.json" "$(server_label "$server")" "$cpu" <<'EOF' >&2
 import json, sys
@@ -502,25 +506,30 @@ for round in $(seq "$rounds"); do
   fi
 done
 
-# --- Latency at a fraction (half) of the empty server's peak (open loop). ---
-half_rate() {
-  python3 - "$results" "$1" "$open_fraction" <<'EOF'
+# --- Latency at a fraction (half) of the empty server's peak (open loop),
+# and at a light load where the machine is far from full. ---
+# $1 workload, $2 fraction.
+fraction_rate() {
+  python3 - "$results" "$1" "$2" <<'EOF'
 import json, statistics, sys
 rates = [r["result"]["calls_per_s"] for r in map(json.loads, open(sys.argv[1]))
          if r["server"] == "empty" and r["client"] == "jam-bench" and r["workload"] == sys.argv[2]]
 print(round(statistics.median(rates) * float(sys.argv[3])))
 EOF
 }
-rate_current_jam=$(half_rate current_jam)
-rate_arrivals=$(half_rate arrivals)
 for round in $(seq "$rounds"); do
   if ((round % 2)); then order=(empty balancer); else order=(balancer empty); fi
-  log "open loop round $round/$rounds: $rate_current_jam CurrentJam/s, $rate_arrivals arrival-mix calls/s"
-  for server in "${order[@]}"; do
-    run_jam_bench "$round" "$server" current_jam "$rate_current_jam"
-  done
-  for server in "${order[@]}"; do
-    run_jam_bench "$round" "$server" arrivals "$rate_arrivals"
+  for level in main light; do
+    if [ "$level" = main ]; then fraction=$open_fraction suffix=; else fraction=$light_fraction suffix=_light; fi
+    rate_current_jam=$(fraction_rate current_jam "$fraction")
+    rate_arrivals=$(fraction_rate arrivals "$fraction")
+    log "open loop round $round/$rounds at $fraction of the peak: $rate_current_jam CurrentJam/s, $rate_arrivals arrival-mix calls/s"
+    for server in "${order[@]}"; do
+      run_jam_bench "$round" "$server" current_jam "$rate_current_jam" "$suffix"
+    done
+    for server in "${order[@]}"; do
+      run_jam_bench "$round" "$server" arrivals "$rate_arrivals" "$suffix"
+    done
   done
 done
 
@@ -544,8 +553,8 @@ fi
 
 # --- Report. ---
 load_after=$(awk '{ printf "[\"%s\",\"%s\",\"%s\"]", $1, $2, $3 }' /proc/loadavg)
-printf '{"load_after":%s,"rounds":%s,"duration_s":%s,"open_duration_s":%s,"open_fraction":%s,"warmup_s":%s,"concurrency":%s,"channels":%s,"prepopulate":%s,"population":%s,"batch_size":%s,"max_users":%s,"elapsed_s":%s,"smoke":%s}' \
-  "$load_after" "$rounds" "$duration" "$open_duration" "$open_fraction" "$warmup" "$concurrency" "$channels" \
+printf '{"load_after":%s,"rounds":%s,"duration_s":%s,"open_duration_s":%s,"open_fraction":%s,"light_fraction":%s,"warmup_s":%s,"concurrency":%s,"channels":%s,"prepopulate":%s,"population":%s,"batch_size":%s,"max_users":%s,"elapsed_s":%s,"smoke":%s}' \
+  "$load_after" "$rounds" "$duration" "$open_duration" "$open_fraction" "$light_fraction" "$warmup" "$concurrency" "$channels" \
   "$prepopulate" "$population" "$batch_size" "$max_users" $(($(date +%s) - started)) \
   "$smoke" >"$work/settings.json"
 python3 bench/benchmark_report.py --input_dir="$work" --output="$output"
