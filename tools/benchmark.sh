@@ -24,7 +24,7 @@
 #      operation at 1e3, 1e5 and 1e6 jams, and heap bytes per user).
 # Prints medians, ranges and ratios and writes them to BENCHMARKS.md with
 # the machine and the exact commands. Every server listens on 127.0.0.1 on a
-# free port and is killed on exit. About 6 minutes with the defaults.
+# free port and is killed on exit. About 9 minutes with the defaults.
 #
 # Options (also as environment variables of the same name in capitals):
 #   --rounds=N          rounds (3)
