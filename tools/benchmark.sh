@@ -481,7 +481,7 @@ print(json.dumps({
     "redis": run("redis-server", "--version"),
     "h2load": run("h2load", "--version"),
     "build_type": build_type,
-    "commit": run("git", "rev-parse", "--short", "HEAD") + (" (with uncommitted changes)" if run("git", "status", "--porcelain", "--untracked-files=no") else ""),
+    "commit": run("git", "rev-parse", "--short", "HEAD") + (" (with uncommitted changes)" if run("git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!BENCHMARKS.md") else ""),
 }))
 EOF
 
