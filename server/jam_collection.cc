@@ -52,14 +52,23 @@ JamCollection::Handle JamCollection::FindOrCreateJam(const IdKey& key) {
   return jam;
 }
 
+JamCollection::CallKeys JamCollection::KeysOf(absl::string_view jam_id,
+                                              absl::string_view user_id,
+                                              bool user_optional) {
+  PrefetchIdBytes(jam_id);
+  PrefetchIdBytes(user_id);
+  CallKeys keys{IdKey(jam_id), std::nullopt};
+  if (!user_optional || !user_id.empty()) keys.user.emplace(user_id);
+  return keys;
+}
+
 std::pair<JamCollection::Handle, JamCollection::Handle>
-JamCollection::FindJamAndUser(const IdKey& jam_key, const IdKey* user_key,
-                              bool will_reindex) const {
-  jams_.Prefetch(jam_key);
-  if (user_key != nullptr) users_.Prefetch(*user_key);
-  const Handle jam = jams_.Find(jam_key);
+JamCollection::FindJamAndUser(const CallKeys& keys, bool will_reindex) const {
+  jams_.Prefetch(keys.jam);
+  if (keys.user.has_value()) users_.Prefetch(*keys.user);
+  const Handle jam = jams_.Find(keys.jam);
   if (will_reindex && jam != kNoHandle) jams_with_room_.Prefetch(jam);
-  return {jam, user_key != nullptr ? users_.Find(*user_key) : kNoHandle};
+  return {jam, keys.user.has_value() ? users_.Find(*keys.user) : kNoHandle};
 }
 
 void JamCollection::Reindex(Handle jam, size_t old_members,
@@ -275,12 +284,8 @@ RemoveUserResult JamCollection::RemoveUser(absl::string_view jam_id,
                                            absl::string_view user_id,
                                            absl::Time now) {
   ExpireReservations(now);
-  PrefetchIdBytes(jam_id);
-  PrefetchIdBytes(user_id);
-  const IdKey jam_key(jam_id);
-  const IdKey user_key(user_id);
-  const auto [jam, user] =
-      FindJamAndUser(jam_key, &user_key, /*will_reindex=*/true);
+  const CallKeys keys = KeysOf(jam_id, user_id, /*user_optional=*/false);
+  const auto [jam, user] = FindJamAndUser(keys, /*will_reindex=*/true);
   if (jam == kNoHandle) return {false, 0};
   const auto members = static_cast<uint32_t>(jams_[jam].members.size());
   if (user == kNoHandle || users_[user].jam != jam) return {false, members};
@@ -293,14 +298,8 @@ HasCapacityResult JamCollection::HasCapacity(absl::string_view jam_id,
                                              absl::string_view user_id,
                                              absl::Time now) {
   ExpireReservations(now);
-  PrefetchIdBytes(jam_id);
-  PrefetchIdBytes(user_id);
-  const IdKey jam_key(jam_id);
-  std::optional<IdKey> user_key;
-  if (!user_id.empty()) user_key.emplace(user_id);
-  const auto [jam, user] =
-      FindJamAndUser(jam_key, user_key.has_value() ? &*user_key : nullptr,
-                     /*will_reindex=*/false);
+  const CallKeys keys = KeysOf(jam_id, user_id, /*user_optional=*/true);
+  const auto [jam, user] = FindJamAndUser(keys, /*will_reindex=*/false);
   if (jam == kNoHandle) return {true, 0};
   const Jam& record = jams_[jam];
   const auto members = static_cast<uint32_t>(record.members.size());
@@ -312,11 +311,8 @@ AddUserResult JamCollection::AddUser(absl::string_view jam_id,
                                      absl::string_view user_id,
                                      absl::Time now) {
   ExpireReservations(now);
-  PrefetchIdBytes(jam_id);
-  PrefetchIdBytes(user_id);
-  const IdKey jam_key(jam_id);
-  const IdKey user_key(user_id);
-  auto [jam, user] = FindJamAndUser(jam_key, &user_key, /*will_reindex=*/true);
+  const CallKeys keys = KeysOf(jam_id, user_id, /*user_optional=*/false);
+  auto [jam, user] = FindJamAndUser(keys, /*will_reindex=*/true);
   const bool in_this_jam =
       jam != kNoHandle && user != kNoHandle && users_[user].jam == jam;
   if (!in_this_jam && jam != kNoHandle &&
@@ -326,8 +322,8 @@ AddUserResult JamCollection::AddUser(absl::string_view jam_id,
             Answer(jams_with_room_.Best()).jam_id};
   }
   if (!in_this_jam || users_[user].reserved) {
-    if (jam == kNoHandle) jam = FindOrCreateJam(jam_key);
-    if (user == kNoHandle) user = users_.FindOrInsert(user_key).first;
+    if (jam == kNoHandle) jam = FindOrCreateJam(keys.jam);
+    if (user == kNoHandle) user = users_.FindOrInsert(*keys.user).first;
     Join(user, jam);
   }
   return {true, static_cast<uint32_t>(jams_[jam].members.size()), ""};

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -222,11 +223,19 @@ class JamCollection {
   // True if jam a's id sorts before jam b's.
   bool JamIdLess(Handle a, Handle b) const;
   Handle FindOrCreateJam(const IdKey& key);
-  // Finds the jam and, if user_key is set, the user (else kNoHandle), their
+  // The keys of a call's jam and user ids. They borrow the ids' bytes.
+  struct CallKeys {
+    IdKey jam;
+    std::optional<IdKey> user;  // None: the call names no user.
+  };
+  // Starts loading both ids' bytes, so that their cache misses overlap, then
+  // builds their keys. An empty user_id names no user if `user_optional`.
+  static CallKeys KeysOf(absl::string_view jam_id, absl::string_view user_id,
+                         bool user_optional);
+  // Finds the jam and, if keys.user is set, the user (else kNoHandle), their
   // lookups overlapped. With `will_reindex` it also starts loading the
   // jam's path in jams_with_room_.
-  std::pair<Handle, Handle> FindJamAndUser(const IdKey& jam_key,
-                                           const IdKey* user_key,
+  std::pair<Handle, Handle> FindJamAndUser(const CallKeys& keys,
                                            bool will_reindex) const;
   // Brings the indexes and totals up to date after `jam` went from
   // `old_members` members and `old_occupancy` to its current state.
