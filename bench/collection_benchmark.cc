@@ -54,7 +54,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "benchmark/benchmark.h"
-#include "server/jam_collection.h"
+#include "server/core/jam_collection.h"
 
 namespace jambalancer {
 namespace {
@@ -128,7 +128,7 @@ class Population {
   Population& operator=(const Population&) = delete;
 
   JamCollection& collection() { return collection_; }
-  const CollectionStats& initial_stats() const { return initial_stats_; }
+  const CollectionSnapshot& initial_stats() const { return initial_stats_; }
   uint32_t jam_count() const {
     return static_cast<uint32_t>(user_begin_.size() - 1);
   }
@@ -174,7 +174,7 @@ class Population {
   std::vector<uint32_t> full_jams_;
   std::vector<absl::string_view> page_starts_;
   JamCollection collection_{kMaxUsers};
-  CollectionStats initial_stats_;
+  CollectionSnapshot initial_stats_;
   size_t collection_bytes_ = 0;
   double build_seconds_ = 0;
 };
@@ -216,7 +216,7 @@ Population::Population(size_t jam_count) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
   collection_bytes_ = HeapBytesInUse() - bytes_before;
-  initial_stats_ = collection_.Stats(kNow);
+  initial_stats_ = collection_.Snapshot(kNow);
 }
 
 // The population of each size, built on first use and kept for the whole run
@@ -246,8 +246,8 @@ void ReportTimePerOp(benchmark::State& state, int calls_per_iteration) {
 
 // Fails the benchmark if it left the shared collection changed.
 void CheckUnchanged(benchmark::State& state, Population& population) {
-  const CollectionStats now = population.collection().Stats(kNow);
-  const CollectionStats& then = population.initial_stats();
+  const CollectionSnapshot now = population.collection().Snapshot(kNow);
+  const CollectionSnapshot& then = population.initial_stats();
   if (now.jam_count != then.jam_count || now.user_count != then.user_count ||
       now.full_jam_count != then.full_jam_count ||
       now.reservation_count != then.reservation_count) {
@@ -646,7 +646,7 @@ void BM_Stats(benchmark::State& state) {
   Population& population = GetPopulation(state.range(0));
   JamCollection& collection = population.collection();
   for (auto _ : state) {
-    CollectionStats stats = collection.Stats(kNow);
+    CollectionSnapshot stats = collection.Snapshot(kNow);
     benchmark::DoNotOptimize(stats);
   }
   ReportTimePerOp(state, 1);
@@ -689,7 +689,7 @@ void BM_Memory(benchmark::State& state) {
   Population& population = GetPopulation(state.range(0));
   for (auto _ : state) {
   }
-  const CollectionStats& stats = population.initial_stats();
+  const CollectionSnapshot& stats = population.initial_stats();
   const auto bytes = static_cast<double>(population.collection_bytes());
   state.counters["bytes_per_user"] =
       bytes / static_cast<double>(stats.user_count);

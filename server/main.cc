@@ -14,28 +14,35 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/balancer_server.h"
-#include "server/log.h"
+#include "server/rpc/balancer_server.h"
+#include "server/rpc/server_options.h"
+#include "server/util/log.h"
+#include "server/util/version.h"
 
-ABSL_FLAG(std::string, listen, "0.0.0.0:50051",
+namespace {
+// The defaults of every flag below: the server's own (server_options.h).
+const jambalancer::ServerOptions kDefaults;
+}  // namespace
+
+ABSL_FLAG(std::string, listen, kDefaults.listen,
           "host:port for gRPC; port 0 picks a free port (logged at start)");
-ABSL_FLAG(uint32_t, max_users, 7,
+ABSL_FLAG(uint32_t, max_users, kDefaults.max_users,
           "capacity of every jam: users a jam may hold (at least 1)");
-ABSL_FLAG(absl::Duration, reservation_ttl, absl::Seconds(15),
+ABSL_FLAG(absl::Duration, reservation_ttl, kDefaults.reservation_ttl,
           "how long a seat reserved by CurrentJam with a user id is held when "
           "the request asks for 0 ms");
-ABSL_FLAG(absl::Duration, max_reservation_ttl, absl::Minutes(2),
+ABSL_FLAG(absl::Duration, max_reservation_ttl, kDefaults.max_reservation_ttl,
           "longest reservation a request may ask for; longer ones are capped "
           "(at most 24h)");
-ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9464",
+ABSL_FLAG(std::string, metrics_listen, kDefaults.metrics_listen,
           "host:port serving Prometheus metrics at /metrics; empty turns "
           "metrics off; port 0 picks a free port (logged at start)");
-ABSL_FLAG(bool, strand_inline, true,
+ABSL_FLAG(bool, strand_inline, kDefaults.strand_inline,
           "run an operation on the gRPC thread that received it when the "
           "strand is idle (false: always hand it to the strand's thread)");
 ABSL_FLAG(std::string, log_format, "text",
           "log line format on stderr: text or json");
-ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
+ABSL_FLAG(absl::Duration, shutdown_grace, kDefaults.shutdown_grace,
           "on SIGTERM/SIGINT, how long calls in flight may take to finish "
           "before they are cancelled");
 
@@ -81,12 +88,11 @@ int main(int argc, char** argv) {
   jambalancer::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.max_users = absl::GetFlag(FLAGS_max_users);
-  options.reservations.reservation_ttl = absl::GetFlag(FLAGS_reservation_ttl);
-  options.reservations.max_reservation_ttl =
-      absl::GetFlag(FLAGS_max_reservation_ttl);
+  options.reservation_ttl = absl::GetFlag(FLAGS_reservation_ttl);
+  options.max_reservation_ttl = absl::GetFlag(FLAGS_max_reservation_ttl);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.strand_inline = absl::GetFlag(FLAGS_strand_inline);
-  const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
 
   auto server = jambalancer::BalancerServer::Start(options);
   if (!server.ok()) {
@@ -96,7 +102,7 @@ int main(int argc, char** argv) {
   }
   const int metrics_port = (*server)->metrics_port();
   Log(LogLevel::kInfo, "jam-balancer started",
-      {{"version", JAM_BALANCER_VERSION},
+      {{"version", jambalancer::kVersion},
        {"listen", options.listen},
        {"port", absl::StrCat((*server)->port())},
        {"metrics_listen",
@@ -104,18 +110,18 @@ int main(int argc, char** argv) {
        {"metrics_port", absl::StrCat(metrics_port)},
        {"max_users", absl::StrCat(options.max_users)},
        {"reservation_ttl",
-        absl::FormatDuration(options.reservations.reservation_ttl)},
+        absl::FormatDuration(options.reservation_ttl)},
        {"max_reservation_ttl",
-        absl::FormatDuration(options.reservations.max_reservation_ttl)},
+        absl::FormatDuration(options.max_reservation_ttl)},
        {"strand_inline", options.strand_inline ? "true" : "false"},
-       {"shutdown_grace", absl::FormatDuration(grace)}});
+       {"shutdown_grace", absl::FormatDuration(options.shutdown_grace)}});
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   Log(LogLevel::kInfo,
       absl::StrCat("received ", strsignal(signal_number),
                    ", shutting down: health NOT_SERVING, draining calls"));
-  (*server)->Shutdown(grace);
+  (*server)->Shutdown(options.shutdown_grace);
   Log(LogLevel::kInfo, "jam-balancer stopped");
   return EXIT_SUCCESS;
 }

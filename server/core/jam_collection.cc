@@ -1,0 +1,362 @@
+#include "server/core/jam_collection.h"
+
+#include <algorithm>
+#include <cassert>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "server/core/jam_id.h"
+
+namespace jambalancer {
+
+JamCollection::JamCollection(uint32_t max_users) : max_users_(max_users) {
+  // One cache line per jam, two users per line (see Jam and User).
+  static_assert(sizeof(Jam) == 64);
+  static_assert(sizeof(User) == 32);
+  assert(max_users >= 1);
+  counters_.max_users = max_users_;
+  counters_.jams_by_members.assign(max_users_ + 2, 0);
+}
+
+bool JamCollection::IdOrder::operator()(const IdOrderKey& a,
+                                        const IdOrderKey& b) const {
+  if (a.prefix != b.prefix) return a.prefix < b.prefix;
+  if (a.jam == b.jam) return false;
+  return PackedId::Compare((*jams)[a.jam].id.packed(),
+                           (*jams)[b.jam].id.packed()) < 0;
+}
+
+bool JamCollection::IdOrder::operator()(const IdOrderKey& a,
+                                        const IdProbe& b) const {
+  if (a.prefix != b.prefix) return a.prefix < b.prefix;
+  return PackedId::Compare((*jams)[a.jam].id.packed(), *b.id) < 0;
+}
+
+bool JamCollection::IdOrder::operator()(const IdProbe& a,
+                                        const IdOrderKey& b) const {
+  if (a.prefix != b.prefix) return a.prefix < b.prefix;
+  return PackedId::Compare(*a.id, (*jams)[b.jam].id.packed()) < 0;
+}
+
+bool JamCollection::JamIdLess(Handle a, Handle b) const {
+  return PackedId::Compare(jams_[a].id.packed(), jams_[b].id.packed()) < 0;
+}
+
+JamCollection::Handle JamCollection::FindOrCreateJam(const IdKey& key) {
+  const auto [jam, inserted] = jams_.FindOrInsert(key);
+  if (inserted) {
+    jams_by_id_.insert(IdOrderKey{key.packed().Prefix(), jam});
+    ++counters_.jams_created;
+    ++counters_.jams_by_members[0];
+  }
+  return jam;
+}
+
+JamCollection::CallKeys JamCollection::KeysOf(absl::string_view jam_id,
+                                              absl::string_view user_id,
+                                              bool user_optional) {
+  PrefetchIdBytes(jam_id);
+  PrefetchIdBytes(user_id);
+  CallKeys keys{IdKey(jam_id), std::nullopt};
+  if (!user_optional || !user_id.empty()) keys.user.emplace(user_id);
+  return keys;
+}
+
+std::pair<JamCollection::Handle, JamCollection::Handle>
+JamCollection::FindJamAndUser(const CallKeys& keys, bool will_reindex) const {
+  jams_.Prefetch(keys.jam);
+  if (keys.user.has_value()) users_.Prefetch(*keys.user);
+  const Handle jam = jams_.Find(keys.jam);
+  if (will_reindex && jam != kNoHandle) jams_with_room_.Prefetch(jam);
+  return {jam, keys.user.has_value() ? users_.Find(*keys.user) : kNoHandle};
+}
+
+void JamCollection::Reindex(Handle jam, size_t old_members,
+                            size_t old_occupancy) {
+  const Jam& record = jams_[jam];
+  const size_t new_members = record.members.size();
+  const size_t new_occupancy = record.occupancy();
+  if (old_occupancy != new_occupancy &&
+      (HasRoom(old_occupancy) || HasRoom(new_occupancy))) {
+    const uint32_t level =
+        HasRoom(new_occupancy) ? static_cast<uint32_t>(new_occupancy) : 0;
+    jams_with_room_.Set(jam, level, record.id.packed().Prefix(),
+                        [this](Handle a, Handle b) { return JamIdLess(a, b); });
+  }
+  if (old_members >= max_users_) --full_jam_count_;
+  if (new_members >= max_users_) ++full_jam_count_;
+  const size_t overfilled = max_users_ + 1;
+  --counters_.jams_by_members[std::min(old_members, overfilled)];
+  ++counters_.jams_by_members[std::min(new_members, overfilled)];
+  member_count_ = member_count_ - old_members + new_members;
+}
+
+void JamCollection::DeleteIfEmpty(Handle jam) {
+  const Jam& record = jams_[jam];
+  if (record.occupancy() != 0) return;
+  // Not in jams_with_room_: HasRoom(0) is false.
+  jams_by_id_.erase(IdOrderKey{record.id.packed().Prefix(), jam});
+  --counters_.jams_by_members[0];
+  if (jam == answered_jam_) answered_jam_ = kNoHandle;
+  jams_.Erase(jam);
+}
+
+CurrentJamResult JamCollection::Answer(Handle best) {
+  if (best == kNoHandle) return {NewJamId(random_), 0, /*new_jam=*/true};
+  const Jam& jam = jams_[best];
+  if (best != answered_jam_) {
+    answered_jam_ = best;
+    answered_id_ = jam.id.packed().ToString();
+  }
+  return {answered_id_, static_cast<uint32_t>(jam.members.size()),
+          /*new_jam=*/false};
+}
+
+void JamCollection::DropReservation(Handle user) {
+  [[maybe_unused]] const bool scheduled = reservations_.Cancel(user);
+  assert(scheduled);
+  users_[user].reserved = false;
+}
+
+void JamCollection::Detach(Handle user) {
+  User& state = users_[user];
+  const Handle jam = state.jam;
+  Jam& record = jams_[jam];
+  const size_t old_members = record.members.size();
+  const size_t old_occupancy = record.occupancy();
+  if (state.reserved) {
+    --record.reserved;
+    DropReservation(user);
+  } else {
+    auto member = std::find(record.members.begin(), record.members.end(), user);
+    assert(member != record.members.end());
+    *member = record.members.back();
+    record.members.pop_back();
+  }
+  state.jam = kNoHandle;
+  Reindex(jam, old_members, old_occupancy);
+}
+
+void JamCollection::Forget(Handle user) {
+  const Handle jam = users_[user].jam;
+  Detach(user);
+  users_.Erase(user);
+  DeleteIfEmpty(jam);
+}
+
+void JamCollection::Join(Handle user, Handle jam) {
+  if (const Handle previous = users_[user].jam; previous != kNoHandle) {
+    Detach(user);
+    if (previous != jam) DeleteIfEmpty(previous);
+  }
+  Jam& record = jams_[jam];
+  const size_t old_members = record.members.size();
+  const size_t old_occupancy = record.occupancy();
+  record.members.push_back(user);
+  users_[user].jam = jam;
+  Reindex(jam, old_members, old_occupancy);
+}
+
+void JamCollection::ExpireReservations(absl::Time now) {
+  while (const std::optional<Handle> user = reservations_.FirstDue(now)) {
+    ++counters_.reservations_expired;
+    Forget(*user);  // Cancels the reservation.
+  }
+}
+
+absl::Time JamCollection::NextExpiry() const {
+  return reservations_.Next();
+}
+
+CurrentJamResult JamCollection::CurrentJam(absl::Time now) {
+  ExpireReservations(now);
+  return Answer(jams_with_room_.Best());
+}
+
+CurrentJamResult JamCollection::ReserveSeat(absl::string_view user_id,
+                                            absl::Duration ttl,
+                                            absl::Time now) {
+  assert(ttl > absl::ZeroDuration());
+  ExpireReservations(now);
+  const IdKey key(user_id);
+  Handle user = users_.Find(key);
+  if (user != kNoHandle && !users_[user].reserved) {
+    return Answer(users_[user].jam);  // A member keeps its seat.
+  }
+  Handle previous = kNoHandle;
+  if (user != kNoHandle) {
+    previous = users_[user].jam;
+    Detach(user);
+  } else {
+    user = users_.FindOrInsert(key).first;
+  }
+  Handle target = jams_with_room_.Best();
+  bool fresh = false;
+  if (target == kNoHandle) {
+    // No jam has room for others: keep the seat the user held, if any.
+    target = previous;
+  }
+  if (target == kNoHandle) {
+    const std::string id = NewJamId(random_);
+    target = FindOrCreateJam(IdKey(id));
+    fresh = true;
+  }
+  if (previous != kNoHandle && previous != target) DeleteIfEmpty(previous);
+
+  Jam& record = jams_[target];
+  const size_t old_members = record.members.size();
+  const size_t old_occupancy = record.occupancy();
+  const absl::Time expires = now + ttl;
+  ++record.reserved;
+  ++counters_.reservations_made;
+  User& state = users_[user];
+  state.jam = target;
+  state.reserved = true;
+  reservations_.Schedule(user, expires);
+  Reindex(target, old_members, old_occupancy);
+
+  CurrentJamResult result = Answer(target);
+  result.new_jam = fresh;
+  result.reservation_expires = expires;
+  return result;
+}
+
+uint32_t JamCollection::Refresh(absl::string_view jam_id,
+                                absl::Span<const absl::string_view> user_ids,
+                                absl::Time now) {
+  ExpireReservations(now);
+  // Overlap the lookups of the jam and of every listed user.
+  PrefetchIdBytes(jam_id);
+  for (absl::string_view user_id : user_ids) PrefetchIdBytes(user_id);
+  const IdKey jam_key(jam_id);
+  jams_.Prefetch(jam_key);
+  absl::InlinedVector<IdKey, 16> keys;
+  keys.reserve(user_ids.size());
+  for (absl::string_view user_id : user_ids) {
+    users_.Prefetch(keys.emplace_back(user_id));
+  }
+  const Handle jam =
+      user_ids.empty() ? jams_.Find(jam_key) : FindOrCreateJam(jam_key);
+  if (jam == kNoHandle) return 0;
+  jams_with_room_.Prefetch(jam);
+  Jam& record = jams_[jam];
+  const size_t old_members = record.members.size();
+  const size_t old_occupancy = record.occupancy();
+
+  // Unmark the old members; those listed again are marked back below. The
+  // indexes keep the jam's old state until the Reindex at the end.
+  absl::InlinedVector<Handle, 8> previous_members;
+  previous_members.swap(record.members);
+  for (Handle member : previous_members) users_.PrefetchRecord(member);
+  for (Handle member : previous_members) users_[member].jam = kNoHandle;
+  for (const IdKey& key : keys) {
+    const Handle user = users_.FindOrInsert(key).first;
+    User& state = users_[user];
+    if (state.jam == jam) {
+      if (!state.reserved) continue;  // Listed twice.
+      // The reservation becomes membership.
+      --record.reserved;
+      DropReservation(user);
+    } else if (const Handle other = state.jam; other != kNoHandle) {
+      Detach(user);
+      DeleteIfEmpty(other);
+    }
+    state.jam = jam;
+    record.members.push_back(user);
+  }
+  for (Handle member : previous_members) {
+    if (users_[member].jam == kNoHandle) users_.Erase(member);
+  }
+  const auto count = static_cast<uint32_t>(record.members.size());
+  if (count > max_users_) ++counters_.overfilled_refreshes;
+  Reindex(jam, old_members, old_occupancy);
+  DeleteIfEmpty(jam);
+  return count;
+}
+
+RemoveUserResult JamCollection::RemoveUser(absl::string_view jam_id,
+                                           absl::string_view user_id,
+                                           absl::Time now) {
+  ExpireReservations(now);
+  const CallKeys keys = KeysOf(jam_id, user_id, /*user_optional=*/false);
+  const auto [jam, user] = FindJamAndUser(keys, /*will_reindex=*/true);
+  if (jam == kNoHandle) return {false, 0};
+  const auto members = static_cast<uint32_t>(jams_[jam].members.size());
+  if (user == kNoHandle || users_[user].jam != jam) return {false, members};
+  const bool member = !users_[user].reserved;
+  Forget(user);  // May delete the jam.
+  return {true, member ? members - 1 : members};
+}
+
+HasCapacityResult JamCollection::HasCapacity(absl::string_view jam_id,
+                                             absl::string_view user_id,
+                                             absl::Time now) {
+  ExpireReservations(now);
+  const CallKeys keys = KeysOf(jam_id, user_id, /*user_optional=*/true);
+  const auto [jam, user] = FindJamAndUser(keys, /*will_reindex=*/false);
+  if (jam == kNoHandle) return {true, 0};
+  const Jam& record = jams_[jam];
+  const auto members = static_cast<uint32_t>(record.members.size());
+  if (user != kNoHandle && users_[user].jam == jam) return {true, members};
+  return {record.occupancy() < max_users_, members};
+}
+
+AddUserResult JamCollection::AddUser(absl::string_view jam_id,
+                                     absl::string_view user_id,
+                                     absl::Time now) {
+  ExpireReservations(now);
+  const CallKeys keys = KeysOf(jam_id, user_id, /*user_optional=*/false);
+  auto [jam, user] = FindJamAndUser(keys, /*will_reindex=*/true);
+  const bool in_this_jam =
+      jam != kNoHandle && user != kNoHandle && users_[user].jam == jam;
+  if (!in_this_jam && jam != kNoHandle &&
+      jams_[jam].occupancy() >= max_users_) {
+    ++counters_.users_turned_away;
+    return {false, static_cast<uint32_t>(jams_[jam].members.size()),
+            Answer(jams_with_room_.Best()).jam_id};
+  }
+  if (!in_this_jam || users_[user].reserved) {
+    if (jam == kNoHandle) jam = FindOrCreateJam(keys.jam);
+    if (user == kNoHandle) user = users_.FindOrInsert(*keys.user).first;
+    Join(user, jam);
+  }
+  return {true, static_cast<uint32_t>(jams_[jam].members.size()), ""};
+}
+
+CollectionSnapshot JamCollection::Snapshot(absl::Time now) {
+  ExpireReservations(now);
+  CollectionSnapshot snapshot = counters_;
+  snapshot.jam_count = jams_.size();
+  snapshot.user_count = member_count_;
+  snapshot.full_jam_count = full_jam_count_;
+  snapshot.reservation_count = reservations_.size();
+  return snapshot;
+}
+
+JamPage JamCollection::ListJams(absl::string_view after_jam_id, size_t limit,
+                                absl::Time now) {
+  ExpireReservations(now);
+  JamPage page;
+  page.jams.reserve(std::min(limit, jams_.size()));
+  auto it = jams_by_id_.begin();
+  if (!after_jam_id.empty()) {
+    const PackedId after = PackedId::Borrow(after_jam_id);
+    it = jams_by_id_.upper_bound(IdProbe{after.Prefix(), &after});
+  }
+  for (; it != jams_by_id_.end() && page.jams.size() < limit; ++it) {
+    const Jam& jam = jams_[it->jam];
+    JamSnapshot& snapshot = page.jams.emplace_back();
+    snapshot.jam_id = jam.id.packed().ToString();
+    snapshot.user_ids.reserve(jam.members.size());
+    for (Handle member : jam.members) {
+      snapshot.user_ids.push_back(users_[member].id.packed().ToString());
+    }
+    std::sort(snapshot.user_ids.begin(), snapshot.user_ids.end());
+    snapshot.reserved_count = jam.reserved;
+  }
+  page.has_more = it != jams_by_id_.end();
+  return page;
+}
+
+}  // namespace jambalancer

@@ -1,0 +1,279 @@
+#ifndef JAM_BALANCER_SERVER_CORE_JAM_COLLECTION_H_
+#define JAM_BALANCER_SERVER_CORE_JAM_COLLECTION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/btree_set.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/random/random.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "server/core/compact_id.h"
+#include "server/core/expiry_queue.h"
+#include "server/core/id_table.h"
+#include "server/core/room_index.h"
+
+namespace jambalancer {
+
+// Answer of CurrentJam.
+struct CurrentJamResult {
+  std::string jam_id;
+  uint32_t user_count = 0;  // Members, not counting reservations.
+  bool new_jam = false;     // jam_id was made up by this call.
+  // When the seat reserved by this call lapses; InfinitePast if none was.
+  absl::Time reservation_expires = absl::InfinitePast();
+};
+
+struct RemoveUserResult {
+  bool removed = false;  // A membership or a reservation was dropped.
+  uint32_t user_count = 0;
+};
+
+struct HasCapacityResult {
+  bool has_capacity = false;
+  uint32_t user_count = 0;
+};
+
+struct AddUserResult {
+  bool added = false;
+  uint32_t user_count = 0;
+  std::string redirect_jam_id;  // Set only when added is false.
+};
+
+// The collection's totals and running counters at one moment: everything
+// GetStats and monitoring read, in one copy.
+struct CollectionSnapshot {
+  uint32_t max_users = 0;
+  // Totals.
+  uint64_t jam_count = 0;
+  uint64_t user_count = 0;       // Members of all jams.
+  uint64_t full_jam_count = 0;   // Jams with members >= max_users.
+  uint64_t reservation_count = 0;
+  // Running counters since the collection was made.
+  uint64_t jams_created = 0;
+  uint64_t users_turned_away = 0;     // AddUser answered added = false.
+  uint64_t overfilled_refreshes = 0;  // Refresh lists above max_users.
+  uint64_t reservations_made = 0;
+  uint64_t reservations_expired = 0;  // Lapsed without being taken.
+  // jams_by_members[n]: jams with n members, for n in [0, max_users];
+  // jams_by_members[max_users + 1]: overfilled jams.
+  std::vector<uint64_t> jams_by_members;
+};
+
+struct JamSnapshot {
+  std::string jam_id;
+  std::vector<std::string> user_ids;  // In byte order.
+  uint32_t reserved_count = 0;
+};
+
+struct JamPage {
+  std::vector<JamSnapshot> jams;
+  bool has_more = false;  // More jams follow the last one of this page.
+};
+
+// The jams, their members and the seats reserved in them, with the queries
+// that place arriving users. Pure and single-threaded: no locks, no threads,
+// and no clock of its own (time comes in as `now`). The owner must serialize
+// every call (the strand does).
+//
+// Rules:
+// - A user is a member of at most one jam; placing a user in jam B takes the
+//   user out of the jam it was in, in the same call.
+// - A reservation holds a seat in one jam for one user until it expires. A
+//   user holds at most one, and never while being a member of a jam.
+// - A jam's occupancy is members + reservations. Placement decisions
+//   (CurrentJam, HasCapacity, AddUser) compare occupancy with max_users, so a
+//   reserved seat is never given to another user.
+// - A jam exists while it has members or reservations.
+//
+// Every call first expires the reservations due at `now`. Costs are
+// O(log jams + log reservations) plus the size of the call's own arguments:
+// indexes keep the best jam with room (highest occupancy, smallest id) at
+// the root of a tournament tree, all jams ordered by id, and reservations
+// by expiry, so nothing scans.
+//
+// Storage is laid out for few cache misses at millions of jams: jams and
+// users are records in IdTables (ids packed, see CompactId; 32-bit handles),
+// a jam lists its members' handles inline, and the indexes are keyed by
+// integers (id prefixes and handles) so they rarely read a record.
+//
+// Ids are taken as given; callers validate them (see validation.h).
+class JamCollection {
+ public:
+  // REQUIRES: max_users >= 1.
+  explicit JamCollection(uint32_t max_users);
+
+  JamCollection(const JamCollection&) = delete;
+  JamCollection& operator=(const JamCollection&) = delete;
+
+  uint32_t max_users() const { return max_users_; }
+
+  // Drops the reservations that expire at or before `now`, and jams left
+  // with neither members nor reservations.
+  void ExpireReservations(absl::Time now);
+
+  // When the next reservation expires; InfiniteFuture if none is held.
+  absl::Time NextExpiry() const;
+
+  // Among jams with occupancy below max_users, the one with the highest
+  // occupancy (ties: smallest id in byte order). If none, a fresh random
+  // lowercase UUID v4 with new_jam set, not stored. Reserves nothing.
+  CurrentJamResult CurrentJam(absl::Time now);
+
+  // Where `user_id` should go, with a seat reserved there until now + ttl:
+  // - a member of a jam is answered that jam (nothing reserved: the user
+  //   already has a seat);
+  // - otherwise the user's previous reservation, if any, is released first
+  //   and the best jam is chosen as above; if none has room for others, the
+  //   seat the user held is renewed where it was (a promise is kept even in
+  //   a jam that Refresh has since filled), else a fresh id is recorded as a
+  //   jam holding this seat, so the next arrivals join it.
+  // REQUIRES: ttl > 0.
+  CurrentJamResult ReserveSeat(absl::string_view user_id, absl::Duration ttl,
+                               absl::Time now);
+
+  // Replaces the jam's members with `user_ids` (duplicates count once),
+  // creating the jam if needed. Listed users leave any other jam, and their
+  // reservations are consumed; reservations of others stay. Stored even
+  // beyond max_users (the jam is then overfilled). Returns the member count.
+  uint32_t Refresh(absl::string_view jam_id,
+                   absl::Span<const absl::string_view> user_ids,
+                   absl::Time now);
+
+  // Removes the user from the jam, or releases the user's reservation there.
+  // Unknown jam or user: removed is false and nothing changes.
+  RemoveUserResult RemoveUser(absl::string_view jam_id,
+                              absl::string_view user_id, absl::Time now);
+
+  // True for an unknown jam; for a member of the jam or a holder of a
+  // reservation there (when user_id is not empty); else occupancy below
+  // max_users.
+  HasCapacityResult HasCapacity(absl::string_view jam_id,
+                                absl::string_view user_id, absl::Time now);
+
+  // Atomic check-and-add. A member already: added, no change. A holder of a
+  // reservation in this jam: always added (the seat becomes membership).
+  // Occupancy below max_users: added, leaving any other jam and releasing
+  // any other reservation. Otherwise not added, no change, and
+  // redirect_jam_id is what CurrentJam answers now (never this jam).
+  AddUserResult AddUser(absl::string_view jam_id, absl::string_view user_id,
+                        absl::Time now);
+
+  // Totals and counters at `now` (due reservations expired first, like every
+  // call); see CollectionSnapshot. O(max_users).
+  CollectionSnapshot Snapshot(absl::Time now);
+
+  // Up to `limit` jams whose ids sort after `after_jam_id` (all jams when it
+  // is empty), in id order.
+  JamPage ListJams(absl::string_view after_jam_id, size_t limit,
+                   absl::Time now);
+
+ private:
+  using Handle = uint32_t;
+  static constexpr Handle kNoHandle = ~Handle{0};
+  // One cache line: the id, the reserved seats and up to 8 members inline
+  // (user handles; more spill to the heap), so changing a jam's members
+  // touches no user record.
+  struct alignas(64) Jam {
+    CompactId id;
+    uint32_t reserved = 0;
+    absl::InlinedVector<Handle, 8> members;
+    size_t occupancy() const { return members.size() + reserved; }
+  };
+  struct alignas(32) User {
+    CompactId id;
+    bool reserved = false;   // Holds a reservation in `jam` (not a member).
+    Handle jam = kNoHandle;  // The jam it is a member of or reserved in.
+  };
+  using JamTable = IdTable<Jam>;
+  using UserTable = IdTable<User>;
+
+  // jams_by_id_ entries: the jam's id prefix (see PackedId::Prefix) and
+  // handle, ordered by id. Most comparisons are decided by the prefixes;
+  // equal ones compare the ids in the jam records.
+  struct IdOrderKey {
+    uint64_t prefix;
+    Handle jam;
+  };
+  // A position between ids, for lookups of ids that may not be stored.
+  struct IdProbe {
+    uint64_t prefix;
+    const PackedId* id;
+  };
+  struct IdOrder {
+    using is_transparent = void;
+    bool operator()(const IdOrderKey& a, const IdOrderKey& b) const;
+    bool operator()(const IdOrderKey& a, const IdProbe& b) const;
+    bool operator()(const IdProbe& a, const IdOrderKey& b) const;
+    const JamTable* jams;
+  };
+  bool HasRoom(size_t occupancy) const {
+    return occupancy > 0 && occupancy < max_users_;
+  }
+  // True if jam a's id sorts before jam b's.
+  bool JamIdLess(Handle a, Handle b) const;
+  Handle FindOrCreateJam(const IdKey& key);
+  // The keys of a call's jam and user ids. They borrow the ids' bytes.
+  struct CallKeys {
+    IdKey jam;
+    std::optional<IdKey> user;  // None: the call names no user.
+  };
+  // Starts loading both ids' bytes, so that their cache misses overlap, then
+  // builds their keys. An empty user_id names no user if `user_optional`.
+  static CallKeys KeysOf(absl::string_view jam_id, absl::string_view user_id,
+                         bool user_optional);
+  // Finds the jam and, if keys.user is set, the user (else kNoHandle), their
+  // lookups overlapped. With `will_reindex` it also starts loading the
+  // jam's path in jams_with_room_.
+  std::pair<Handle, Handle> FindJamAndUser(const CallKeys& keys,
+                                           bool will_reindex) const;
+  // Brings the indexes and totals up to date after `jam` went from
+  // `old_members` members and `old_occupancy` to its current state.
+  void Reindex(Handle jam, size_t old_members, size_t old_occupancy);
+  // Deletes the jam if it has neither members nor reservations.
+  void DeleteIfEmpty(Handle jam);
+  // Drops the user's reservation record (not the seat count).
+  // REQUIRES: the user holds a reservation.
+  void DropReservation(Handle user);
+  // Takes the user out of its jam: membership or reservation. The jam is
+  // reindexed but not deleted. REQUIRES: the user is in a jam.
+  void Detach(Handle user);
+  // Detach, then delete the user entry, and the jam if left empty.
+  void Forget(Handle user);
+  // Makes the user a member of `jam`, leaving the jam it was in (deleted if
+  // left empty) or releasing its reservation.
+  void Join(Handle user, Handle jam);
+  // CurrentJam's answer for `best` (kNoHandle: a fresh, unstored id).
+  CurrentJamResult Answer(Handle best);
+
+  const uint32_t max_users_;
+  JamTable jams_;
+  UserTable users_;  // Members and reservation holders.
+  // Jams with room, by (occupancy, id); see RoomIndex.
+  RoomIndex jams_with_room_;
+  absl::btree_set<IdOrderKey, IdOrder> jams_by_id_{IdOrder{&jams_}};
+  // Reservation holders by the time their seat lapses.
+  ExpiryQueue<Handle> reservations_;
+  // The running counters and jams_by_members of Snapshot(), kept up to date
+  // as things change (jams_by_members by Reindex, FindOrCreateJam and
+  // DeleteIfEmpty); the totals are filled in when a snapshot is taken.
+  CollectionSnapshot counters_;
+  uint64_t member_count_ = 0;
+  uint64_t full_jam_count_ = 0;
+  absl::BitGen random_;  // For fresh jam ids.
+  // The id of the jam Answer named last (kNoHandle: none), kept as text:
+  // the best jam is answered many times in a row, and unpacking a UUID
+  // costs as much as copying it. Reset when that jam is deleted.
+  Handle answered_jam_ = kNoHandle;
+  std::string answered_id_;
+};
+
+}  // namespace jambalancer
+
+#endif  // JAM_BALANCER_SERVER_CORE_JAM_COLLECTION_H_

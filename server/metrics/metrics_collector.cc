@@ -1,0 +1,76 @@
+#include "server/metrics/metrics_collector.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "server/metrics/process_metrics.h"
+
+namespace jambalancer {
+namespace {
+
+using prometheus::MetricFamily;
+
+// How long a scrape waits for the strand before leaving the collection's
+// metrics out.
+constexpr absl::Duration kStrandReadTimeout = absl::Seconds(2);
+
+MetricFamily BuildInfoFamily(const BuildInfo& build_info) {
+  MetricFamily family{"jam_balancer_build_info",
+                      "Versions of jam-balancer and its libraries; always 1.",
+                      prometheus::MetricType::Gauge,
+                      {}};
+  prometheus::ClientMetric& info = family.metric.emplace_back();
+  info.label = {{"grpc_version", build_info.grpc_version},
+                {"protobuf_version", build_info.protobuf_version},
+                {"version", build_info.version}};
+  info.gauge.value = 1;
+  return family;
+}
+
+}  // namespace
+
+MetricsCollector::MetricsCollector(JamPool* pool,
+                                   const RpcMetrics* rpc_metrics,
+                                   BuildInfo build_info)
+    : pool_(pool),
+      rpc_metrics_(rpc_metrics),
+      build_info_(std::move(build_info)) {}
+
+PoolReading MetricsCollector::ReadPool(JamPool& pool, absl::Duration timeout) {
+  // Shared with the task: it may run after a timed-out scrape returned.
+  struct Read {
+    CollectionSnapshot snapshot;
+    absl::Notification done;
+  };
+  auto read = std::make_shared<Read>();
+  const bool posted =
+      pool.Post([read](JamCollection& collection, absl::Time now) {
+        read->snapshot = collection.Snapshot(now);
+        read->done.Notify();
+      });
+  PoolReading reading;
+  if (posted && read->done.WaitForNotificationWithTimeout(timeout)) {
+    reading.collection = read->snapshot;
+  }
+  reading.strand_queue_depth = pool.QueueDepth();
+  reading.strand_wait = pool.strand_wait_time().Read();
+  reading.strand_run = pool.strand_run_time().Read();
+  return reading;
+}
+
+std::vector<MetricFamily> MetricsCollector::Collect() const {
+  std::vector<MetricFamily> families = rpc_metrics_->Collect();
+  const PoolReading pools[] = {ReadPool(*pool_, kStrandReadTimeout)};
+  for (MetricFamily& family : PoolFamilies(pools)) {
+    families.push_back(std::move(family));
+  }
+  families.push_back(BuildInfoFamily(build_info_));
+  for (MetricFamily& family : CollectProcessMetrics()) {
+    families.push_back(std::move(family));
+  }
+  return families;
+}
+
+}  // namespace jambalancer

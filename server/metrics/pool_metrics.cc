@@ -1,0 +1,144 @@
+#include "server/metrics/pool_metrics.h"
+
+#include <cstdint>
+#include <limits>
+#include <utility>
+
+#include "server/metrics/metric_families.h"
+
+namespace jambalancer {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+// The collection's single-value series, in the order /metrics lists them.
+struct CollectionValue {
+  const char* name;
+  const char* help;
+  MetricType type;
+  double (*read)(const CollectionSnapshot&);
+};
+
+constexpr CollectionValue kCollectionValues[] = {
+    {"jam_balancer_jams", "Jams with at least one member or reserved seat.",
+     MetricType::Gauge,
+     [](const CollectionSnapshot& s) { return double(s.jam_count); }},
+    {"jam_balancer_users", "Members of all jams.", MetricType::Gauge,
+     [](const CollectionSnapshot& s) { return double(s.user_count); }},
+    {"jam_balancer_full_jams", "Jams with max_users members or more.",
+     MetricType::Gauge,
+     [](const CollectionSnapshot& s) { return double(s.full_jam_count); }},
+    {"jam_balancer_overfilled_jams",
+     "Jams with more than max_users members (stored by Refresh, which is "
+     "presence truth).",
+     MetricType::Gauge,
+     [](const CollectionSnapshot& s) {
+       return double(s.jams_by_members[s.max_users + 1]);
+     }},
+    {"jam_balancer_reservations", "Live seat reservations.", MetricType::Gauge,
+     [](const CollectionSnapshot& s) { return double(s.reservation_count); }},
+    {"jam_balancer_max_users", "Capacity of every jam (--max_users).",
+     MetricType::Gauge,
+     [](const CollectionSnapshot& s) { return double(s.max_users); }},
+    {"jam_balancer_jams_created_total",
+     "Jams created by AddUser, Refresh or a recorded fresh jam.",
+     MetricType::Counter,
+     [](const CollectionSnapshot& s) { return double(s.jams_created); }},
+    {"jam_balancer_users_turned_away_total",
+     "AddUser calls answered added=false because the jam was full.",
+     MetricType::Counter,
+     [](const CollectionSnapshot& s) { return double(s.users_turned_away); }},
+    {"jam_balancer_overfilled_refreshes_total",
+     "Refresh calls that stored more than max_users members.",
+     MetricType::Counter,
+     [](const CollectionSnapshot& s) {
+       return double(s.overfilled_refreshes);
+     }},
+    {"jam_balancer_reservations_made_total",
+     "Seats reserved by CurrentJam with a user id.", MetricType::Counter,
+     [](const CollectionSnapshot& s) { return double(s.reservations_made); }},
+    {"jam_balancer_reservations_expired_total",
+     "Reservations that lapsed without the user joining.",
+     MetricType::Counter,
+     [](const CollectionSnapshot& s) {
+       return double(s.reservations_expired);
+     }},
+};
+
+MetricFamily Family(const char* name, const char* help, MetricType type) {
+  return MetricFamily{name, help, type, {}};
+}
+
+ClientMetric& AddSeries(MetricFamily& family, const PoolReading& pool) {
+  ClientMetric& metric = family.metric.emplace_back();
+  metric.label = pool.labels;
+  return metric;
+}
+
+// Jam sizes: buckets le=0..max_users; overfilled jams only in +Inf.
+void FillJamSizes(const CollectionSnapshot& snapshot, ClientMetric& metric) {
+  uint64_t cumulative = 0;
+  for (uint32_t n = 0; n <= snapshot.max_users; ++n) {
+    cumulative += snapshot.jams_by_members[n];
+    metric.histogram.bucket.push_back({cumulative, static_cast<double>(n)});
+  }
+  metric.histogram.bucket.push_back(
+      {snapshot.jam_count, std::numeric_limits<double>::infinity()});
+  metric.histogram.sample_count = snapshot.jam_count;
+  metric.histogram.sample_sum = static_cast<double>(snapshot.user_count);
+}
+
+}  // namespace
+
+std::vector<MetricFamily> PoolFamilies(absl::Span<const PoolReading> pools) {
+  std::vector<MetricFamily> families;
+  for (const CollectionValue& value : kCollectionValues) {
+    MetricFamily family = Family(value.name, value.help, value.type);
+    for (const PoolReading& pool : pools) {
+      if (!pool.collection.has_value()) continue;
+      ClientMetric& metric = AddSeries(family, pool);
+      const double reading = value.read(*pool.collection);
+      if (value.type == MetricType::Counter) {
+        metric.counter.value = reading;
+      } else {
+        metric.gauge.value = reading;
+      }
+    }
+    if (!family.metric.empty()) families.push_back(std::move(family));
+  }
+  MetricFamily sizes =
+      Family("jam_balancer_jam_members",
+             "Distribution of jams by number of members.",
+             MetricType::Histogram);
+  for (const PoolReading& pool : pools) {
+    if (pool.collection.has_value()) {
+      FillJamSizes(*pool.collection, AddSeries(sizes, pool));
+    }
+  }
+  if (!sizes.metric.empty()) families.push_back(std::move(sizes));
+
+  MetricFamily depth =
+      Family("jam_balancer_strand_queue_depth",
+             "Operations waiting for the strand.", MetricType::Gauge);
+  MetricFamily wait = Family(
+      "jam_balancer_strand_wait_seconds",
+      "Time operations waited in the strand's queue before running.",
+      MetricType::Histogram);
+  MetricFamily run = Family("jam_balancer_strand_run_seconds",
+                            "Time operations ran on the strand.",
+                            MetricType::Histogram);
+  for (const PoolReading& pool : pools) {
+    AddSeries(depth, pool).gauge.value =
+        static_cast<double>(pool.strand_queue_depth);
+    FillHistogram(pool.strand_wait, &AddSeries(wait, pool));
+    FillHistogram(pool.strand_run, &AddSeries(run, pool));
+  }
+  families.push_back(std::move(depth));
+  families.push_back(std::move(wait));
+  families.push_back(std::move(run));
+  return families;
+}
+
+}  // namespace jambalancer

@@ -1,0 +1,108 @@
+#include "server/rpc/balancer_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/stubs/common.h"
+#include "grpc/health/v1/health.pb.h"
+#include "server/util/version.h"
+
+namespace jambalancer {
+namespace {
+
+std::string ProtobufVersion() {
+  const int v = GOOGLE_PROTOBUF_VERSION;  // e.g. 3021012
+  return absl::StrCat(v / 1000000, ".", v / 1000 % 1000, ".", v % 1000);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
+    const ServerOptions& options) {
+  if (options.max_users < 1) {
+    return absl::InvalidArgumentError("max_users must be at least 1");
+  }
+  if (options.reservation_ttl < absl::Milliseconds(1) ||
+      options.reservation_ttl > options.max_reservation_ttl ||
+      options.max_reservation_ttl > kMaxReservationTtlSetting) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reservation_ttl must be at least 1ms and at most max_reservation_ttl, "
+        "which must be at most ",
+        absl::FormatDuration(kMaxReservationTtlSetting), "; got ",
+        absl::FormatDuration(options.reservation_ttl), " and ",
+        absl::FormatDuration(options.max_reservation_ttl)));
+  }
+  if (options.listen.empty()) {
+    return absl::InvalidArgumentError("listen must be host:port");
+  }
+  // Reflection can describe only what the generated pool holds; naming the
+  // health descriptor links it in, so grpc.health.v1.Health is describable.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  std::unique_ptr<BalancerServer> server(new BalancerServer(options));
+  grpc::ServerBuilder builder;
+  // gRPC binds with SO_REUSEPORT by default: a second balancer on the same
+  // port would start and split the clients between two jam collections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                           &server->port_);
+  builder.RegisterService(&server->service_);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen,
+                     " (address in use, or not a valid host:port)"));
+  }
+  if (!options.metrics_listen.empty()) {
+    if (absl::Status status = server->StartMetrics(options.metrics_listen);
+        !status.ok()) {
+      return status;
+    }
+  }
+  grpc::HealthCheckServiceInterface* health =
+      server->server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  health->SetServingStatus(v1::JamBalancerService::service_full_name(), true);
+  return server;
+}
+
+absl::Status BalancerServer::StartMetrics(const std::string& listen) {
+  metrics_collector_ = std::make_shared<MetricsCollector>(
+      &pool_, &rpc_metrics_,
+      BuildInfo{kVersion, grpc::Version(), ProtobufVersion()});
+  // prometheus-cpp (civetweb) reports a failure to listen by throwing; it
+  // stops here.
+  try {
+    metrics_exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", listen, " (", e.what(), ")"));
+  }
+  metrics_exposer_->RegisterCollectable(metrics_collector_);
+  const std::vector<int> ports = metrics_exposer_->GetListeningPorts();
+  metrics_port_ = ports.empty() ? 0 : ports.front();
+  return absl::OkStatus();
+}
+
+BalancerServer::~BalancerServer() { Shutdown(absl::ZeroDuration()); }
+
+void BalancerServer::Shutdown(absl::Duration grace) {
+  std::call_once(shutdown_once_, [this, grace] {
+    if (server_ != nullptr) {
+      // NOT_SERVING first, so health-checking load balancers drain us.
+      server_->GetHealthCheckService()->Shutdown();
+      // Calls in flight still need the strand to finish: stop it afterwards.
+      server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+      server_->Wait();
+    }
+    metrics_exposer_.reset();
+    pool_.Shutdown();
+  });
+}
+
+}  // namespace jambalancer

@@ -1,0 +1,114 @@
+#ifndef JAM_BALANCER_SERVER_RPC_COMMANDS_H_
+#define JAM_BALANCER_SERVER_RPC_COMMANDS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "jambalancer/v1/jam_balancer.pb.h"
+#include "jambalancer/v1/rpc_list.h"
+
+namespace jambalancer {
+
+// Typed commands: what the edge makes of each request once it is checked
+// and the server's defaults are applied. Operations (operations.h) take
+// commands only, so they never see an unchecked request. A command borrows
+// the strings of the request it was parsed from: whoever holds the command
+// keeps that request alive.
+
+// The API's limits on a request's size.
+inline constexpr size_t kMaxRefreshUsers = 1024;
+inline constexpr int kMaxBatchOperations = 1000;
+inline constexpr uint32_t kDefaultPageSize = 100;
+inline constexpr uint32_t kMaxPageSize = 1000;
+
+struct CurrentJamCommand {
+  absl::string_view user_id;  // Empty: ask only, reserve nothing.
+  // With a user id: how long the seat is held (the server's default for 0,
+  // capped at its maximum). Zero without a user id.
+  absl::Duration reservation_ttl;
+};
+
+struct RefreshCommand {
+  absl::string_view jam_id;
+  std::vector<absl::string_view> user_ids;  // May repeat; may be empty.
+};
+
+struct RemoveUserCommand {
+  absl::string_view jam_id;
+  absl::string_view user_id;
+};
+
+struct HasCapacityCommand {
+  absl::string_view jam_id;
+  absl::string_view user_id;  // Empty: asking for anyone.
+};
+
+struct AddUserCommand {
+  absl::string_view jam_id;
+  absl::string_view user_id;
+};
+
+struct GetStatsCommand {};
+
+struct ListJamsCommand {
+  std::string after_jam_id;  // Decoded from the page token; "" = first page.
+  uint32_t page_size = kDefaultPageSize;  // In [1, kMaxPageSize].
+};
+
+// One operation of a Batch: the command of one of the RPCs in
+// JAM_BALANCER_BATCH_RPCS.
+#define JAM_BALANCER_DROP_FIRST(...) JAM_BALANCER_DROP_FIRST_(__VA_ARGS__)
+#define JAM_BALANCER_DROP_FIRST_(first, ...) __VA_ARGS__
+#define JAM_BALANCER_COMMA_COMMAND(Method, field) , Method##Command
+using BatchItem = std::variant<JAM_BALANCER_DROP_FIRST(
+    JAM_BALANCER_BATCH_RPCS(JAM_BALANCER_COMMA_COMMAND))>;
+#undef JAM_BALANCER_COMMA_COMMAND
+#undef JAM_BALANCER_DROP_FIRST_
+#undef JAM_BALANCER_DROP_FIRST
+
+struct BatchCommand {
+  std::vector<BatchItem> operations;  // At most kMaxBatchOperations.
+};
+
+// Reservation times a CurrentJam command may carry.
+struct ReservationPolicy {
+  absl::Duration default_ttl;  // For a request asking 0 ms.
+  absl::Duration max_ttl;      // Longer requests are capped to it.
+};
+
+// Turns requests into commands: each id checked (see id_validation.h), each
+// size limit enforced, defaults applied, the page token decoded. Errors are
+// INVALID_ARGUMENT naming the first bad field (in a Batch with its place,
+// e.g. "operations[3].add_user.user_id ..."). Thread-safe (immutable).
+class CommandParser {
+ public:
+  explicit CommandParser(ReservationPolicy reservations)
+      : reservations_(reservations) {}
+
+  absl::StatusOr<CurrentJamCommand> Parse(
+      const v1::CurrentJamRequest& request) const;
+  absl::StatusOr<RefreshCommand> Parse(const v1::RefreshRequest& request) const;
+  absl::StatusOr<RemoveUserCommand> Parse(
+      const v1::RemoveUserRequest& request) const;
+  absl::StatusOr<HasCapacityCommand> Parse(
+      const v1::HasCapacityRequest& request) const;
+  absl::StatusOr<AddUserCommand> Parse(const v1::AddUserRequest& request) const;
+  absl::StatusOr<GetStatsCommand> Parse(
+      const v1::GetStatsRequest& request) const;
+  absl::StatusOr<ListJamsCommand> Parse(
+      const v1::ListJamsRequest& request) const;
+  absl::StatusOr<BatchCommand> Parse(const v1::BatchRequest& request) const;
+
+ private:
+  const ReservationPolicy reservations_;
+};
+
+}  // namespace jambalancer
+
+#endif  // JAM_BALANCER_SERVER_RPC_COMMANDS_H_

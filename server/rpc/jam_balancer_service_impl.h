@@ -1,0 +1,79 @@
+#ifndef JAM_BALANCER_SERVER_RPC_JAM_BALANCER_SERVICE_IMPL_H_
+#define JAM_BALANCER_SERVER_RPC_JAM_BALANCER_SERVICE_IMPL_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "jambalancer/v1/jam_balancer.grpc.pb.h"
+#include "jambalancer/v1/rpc_list.h"
+#include "server/metrics/rpc_metrics.h"
+#include "server/rpc/commands.h"
+#include "server/runtime/jam_pool.h"
+
+namespace jambalancer {
+namespace internal {
+
+// Stacks gRPC's per-method mixins onto a base: Stack<B, M1, M2>::type is
+// M1<M2<B>>.
+template <typename Base, template <typename> class... Mixins>
+struct Stack {
+  using type = Base;
+};
+template <typename Base, template <typename> class First,
+          template <typename> class... Rest>
+struct Stack<Base, First, Rest...> {
+  using type = First<typename Stack<Base, Rest...>::type>;
+};
+
+// JamBalancerService with every RPC of rpc_list.h on the callback API and
+// requests and responses as raw bytes, so that the service parses requests
+// itself (see request_parser.h).
+#define JAM_BALANCER_RAW_MIXIN(Method, field) \
+  , v1::JamBalancerService::WithRawCallbackMethod_##Method
+using RawCallbackService =
+    Stack<v1::JamBalancerService::Service JAM_BALANCER_RPCS(
+        JAM_BALANCER_RAW_MIXIN)>::type;
+#undef JAM_BALANCER_RAW_MIXIN
+
+}  // namespace internal
+
+// The gRPC edge of JamBalancerService: each handler parses its request into
+// a typed command (commands.h), posts the command's operation
+// (operations.h) to the pool's strand, and returns; the strand finishes the
+// call with the result. Handlers never wait for the strand, so gRPC threads
+// never block on it. Bad requests are answered on the gRPC thread and change
+// nothing. Every call is counted in RpcMetrics under its method.
+class JamBalancerServiceImpl final : public internal::RawCallbackService {
+ public:
+  // `pool` and `metrics` must outlive the service; `metrics` counts methods
+  // in the order of JAM_BALANCER_RPCS (see NewRpcMetrics).
+  JamBalancerServiceImpl(JamPool* pool, RpcMetrics* metrics,
+                         ReservationPolicy reservations)
+      : pool_(pool), metrics_(metrics), parser_(reservations) {}
+
+  // RpcMetrics labelled with this service's name and its methods.
+  static RpcMetrics NewRpcMetrics();
+
+#define JAM_BALANCER_DECLARE_HANDLER(Method, field)                       \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context,  \
+                                   const grpc::ByteBuffer* request,       \
+                                   grpc::ByteBuffer* response) override;
+  JAM_BALANCER_RPCS(JAM_BALANCER_DECLARE_HANDLER)
+#undef JAM_BALANCER_DECLARE_HANDLER
+
+ private:
+  // Parses the request into a Command, runs its operation on the strand and
+  // finishes the call with the response, counting it as `rpc`.
+  template <typename Command, typename Request, typename Response>
+  grpc::ServerUnaryReactor* Serve(Rpc rpc,
+                                  grpc::CallbackServerContext* context,
+                                  const grpc::ByteBuffer* request,
+                                  grpc::ByteBuffer* response);
+
+  JamPool* const pool_;
+  RpcMetrics* const metrics_;
+  const CommandParser parser_;
+};
+
+}  // namespace jambalancer
+
+#endif  // JAM_BALANCER_SERVER_RPC_JAM_BALANCER_SERVICE_IMPL_H_

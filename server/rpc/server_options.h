@@ -1,0 +1,39 @@
+#ifndef JAM_BALANCER_SERVER_RPC_SERVER_OPTIONS_H_
+#define JAM_BALANCER_SERVER_RPC_SERVER_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace jambalancer {
+
+// Everything a BalancerServer is configured with. These defaults are the
+// server's defaults: jam-balancer's flags take theirs from here.
+struct ServerOptions {
+  // host:port to listen on; port 0 asks the OS for a free port.
+  std::string listen = "0.0.0.0:50051";
+  // Capacity of every jam: users a jam may hold (at least 1).
+  uint32_t max_users = 7;
+  // How long a seat reserved by CurrentJam with a user id is held when the
+  // request asks for 0 ms.
+  absl::Duration reservation_ttl = absl::Seconds(15);
+  // Longest reservation a request may ask for; longer ones are capped.
+  absl::Duration max_reservation_ttl = absl::Minutes(2);
+  // Run an operation on the calling gRPC thread when the strand is idle,
+  // instead of handing every one to the strand's thread (see Strand).
+  bool strand_inline = true;
+  // host:port serving /metrics for Prometheus; empty turns it off; port 0
+  // picks a free port.
+  std::string metrics_listen = "0.0.0.0:9464";
+  // On shutdown, how long calls in flight may take before they are
+  // cancelled.
+  absl::Duration shutdown_grace = absl::Seconds(5);
+};
+
+// Longest reservation time the server accepts as a setting.
+inline constexpr absl::Duration kMaxReservationTtlSetting = absl::Hours(24);
+
+}  // namespace jambalancer
+
+#endif  // JAM_BALANCER_SERVER_RPC_SERVER_OPTIONS_H_

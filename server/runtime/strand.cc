@@ -1,0 +1,122 @@
+#include "server/runtime/strand.h"
+
+#include <utility>
+
+namespace jambalancer {
+
+Strand::Strand(bool run_inline)
+    : run_inline_(run_inline), thread_([this] { Run(); }) {}
+
+Strand::~Strand() { Shutdown(); }
+
+bool Strand::Post(Task task) {
+  const Clock::time_point posted = Clock::now();
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return false;
+    if (!run_inline_ || running_ || !queue_.empty()) {
+      queue_.push_back({std::move(task), posted});
+      return true;
+    }
+    running_ = true;  // Idle: this thread takes the strand.
+  }
+  Queued queued{std::move(task), posted};
+  RunTask(queued);
+  DrainAndRelease();
+  return true;
+}
+
+void Strand::SetTimer(absl::Time when, Task task) {
+  absl::MutexLock lock(&mu_);
+  // Wake the thread only if it must wake earlier than planned: a later time
+  // is read when it wakes at the earlier one. (Reservations are taken in
+  // about the order they were made, so the earliest expiry mostly moves
+  // later, and waking on each move cost a futex wake per call.)
+  if (when < timer_at_) timer_changed_ = true;
+  timer_at_ = when;
+  timer_task_ = when == absl::InfiniteFuture() ? nullptr : std::move(task);
+}
+
+void Strand::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+size_t Strand::QueueDepth() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.size();
+}
+
+void Strand::RunTask(Queued& queued) {
+  const Clock::time_point start = Clock::now();
+  std::move(queued.task)();
+  const Clock::time_point end = Clock::now();
+  wait_time_.Observe(absl::FromChrono(start - queued.posted));
+  run_time_.Observe(absl::FromChrono(end - start));
+}
+
+void Strand::DrainAndRelease() {
+  std::deque<Queued> batch;
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (queue_.empty()) {
+        running_ = false;
+        return;
+      }
+      batch.swap(queue_);
+    }
+    // Run the batch without the lock: producers are not held up.
+    for (Queued& queued : batch) RunTask(queued);
+    batch.clear();
+  }
+}
+
+bool Strand::ThreadShouldWake() const {
+  return stopping_ || timer_changed_ || (!running_ && !queue_.empty());
+}
+
+bool Strand::IdleOrChanged() const {
+  return stopping_ || timer_changed_ || !running_;
+}
+
+void Strand::Run() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      // Sleep until there is work no one else is running, shutdown, or the
+      // timer's time. SetTimer wakes us so that the deadline is read again.
+      for (;;) {
+        if (!running_ && !queue_.empty()) break;
+        if (stopping_) {
+          // Whoever holds the strand drains the queue before letting go.
+          mu_.Await(absl::Condition(
+              +[](bool* running) { return !*running; }, &running_));
+          if (queue_.empty()) return;
+          continue;
+        }
+        const bool timer_due = timer_at_ <= absl::Now();
+        if (!running_ && timer_due) break;
+        timer_changed_ = false;
+        if (timer_due) {  // Due, but another thread holds the strand.
+          mu_.Await(absl::Condition(this, &Strand::IdleOrChanged));
+        } else {
+          mu_.AwaitWithDeadline(
+              absl::Condition(this, &Strand::ThreadShouldWake), timer_at_);
+        }
+      }
+      if (queue_.empty()) {  // The timer is due.
+        timer_at_ = absl::InfiniteFuture();
+        queue_.push_back({std::move(timer_task_), Clock::now()});
+        timer_task_ = nullptr;
+      }
+      running_ = true;
+    }
+    DrainAndRelease();
+  }
+}
+
+}  // namespace jambalancer
