@@ -31,6 +31,7 @@
 #include "absl/types/span.h"
 #include "client/balancer_client.h"
 #include "grpc/health/v1/health.pb.h"
+#include "jambalancer/v1/rpc_list.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051",
           "host:port of the jam balancer (or any gRPC target URI)");
@@ -76,6 +77,8 @@ constexpr char kUsage[] =
     "  stats                    totals over all jams\n"
     "  list [--page_size=N] [--page_token=T] [--all]\n"
     "                           jams in id order, one page per line\n"
+    "  batch JSON               run the operations of JSON, a BatchRequest in\n"
+    "                           protobuf's JSON mapping, in one atomic step\n"
     "  health [SERVICE]         health of the server, or of SERVICE; exits 0\n"
     "                           only if SERVING\n"
     "  watch-stats [--interval=1s] [--count=N]\n"
@@ -221,37 +224,61 @@ int WatchStats(BalancerClient& client, const Args&) {
   }
 }
 
-constexpr Command kCommands[] = {
-    {"current-jam", 0, 1, CurrentJam},
-    {"refresh", 1, SIZE_MAX,
-     [](BalancerClient& client, const Args& args) {
-       return Print(
-           "refresh",
-           client.Refresh(args[0], absl::MakeConstSpan(args).subspan(1)));
-     }},
-    {"remove-user", 2, 2,
-     [](BalancerClient& client, const Args& args) {
-       return Print("remove-user", client.RemoveUser(args[0], args[1]));
-     }},
-    {"has-capacity", 1, 2, HasCapacity},
-    {"add-user", 2, 2,
-     [](BalancerClient& client, const Args& args) {
-       return Print("add-user", client.AddUser(args[0], args[1]));
-     }},
-    {"stats", 0, 0,
-     [](BalancerClient& client, const Args&) {
-       return Print("stats", client.GetStats());
-     }},
-    {"list", 0, 0,
-     [](BalancerClient& client, const Args&) { return List(client); }},
-    {"health", 0, 1, Health},
-    {"watch-stats", 0, 0, WatchStats},
-};
-
 int UsageError(absl::string_view message) {
   std::cerr << "jamctl: " << message << "\n\n" << kUsage << "\n";
   return kExitUsage;
 }
+
+// Runs a BatchRequest given as JSON, e.g.
+// {"operations":[{"getStats":{}},{"addUser":{"jamId":"j","userId":"u"}}]}.
+int Batch(BalancerClient& client, const Args& args) {
+  v1::BatchRequest request;
+  const auto parsed =
+      google::protobuf::util::JsonStringToMessage(args[0], &request);
+  if (!parsed.ok()) {
+    return UsageError(
+        absl::StrCat("batch: JSON is not a jambalancer.v1.BatchRequest: ",
+                     parsed.ToString()));
+  }
+  return Print("batch", client.Batch(request));
+}
+
+// The command of each RPC, named k<Method>Command: kCommands below is
+// generated from the RPC list (jambalancer/v1/rpc_list.h), so an RPC added
+// there without its command here does not compile.
+constexpr Command kCurrentJamCommand = {"current-jam", 0, 1, CurrentJam};
+constexpr Command kRefreshCommand = {
+    "refresh", 1, SIZE_MAX, [](BalancerClient& client, const Args& args) {
+      return Print(
+          "refresh",
+          client.Refresh(args[0], absl::MakeConstSpan(args).subspan(1)));
+    }};
+constexpr Command kRemoveUserCommand = {
+    "remove-user", 2, 2, [](BalancerClient& client, const Args& args) {
+      return Print("remove-user", client.RemoveUser(args[0], args[1]));
+    }};
+constexpr Command kHasCapacityCommand = {"has-capacity", 1, 2, HasCapacity};
+constexpr Command kAddUserCommand = {
+    "add-user", 2, 2, [](BalancerClient& client, const Args& args) {
+      return Print("add-user", client.AddUser(args[0], args[1]));
+    }};
+constexpr Command kGetStatsCommand = {
+    "stats", 0, 0, [](BalancerClient& client, const Args&) {
+      return Print("stats", client.GetStats());
+    }};
+constexpr Command kListJamsCommand = {
+    "list", 0, 0,
+    [](BalancerClient& client, const Args&) { return List(client); }};
+constexpr Command kBatchCommand = {"batch", 1, 1, Batch};
+
+constexpr Command kCommands[] = {
+#define JAMCTL_RPC_COMMAND(Method, field) k##Method##Command,
+    JAM_BALANCER_RPCS(JAMCTL_RPC_COMMAND)
+#undef JAMCTL_RPC_COMMAND
+    // Commands of their own.
+    {"health", 0, 1, Health},
+    {"watch-stats", 0, 0, WatchStats},
+};
 
 // Abseil's --help and friends, which it handles without registering them.
 bool IsUsageFlag(absl::string_view name) {

@@ -153,6 +153,36 @@ class JamctlTest(unittest.TestCase):
                 "reservationCount": "0"
             })
 
+    def test_batch_runs_json_operations_in_order(self):
+        batch = ('{"operations":['
+                 '{"addUser":{"jamId":"j","userId":"a"}},'
+                 '{"addUser":{"jamId":"j","userId":"b"}},'
+                 '{"hasCapacity":{"jamId":"j"}},'
+                 '{"getStats":{}}]}')
+        self.assertEqual(
+            self.one_json("batch", batch), {
+                "results": [
+                    {"addUser": {"added": True, "userCount": 1,
+                                 "redirectJamId": ""}},
+                    {"addUser": {"added": True, "userCount": 2,
+                                 "redirectJamId": ""}},
+                    {"hasCapacity": {"hasCapacity": False, "userCount": 2,
+                                     "maxUsers": 2}},
+                    {"getStats": {"jamCount": "1", "userCount": "2",
+                                  "maxUsers": 2, "fullJamCount": "1",
+                                  "reservationCount": "0"}},
+                ]
+            })
+
+    def test_batch_errors(self):
+        self.assert_usage_error(self.jamctl("batch", "{not json"),
+                                "JSON is not a jambalancer.v1.BatchRequest")
+        result = self.jamctl("batch", '{"operations":[{"getStats":{}},{}]}')
+        self.assertEqual(result.returncode, 1, describe(result))
+        self.assertIn(
+            "jamctl: batch failed: INVALID_ARGUMENT: operations[1] must set "
+            "one operation", result.stderr)
+
     def test_ids_that_look_like_flags_after_double_dash(self):
         self.assertEqual(
             self.one_json("add-user", "--", "-jam", "--user")["added"], True)
@@ -238,8 +268,8 @@ class JamctlTest(unittest.TestCase):
         result = harness.run([harness.JAMCTL, "--help"])
         # Abseil 20220623 exits 1 after --help; only the text matters here.
         for command in ("current-jam", "refresh", "remove-user",
-                        "has-capacity", "add-user", "stats", "list", "health",
-                        "watch-stats"):
+                        "has-capacity", "add-user", "stats", "list", "batch",
+                        "health", "watch-stats"):
             self.assertIn(f"  {command}", result.stdout, describe(result))
         for synopsis in ("current-jam [USER] [--ttl=DURATION]",
                          "has-capacity JAM [USER]",
