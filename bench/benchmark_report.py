@@ -447,7 +447,7 @@ machine's {machine['nproc']} CPUs, as do Redis and redis-benchmark.
 - Each run: a fresh server, {settings['prepopulate']:,} jams prepopulated
   (jam i holds 1 + i % {settings['max_users']} users), then
   {settings['warmup_s']} s warm-up and {settings['duration_s']} s measured.
-- **jam-bench** (`client/jam_bench.cc`), gRPC C++ callback API,
+- **jam-bench** (`bench/load/`), gRPC C++ callback API,
   {settings['concurrency']} calls in flight on {settings['channels']}
   channels (TCP connections). Workloads: `current_jam` is CurrentJam without
   a user id; `arrivals` is the front-end protocol, CurrentJam with a new user

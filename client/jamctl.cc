@@ -35,7 +35,8 @@
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051",
           "host:port of the jam balancer (or any gRPC target URI)");
-ABSL_FLAG(absl::Duration, deadline, absl::Seconds(5),
+ABSL_FLAG(absl::Duration, deadline,
+          jambalancer::BalancerClient::Options().deadline,
           "deadline of each call, e.g. 500ms or 5s");
 ABSL_FLAG(uint32_t, page_size, 0,
           "list: largest number of jams per page (0 = the server's default)");

@@ -164,7 +164,7 @@ if [ -z "$bin_dir" ]; then
 fi
 balancer_bin=$bin_dir/server/jam-balancer
 empty_bin=$bin_dir/bench/empty-server
-jam_bench=$bin_dir/client/jam-bench
+jam_bench=$bin_dir/bench/jam-bench
 for binary in "$balancer_bin" "$empty_bin" "$jam_bench"; do
   [ -x "$binary" ] || die "$binary is not built"
 done
