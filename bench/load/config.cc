@@ -1,0 +1,26 @@
+#include "bench/load/config.h"
+
+#include <string>
+#include <utility>
+
+namespace jambalancer {
+namespace bench {
+
+bool ParseWorkload(const std::string& name, WorkloadKind* kind) {
+  static const std::pair<const char*, WorkloadKind> kNames[] = {
+      {"current_jam", WorkloadKind::kCurrentJam},
+      {"arrivals", WorkloadKind::kArrivals},
+      {"refresh", WorkloadKind::kRefresh},
+      {"has_capacity", WorkloadKind::kHasCapacity},
+      {"batch", WorkloadKind::kBatch}};
+  for (const auto& [candidate, value] : kNames) {
+    if (name == candidate) {
+      *kind = value;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace bench
+}  // namespace jambalancer

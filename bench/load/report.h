@@ -1,0 +1,28 @@
+#ifndef JAM_BALANCER_BENCH_LOAD_REPORT_H_
+#define JAM_BALANCER_BENCH_LOAD_REPORT_H_
+
+#include <cstdint>
+#include <ostream>
+
+#include "bench/load/config.h"
+#include "bench/load/recorder.h"
+
+namespace jambalancer {
+namespace bench {
+
+// Writes the result of a run to `out`, as text or as one line of JSON
+// (config.json): the settings; calls, ops and arrivals counted in the
+// measured window of `window_seconds`, with their rates; redirects; (open
+// loop) `late_starts`; latency percentiles in µs; `answered` = every call
+// answered in any phase; errors by status code name, plus BAD_RESPONSE.
+//
+// tools/benchmark.sh, bench/benchmark_report.py and bench/jam_bench_smoke.sh
+// parse this output: keep its keys, their order and the text's layout.
+void PrintReport(const Config& config, const Totals& totals,
+                 double window_seconds, uint64_t late_starts,
+                 std::ostream& out);
+
+}  // namespace bench
+}  // namespace jambalancer
+
+#endif  // JAM_BALANCER_BENCH_LOAD_REPORT_H_
