@@ -165,9 +165,7 @@ void JamCollection::ExpireReservations(absl::Time now) {
   }
 }
 
-absl::Time JamCollection::NextExpiry() const {
-  return reservations_.Next();
-}
+absl::Time JamCollection::NextExpiry() const { return reservations_.Next(); }
 
 CurrentJamResult JamCollection::CurrentJam(absl::Time now) {
   ExpireReservations(now);

@@ -52,8 +52,8 @@ struct CollectionSnapshot {
   uint32_t max_users = 0;
   // Totals.
   uint64_t jam_count = 0;
-  uint64_t user_count = 0;       // Members of all jams.
-  uint64_t full_jam_count = 0;   // Jams with members >= max_users.
+  uint64_t user_count = 0;      // Members of all jams.
+  uint64_t full_jam_count = 0;  // Jams with members >= max_users.
   uint64_t reservation_count = 0;
   // Running counters since the collection was made.
   uint64_t jams_created = 0;

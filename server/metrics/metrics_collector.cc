@@ -31,8 +31,7 @@ MetricFamily BuildInfoFamily(const BuildInfo& build_info) {
 
 }  // namespace
 
-MetricsCollector::MetricsCollector(JamPool* pool,
-                                   const RpcMetrics* rpc_metrics,
+MetricsCollector::MetricsCollector(JamPool* pool, const RpcMetrics* rpc_metrics,
                                    BuildInfo build_info)
     : pool_(pool),
       rpc_metrics_(rpc_metrics),

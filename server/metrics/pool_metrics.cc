@@ -60,8 +60,7 @@ constexpr CollectionValue kCollectionValues[] = {
      "Seats reserved by CurrentJam with a user id.", MetricType::Counter,
      [](const CollectionSnapshot& s) { return double(s.reservations_made); }},
     {"jam_balancer_reservations_expired_total",
-     "Reservations that lapsed without the user joining.",
-     MetricType::Counter,
+     "Reservations that lapsed without the user joining.", MetricType::Counter,
      [](const CollectionSnapshot& s) {
        return double(s.reservations_expired);
      }},
@@ -108,10 +107,9 @@ std::vector<MetricFamily> PoolFamilies(absl::Span<const PoolReading> pools) {
     }
     if (!family.metric.empty()) families.push_back(std::move(family));
   }
-  MetricFamily sizes =
-      Family("jam_balancer_jam_members",
-             "Distribution of jams by number of members.",
-             MetricType::Histogram);
+  MetricFamily sizes = Family("jam_balancer_jam_members",
+                              "Distribution of jams by number of members.",
+                              MetricType::Histogram);
   for (const PoolReading& pool : pools) {
     if (pool.collection.has_value()) {
       FillJamSizes(*pool.collection, AddSeries(sizes, pool));
@@ -122,13 +120,13 @@ std::vector<MetricFamily> PoolFamilies(absl::Span<const PoolReading> pools) {
   MetricFamily depth =
       Family("jam_balancer_strand_queue_depth",
              "Operations waiting for the strand.", MetricType::Gauge);
-  MetricFamily wait = Family(
-      "jam_balancer_strand_wait_seconds",
-      "Time operations waited in the strand's queue before running.",
-      MetricType::Histogram);
-  MetricFamily run = Family("jam_balancer_strand_run_seconds",
-                            "Time operations ran on the strand.",
-                            MetricType::Histogram);
+  MetricFamily wait =
+      Family("jam_balancer_strand_wait_seconds",
+             "Time operations waited in the strand's queue before running.",
+             MetricType::Histogram);
+  MetricFamily run =
+      Family("jam_balancer_strand_run_seconds",
+             "Time operations ran on the strand.", MetricType::Histogram);
   for (const PoolReading& pool : pools) {
     AddSeries(depth, pool).gauge.value =
         static_cast<double>(pool.strand_queue_depth);

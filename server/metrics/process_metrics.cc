@@ -38,9 +38,8 @@ std::optional<ProcStat> ParseProcStat(absl::string_view text) {
   const size_t end_of_name = text.rfind(')');
   if (end_of_name == absl::string_view::npos) return std::nullopt;
   // fields[0] is the state, field 3 of proc(5); field N is fields[N - 3].
-  const std::vector<absl::string_view> fields =
-      absl::StrSplit(text.substr(end_of_name + 1), absl::ByAnyChar(" \n"),
-                     absl::SkipEmpty());
+  const std::vector<absl::string_view> fields = absl::StrSplit(
+      text.substr(end_of_name + 1), absl::ByAnyChar(" \n"), absl::SkipEmpty());
   const auto field = [&fields](size_t number, double* value) {
     return number - 3 < fields.size() &&
            absl::SimpleAtod(fields[number - 3], value);
@@ -76,8 +75,8 @@ std::vector<prometheus::MetricFamily> CollectProcessMetrics() {
   if (stat.has_value()) {
     families.push_back(SingleValueFamily(
         "process_cpu_seconds_total",
-        "Total user and system CPU time spent in seconds.",
-        MetricType::Counter, (stat->user_ticks + stat->system_ticks) / ticks));
+        "Total user and system CPU time spent in seconds.", MetricType::Counter,
+        (stat->user_ticks + stat->system_ticks) / ticks));
     families.push_back(SingleValueFamily(
         "process_virtual_memory_bytes", "Virtual memory size in bytes.",
         MetricType::Gauge, stat->virtual_bytes));

@@ -18,11 +18,11 @@ std::vector<prometheus::MetricFamily> CollectProcessMetrics();
 // The fields of /proc/<pid>/stat that the metrics use (proc(5)), in the
 // units the file has.
 struct ProcStat {
-  double user_ticks = 0;       // Field 14, utime.
-  double system_ticks = 0;     // Field 15, stime.
-  double start_ticks = 0;      // Field 22, starttime (after boot).
-  double virtual_bytes = 0;    // Field 23, vsize.
-  double resident_pages = 0;   // Field 24, rss.
+  double user_ticks = 0;      // Field 14, utime.
+  double system_ticks = 0;    // Field 15, stime.
+  double start_ticks = 0;     // Field 22, starttime (after boot).
+  double virtual_bytes = 0;   // Field 23, vsize.
+  double resident_pages = 0;  // Field 24, rss.
 };
 
 // Parses the text of /proc/<pid>/stat. The command name (field 2) may hold

@@ -10,11 +10,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "prometheus/exposer.h"
+#include "server/metrics/metrics_collector.h"
+#include "server/metrics/rpc_metrics.h"
 #include "server/rpc/jam_balancer_service_impl.h"
 #include "server/rpc/server_options.h"
 #include "server/runtime/jam_pool.h"
-#include "server/metrics/metrics_collector.h"
-#include "server/metrics/rpc_metrics.h"
 
 namespace jambalancer {
 

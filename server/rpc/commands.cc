@@ -18,8 +18,7 @@ absl::Status ValidateOptionalId(absl::string_view field, absl::string_view id) {
 
 // The jam and user ids of RemoveUser, HasCapacity and AddUser.
 absl::Status ValidateJamAndUser(absl::string_view jam_id,
-                                absl::string_view user_id,
-                                bool user_optional) {
+                                absl::string_view user_id, bool user_optional) {
   if (absl::Status s = ValidateId("jam_id", jam_id); !s.ok()) return s;
   return user_optional ? ValidateOptionalId("user_id", user_id)
                        : ValidateId("user_id", user_id);
@@ -29,8 +28,9 @@ absl::Status ValidateJamAndUser(absl::string_view jam_id,
 // "operations[3].add_user." + "user_id must not be empty".
 absl::Status AtOperation(int index, absl::string_view field,
                          const absl::Status& status) {
-  return absl::Status(status.code(), absl::StrCat("operations[", index, "].",
-                                                  field, ".", status.message()));
+  return absl::Status(
+      status.code(),
+      absl::StrCat("operations[", index, "].", field, ".", status.message()));
 }
 
 }  // namespace
@@ -134,13 +134,13 @@ absl::StatusOr<BatchCommand> CommandParser::Parse(
   for (int i = 0; i < request.operations_size(); ++i) {
     const v1::BatchOperation& operation = request.operations(i);
     switch (operation.operation_case()) {
-#define JAM_BALANCER_PARSE_OPERATION(Method, field)                         \
-  case v1::BatchOperation::k##Method: {                                     \
-    auto parsed = Parse(operation.field());                                 \
-    if (!parsed.ok()) return AtOperation(i, #field, parsed.status());       \
-    command.operations.emplace_back(std::in_place_type<Method##Command>,    \
-                                    *std::move(parsed));                    \
-    break;                                                                  \
+#define JAM_BALANCER_PARSE_OPERATION(Method, field)                      \
+  case v1::BatchOperation::k##Method: {                                  \
+    auto parsed = Parse(operation.field());                              \
+    if (!parsed.ok()) return AtOperation(i, #field, parsed.status());    \
+    command.operations.emplace_back(std::in_place_type<Method##Command>, \
+                                    *std::move(parsed));                 \
+    break;                                                               \
   }
       JAM_BALANCER_BATCH_RPCS(JAM_BALANCER_PARSE_OPERATION)
 #undef JAM_BALANCER_PARSE_OPERATION

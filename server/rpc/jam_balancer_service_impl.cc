@@ -54,9 +54,9 @@ class Call {
 }  // namespace
 
 RpcMetrics JamBalancerServiceImpl::NewRpcMetrics() {
-  return RpcMetrics(v1::JamBalancerService::service_full_name(),
-                    std::vector<std::string>(std::begin(kRpcNames),
-                                             std::end(kRpcNames)));
+  return RpcMetrics(
+      v1::JamBalancerService::service_full_name(),
+      std::vector<std::string>(std::begin(kRpcNames), std::end(kRpcNames)));
 }
 
 template <typename Command, typename Request, typename Response>
@@ -89,18 +89,17 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::Serve(
     finish(ToGrpcStatus(status));
     return reactor;
   }
-  const bool posted =
-      pool_->Post([response, finish, call = std::move(call)](
-                      JamCollection& jams, absl::Time now) {
-        Apply(*call->command, now, jams, &call->response());
-        grpc::ProtoBufferWriter writer(
-            response, grpc::kProtoBufferWriterMaxBufferLength,
-            static_cast<int>(call->response().ByteSizeLong()));
-        finish(call->response().SerializeToZeroCopyStream(&writer)
-                   ? grpc::Status::OK
-                   : grpc::Status(grpc::StatusCode::INTERNAL,
-                                  "cannot serialize the response"));
-      });
+  const bool posted = pool_->Post([response, finish, call = std::move(call)](
+                                      JamCollection& jams, absl::Time now) {
+    Apply(*call->command, now, jams, &call->response());
+    grpc::ProtoBufferWriter writer(
+        response, grpc::kProtoBufferWriterMaxBufferLength,
+        static_cast<int>(call->response().ByteSizeLong()));
+    finish(call->response().SerializeToZeroCopyStream(&writer)
+               ? grpc::Status::OK
+               : grpc::Status(grpc::StatusCode::INTERNAL,
+                              "cannot serialize the response"));
+  });
   if (!posted) {
     finish(
         grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
@@ -108,12 +107,12 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::Serve(
   return reactor;
 }
 
-#define JAM_BALANCER_DEFINE_HANDLER(Method, field)                        \
-  grpc::ServerUnaryReactor* JamBalancerServiceImpl::Method(               \
-      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request, \
-      grpc::ByteBuffer* response) {                                       \
+#define JAM_BALANCER_DEFINE_HANDLER(Method, field)                            \
+  grpc::ServerUnaryReactor* JamBalancerServiceImpl::Method(                   \
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,  \
+      grpc::ByteBuffer* response) {                                           \
     return Serve<Method##Command, v1::Method##Request, v1::Method##Response>( \
-        Rpc::k##Method, context, request, response);                      \
+        Rpc::k##Method, context, request, response);                          \
   }
 JAM_BALANCER_RPCS(JAM_BALANCER_DEFINE_HANDLER)
 #undef JAM_BALANCER_DEFINE_HANDLER

@@ -53,9 +53,9 @@ class JamBalancerServiceImpl final : public internal::RawCallbackService {
   // RpcMetrics labelled with this service's name and its methods.
   static RpcMetrics NewRpcMetrics();
 
-#define JAM_BALANCER_DECLARE_HANDLER(Method, field)                       \
-  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context,  \
-                                   const grpc::ByteBuffer* request,       \
+#define JAM_BALANCER_DECLARE_HANDLER(Method, field)                      \
+  grpc::ServerUnaryReactor* Method(grpc::CallbackServerContext* context, \
+                                   const grpc::ByteBuffer* request,      \
                                    grpc::ByteBuffer* response) override;
   JAM_BALANCER_RPCS(JAM_BALANCER_DECLARE_HANDLER)
 #undef JAM_BALANCER_DECLARE_HANDLER
@@ -64,8 +64,7 @@ class JamBalancerServiceImpl final : public internal::RawCallbackService {
   // Parses the request into a Command, runs its operation on the strand and
   // finishes the call with the response, counting it as `rpc`.
   template <typename Command, typename Request, typename Response>
-  grpc::ServerUnaryReactor* Serve(Rpc rpc,
-                                  grpc::CallbackServerContext* context,
+  grpc::ServerUnaryReactor* Serve(Rpc rpc, grpc::CallbackServerContext* context,
                                   const grpc::ByteBuffer* request,
                                   grpc::ByteBuffer* response);
 

@@ -10,10 +10,10 @@ namespace jambalancer {
 namespace {
 
 // The result field of a batch operation, chosen by its command's type.
-#define JAM_BALANCER_RESULT_FIELD(Method, field)                     \
-  v1::Method##Response* ResultOf(const Method##Command&,             \
-                                 v1::BatchResult* result) {          \
-    return result->mutable_##field();                                \
+#define JAM_BALANCER_RESULT_FIELD(Method, field)            \
+  v1::Method##Response* ResultOf(const Method##Command&,    \
+                                 v1::BatchResult* result) { \
+    return result->mutable_##field();                       \
   }
 JAM_BALANCER_BATCH_RPCS(JAM_BALANCER_RESULT_FIELD)
 #undef JAM_BALANCER_RESULT_FIELD

@@ -96,7 +96,8 @@ TEST(ExpiryQueueTest, MatchesAMapUnderRandomOperations) {
       ASSERT_LE(model[*due], now);
       for (const auto& [other, when] : model) {
         // Nothing else is earlier (ties go to the smaller key).
-        ASSERT_TRUE(when > model[*due] || (when == model[*due] && other >= *due));
+        ASSERT_TRUE(when > model[*due] ||
+                    (when == model[*due] && other >= *due));
       }
       queue.Cancel(*due);
       model.erase(*due);

@@ -358,7 +358,8 @@ TEST_F(ServerEndToEndTest, HealthIsServingUntilShutdown) {
   auto overall = client_->IsServing("");
   ASSERT_TRUE(overall.ok()) << overall.status();
   EXPECT_TRUE(*overall);
-  auto service = client_->IsServing(v1::JamBalancerService::service_full_name());
+  auto service =
+      client_->IsServing(v1::JamBalancerService::service_full_name());
   ASSERT_TRUE(service.ok()) << service.status();
   EXPECT_TRUE(*service);
 }

@@ -78,8 +78,7 @@ TEST(CurrentJamCommandTest, ZeroTtlTakesTheDefaultAndLongOnesAreCapped) {
   request.set_user_id("ann");
   EXPECT_EQ(Parser().Parse(request)->reservation_ttl, absl::Seconds(15));
   request.set_reservation_ttl_ms(1500);
-  EXPECT_EQ(Parser().Parse(request)->reservation_ttl,
-            absl::Milliseconds(1500));
+  EXPECT_EQ(Parser().Parse(request)->reservation_ttl, absl::Milliseconds(1500));
   request.set_reservation_ttl_ms(10 * 60 * 1000);
   EXPECT_EQ(Parser().Parse(request)->reservation_ttl, absl::Minutes(2));
   EXPECT_EQ(Parser().Parse(request)->user_id, "ann");
@@ -140,8 +139,7 @@ TEST(BatchCommandTest, TypesEachOperationInOrder) {
   absl::StatusOr<BatchCommand> command = Parser().Parse(request);
   ASSERT_TRUE(command.ok()) << command.status();
   ASSERT_EQ(command->operations.size(), 3u);
-  const auto* current =
-      std::get_if<CurrentJamCommand>(&command->operations[0]);
+  const auto* current = std::get_if<CurrentJamCommand>(&command->operations[0]);
   ASSERT_NE(current, nullptr);
   EXPECT_EQ(current->reservation_ttl, absl::Seconds(15));  // Defaults too.
   EXPECT_TRUE(std::holds_alternative<GetStatsCommand>(command->operations[1]));
@@ -155,11 +153,13 @@ TEST(BatchCommandTest, NamesTheFailingOperation) {
   request.add_operations()->mutable_get_stats();
   request.add_operations()->mutable_get_stats();
   request.add_operations()->mutable_add_user()->set_jam_id("j");
-  ExpectInvalidArgument(Validate(request), "operations[2].add_user.user_id", "empty");
+  ExpectInvalidArgument(Validate(request), "operations[2].add_user.user_id",
+                        "empty");
 
   request.mutable_operations(2)->mutable_add_user()->set_user_id("u");
   request.add_operations();  // Sets nothing.
-  ExpectInvalidArgument(Validate(request), "operations[3]", "must set one operation");
+  ExpectInvalidArgument(Validate(request), "operations[3]",
+                        "must set one operation");
 }
 
 TEST(BatchCommandTest, HoldsAtMostTheLimit) {

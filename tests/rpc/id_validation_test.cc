@@ -24,8 +24,9 @@ TEST(ValidateIdTest, RejectsEmpty) {
 }
 
 TEST(ValidateIdTest, RejectsTooLong) {
-  ExpectInvalidArgument(ValidateId("user_id", std::string(kMaxIdBytes + 1, 'x')),
-                "user_id", "at most 128 bytes");
+  ExpectInvalidArgument(
+      ValidateId("user_id", std::string(kMaxIdBytes + 1, 'x')), "user_id",
+      "at most 128 bytes");
   // The limit is in bytes: 43 three-byte characters are 129 bytes.
   std::string euros;
   for (int i = 0; i < 43; ++i) euros += "\xe2\x82\xac";
@@ -43,9 +44,10 @@ TEST(ValidateIdTest, RejectsMalformedUtf8) {
 TEST(ValidateIdTest, RejectsControlCharacters) {
   ExpectInvalidArgument(ValidateId("jam_id", "a\nb"), "jam_id", "control");
   ExpectInvalidArgument(ValidateId("jam_id", std::string("a\0b", 3)), "jam_id",
-                "control");
+                        "control");
   ExpectInvalidArgument(ValidateId("jam_id", "del\x7f"), "jam_id", "control");
-  ExpectInvalidArgument(ValidateId("jam_id", "c1\xc2\x85"), "jam_id", "control");
+  ExpectInvalidArgument(ValidateId("jam_id", "c1\xc2\x85"), "jam_id",
+                        "control");
 }
 
 }  // namespace

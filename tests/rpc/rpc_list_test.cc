@@ -104,8 +104,8 @@ TEST(RpcListTest, EveryMethodIsUnaryWithItsOwnRequestAndResponse) {
 TEST(RpcListTest, BatchRpcsAreTheBatchOneofsInOrder) {
   std::vector<std::string> listed;
   for (const Entry& entry : BatchRpcs()) listed.push_back(entry.field);
-  EXPECT_THAT(listed, ElementsAreArray(OneofFields(
-                          v1::BatchOperation::descriptor())));
+  EXPECT_THAT(listed,
+              ElementsAreArray(OneofFields(v1::BatchOperation::descriptor())));
   EXPECT_THAT(listed,
               ElementsAreArray(OneofFields(v1::BatchResult::descriptor())));
   // Each operation carries its RPC's request, each result its response.

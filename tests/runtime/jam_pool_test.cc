@@ -33,8 +33,8 @@ TEST_P(JamPoolTest, OperationsRunInOrderWithTheCurrentTime) {
       });
   // 7 joined, 13 were turned away, in post order: users 0..6.
   EXPECT_EQ(users, 7u);
-  const bool first_seven = ReadOnStrand<bool>(
-      pool, [](JamCollection& collection, absl::Time now) {
+  const bool first_seven =
+      ReadOnStrand<bool>(pool, [](JamCollection& collection, absl::Time now) {
         return collection.HasCapacity("j", "6", now).has_capacity &&
                !collection.HasCapacity("j", "7", now).has_capacity;
       });
@@ -64,8 +64,8 @@ TEST_P(JamPoolTest, EarlierReservationRearmsTheTimer) {
     collection.ReserveSeat("soon", absl::Milliseconds(50), now);
     return true;
   });
-  EXPECT_TRUE(EventuallyOnStrand(
-      pool, [](JamCollection& collection, absl::Time now) {
+  EXPECT_TRUE(
+      EventuallyOnStrand(pool, [](JamCollection& collection, absl::Time now) {
         // Only the hour-long reservation may be left: its expiry is next.
         return collection.NextExpiry() > now + absl::Minutes(30);
       }));
