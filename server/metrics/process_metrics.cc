@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -40,9 +41,16 @@ std::optional<ProcStat> ParseProcStat(absl::string_view text) {
   // fields[0] is the state, field 3 of proc(5); field N is fields[N - 3].
   const std::vector<absl::string_view> fields = absl::StrSplit(
       text.substr(end_of_name + 1), absl::ByAnyChar(" \n"), absl::SkipEmpty());
+  // Every field used is a decimal integer; SimpleAtoi refuses anything else
+  // (signs aside), so nan, inf and hex do not become values.
   const auto field = [&fields](size_t number, double* value) {
-    return number - 3 < fields.size() &&
-           absl::SimpleAtod(fields[number - 3], value);
+    uint64_t integer = 0;
+    if (number - 3 >= fields.size() ||
+        !absl::SimpleAtoi(fields[number - 3], &integer)) {
+      return false;
+    }
+    *value = static_cast<double>(integer);
+    return true;
   };
   ProcStat stat;
   if (!field(14, &stat.user_ticks) || !field(15, &stat.system_ticks) ||
@@ -57,10 +65,10 @@ std::optional<double> ParseBootTime(absl::string_view text) {
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     const std::vector<absl::string_view> words =
         absl::StrSplit(line, ' ', absl::SkipEmpty());
-    double seconds = 0;
+    int64_t seconds = 0;
     if (words.size() == 2 && words[0] == "btime" &&
-        absl::SimpleAtod(words[1], &seconds) && seconds > 0) {
-      return seconds;
+        absl::SimpleAtoi(words[1], &seconds) && seconds > 0) {
+      return static_cast<double>(seconds);
     }
   }
   return std::nullopt;

@@ -27,11 +27,11 @@ struct ProcStat {
 
 // Parses the text of /proc/<pid>/stat. The command name (field 2) may hold
 // spaces and parentheses; the fields after its last ')' are read. nullopt if
-// a field is missing or not a number.
+// a field is missing or not a decimal integer.
 std::optional<ProcStat> ParseProcStat(absl::string_view text);
 
 // The boot time (seconds since the epoch) from the text of /proc/stat's
-// `btime` line; nullopt if there is none or it is not a positive number.
+// `btime` line; nullopt if there is none or it is not a positive integer.
 std::optional<double> ParseBootTime(absl::string_view text);
 
 }  // namespace jambalancer
