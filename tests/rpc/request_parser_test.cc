@@ -54,6 +54,21 @@ TEST(ParseRequestTest, NamesTheIndexInARepeatedField) {
   EXPECT_THAT(status.message(), HasSubstr("user_ids[1] must be valid UTF-8"));
 }
 
+TEST(ParseRequestTest, NamesThePathInNestedMessages) {
+  // BatchRequest.operations = 1, BatchOperation.refresh = 2; the second
+  // operation's user_ids[2] is bad.
+  const std::string good = Field(2, Field(1, "j") + Field(2, "a"));
+  const std::string bad = Field(
+      2, Field(1, "j") + Field(2, "a") + Field(2, "b") + Field(2, "\xff"));
+  v1::BatchRequest batch;
+  absl::Status status =
+      ParseRequest(BytesOf(Field(1, good) + Field(1, bad)), &batch);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(),
+              HasSubstr("operations[1].refresh.user_ids[2] must be valid "
+                        "UTF-8"));
+}
+
 TEST(ParseRequestTest, MalformedBytesAreInvalidArgument) {
   v1::AddUserRequest add;
   absl::Status status = ParseRequest(BytesOf("\x0a\x7f"), &add);  // Truncated.
