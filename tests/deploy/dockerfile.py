@@ -170,8 +170,8 @@ def ignored(relative_path, patterns):
 
 
 def context_files(root=ROOT, patterns=None):
-    """The files of the build context: everything under root that
-    .dockerignore admits."""
+    """The files of the build context, in path order: everything under root
+    that .dockerignore admits."""
     patterns = read_dockerignore() if patterns is None else patterns
     files = []
     for directory, dirs, names in os.walk(root):
@@ -186,7 +186,7 @@ def context_files(root=ROOT, patterns=None):
             relative = os.path.relpath(os.path.join(directory, name), root)
             if not ignored(relative, patterns):
                 files.append(relative)
-    return files
+    return sorted(files)
 
 
 def copied_files(stage, files):
