@@ -5,7 +5,9 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "server/core/jam_id.h"
 
 namespace jambalancer {
@@ -46,6 +48,10 @@ bool JamCollection::JamIdLess(Handle a, Handle b) const {
 JamCollection::Handle JamCollection::FindOrCreateJam(const IdKey& key) {
   const auto [jam, inserted] = jams_.FindOrInsert(key);
   if (inserted) {
+    if (!resync_.closed_ids.empty() &&
+        resync_.closed_ids.contains(key.packed().ToString())) {
+      resync_.closed_jams.insert(jam);
+    }
     jams_by_id_.insert(IdOrderKey{key.packed().Prefix(), jam});
     ++counters_.jams_created;
     ++counters_.jams_by_members[0];
@@ -79,8 +85,9 @@ void JamCollection::Reindex(Handle jam, size_t old_members,
   const size_t new_occupancy = record.occupancy();
   if (old_occupancy != new_occupancy &&
       (HasRoom(old_occupancy) || HasRoom(new_occupancy))) {
-    const uint32_t level =
-        HasRoom(new_occupancy) ? static_cast<uint32_t>(new_occupancy) : 0;
+    const uint32_t level = HasRoom(new_occupancy) && !Closed(jam)
+                               ? static_cast<uint32_t>(new_occupancy)
+                               : 0;
     jams_with_room_.Set(jam, level, record.id.packed().Prefix(),
                         [this](Handle a, Handle b) { return JamIdLess(a, b); });
   }
@@ -99,11 +106,12 @@ void JamCollection::DeleteIfEmpty(Handle jam) {
   jams_by_id_.erase(IdOrderKey{record.id.packed().Prefix(), jam});
   --counters_.jams_by_members[0];
   if (jam == answered_jam_) answered_jam_ = kNoHandle;
+  resync_.closed_jams.erase(jam);
   jams_.Erase(jam);
 }
 
 CurrentJamResult JamCollection::Answer(Handle best) {
-  if (best == kNoHandle) return {NewJamId(random_), 0, /*new_jam=*/true};
+  if (best == kNoHandle) return {MakeJamId(), 0, /*new_jam=*/true};
   const Jam& jam = jams_[best];
   if (best != answered_jam_) {
     answered_jam_ = best;
@@ -116,7 +124,53 @@ CurrentJamResult JamCollection::Answer(Handle best) {
 void JamCollection::DropReservation(Handle user) {
   [[maybe_unused]] const bool scheduled = reservations_.Cancel(user);
   assert(scheduled);
-  users_[user].reserved = false;
+  held_.erase(user);
+  SetReserved(user, false);
+}
+
+JamCollection::Handle JamCollection::FrontEndOf(absl::string_view frontend_id,
+                                                bool create) {
+  if (frontend_id.empty()) return kNoHandle;
+  const IdKey key(frontend_id);
+  return create ? frontends_.FindOrInsert(key).first : frontends_.Find(key);
+}
+
+void JamCollection::SetOwner(Handle user, Handle owner) {
+  User& state = users_[user];
+  if (state.owner == owner) return;
+  if (state.owner != kNoHandle) {
+    FrontEnd& previous = frontends_[state.owner];
+    const Handle last = previous.users.back();
+    previous.users[state.owner_slot] = last;
+    users_[last].owner_slot = state.owner_slot;
+    previous.users.pop_back();
+    if (state.reserved) --previous.reservation_count;
+  }
+  state.owner = owner;
+  if (owner != kNoHandle) {
+    FrontEnd& next = frontends_[owner];
+    state.owner_slot = static_cast<uint32_t>(next.users.size());
+    next.users.push_back(user);
+    if (state.reserved) ++next.reservation_count;
+  }
+}
+
+void JamCollection::SetReserved(Handle user, bool reserved) {
+  User& state = users_[user];
+  if (state.reserved == reserved) return;
+  state.reserved = reserved;
+  if (state.owner == kNoHandle) return;
+  FrontEnd& owner = frontends_[state.owner];
+  if (reserved) {
+    ++owner.reservation_count;
+  } else {
+    --owner.reservation_count;
+  }
+}
+
+void JamCollection::EraseUser(Handle user) {
+  SetOwner(user, kNoHandle);
+  users_.Erase(user);
 }
 
 void JamCollection::Detach(Handle user) {
@@ -141,7 +195,7 @@ void JamCollection::Detach(Handle user) {
 void JamCollection::Forget(Handle user) {
   const Handle jam = users_[user].jam;
   Detach(user);
-  users_.Erase(user);
+  EraseUser(user);
   DeleteIfEmpty(jam);
 }
 
@@ -159,13 +213,82 @@ void JamCollection::Join(Handle user, Handle jam) {
 }
 
 void JamCollection::ExpireReservations(absl::Time now) {
+  EndResyncIfDue(now);
   while (const std::optional<Handle> user = reservations_.FirstDue(now)) {
     ++counters_.reservations_expired;
     Forget(*user);  // Cancels the reservation.
   }
 }
 
-absl::Time JamCollection::NextExpiry() const { return reservations_.Next(); }
+absl::Time JamCollection::NextExpiry() const {
+  const absl::Time resync_end = resync_.until == absl::InfinitePast()
+                                    ? absl::InfiniteFuture()
+                                    : resync_.until;
+  return std::min(reservations_.Next(), resync_end);
+}
+
+void JamCollection::StartResync(absl::Time until, absl::Duration redirect_ttl) {
+  assert(redirect_ttl > absl::ZeroDuration());
+  resync_.until = until;
+  resync_.redirect_ttl = redirect_ttl;
+}
+
+std::string JamCollection::MakeJamId() {
+  std::string id = NewJamId(random_);
+  if (resync_.until != absl::InfinitePast()) resync_.made_ids.insert(id);
+  return id;
+}
+
+void JamCollection::CloseNamedJam(absl::string_view jam_id, absl::Time now) {
+  EndResyncIfDue(now);
+  if (resync_.until == absl::InfinitePast() ||
+      resync_.made_ids.contains(jam_id) ||
+      !resync_.closed_ids.insert(std::string(jam_id)).second) {
+    return;
+  }
+  const Handle jam = jams_.Find(IdKey(jam_id));
+  if (jam == kNoHandle) return;
+  resync_.closed_jams.insert(jam);
+  jams_with_room_.Set(jam, 0, jams_[jam].id.packed().Prefix(),
+                      [this](Handle a, Handle b) { return JamIdLess(a, b); });
+}
+
+void JamCollection::EndResyncIfDue(absl::Time now) {
+  if (resync_.until == absl::InfinitePast() || now < resync_.until) return;
+  const absl::flat_hash_set<Handle> closed = std::move(resync_.closed_jams);
+  resync_ = Resync();
+  for (Handle jam : closed) {
+    const size_t occupancy = jams_[jam].occupancy();
+    if (HasRoom(occupancy)) {
+      jams_with_room_.Set(
+          jam, static_cast<uint32_t>(occupancy),
+          jams_[jam].id.packed().Prefix(),
+          [this](Handle a, Handle b) { return JamIdLess(a, b); });
+    }
+  }
+}
+
+bool JamCollection::IsClosed(absl::string_view jam_id, absl::Time now) {
+  EndResyncIfDue(now);
+  if (resync_.until == absl::InfinitePast()) return false;
+  return resync_.closed_ids.contains(jam_id);
+}
+
+absl::Time JamCollection::ReserveIn(Handle user, Handle jam, absl::Duration ttl,
+                                    absl::Time now, Handle owner) {
+  Jam& record = jams_[jam];
+  const size_t old_members = record.members.size();
+  const size_t old_occupancy = record.occupancy();
+  const absl::Time expires = now + ttl;
+  ++record.reserved;
+  ++counters_.reservations_made;
+  users_[user].jam = jam;
+  SetReserved(user, true);
+  SetOwner(user, owner);
+  reservations_.Schedule(user, expires);
+  Reindex(jam, old_members, old_occupancy);
+  return expires;
+}
 
 CurrentJamResult JamCollection::CurrentJam(absl::Time now) {
   ExpireReservations(now);
@@ -173,8 +296,8 @@ CurrentJamResult JamCollection::CurrentJam(absl::Time now) {
 }
 
 CurrentJamResult JamCollection::ReserveSeat(absl::string_view user_id,
-                                            absl::Duration ttl,
-                                            absl::Time now) {
+                                            absl::Duration ttl, absl::Time now,
+                                            absl::string_view frontend_id) {
   assert(ttl > absl::ZeroDuration());
   ExpireReservations(now);
   const IdKey key(user_id);
@@ -183,36 +306,29 @@ CurrentJamResult JamCollection::ReserveSeat(absl::string_view user_id,
     return Answer(users_[user].jam);  // A member keeps its seat.
   }
   Handle previous = kNoHandle;
+  bool held = false;
   if (user != kNoHandle) {
     previous = users_[user].jam;
+    held = held_.contains(user);
     Detach(user);
   } else {
     user = users_.FindOrInsert(key).first;
   }
-  Handle target = jams_with_room_.Best();
+  // A held seat is kept where it is, whatever jam is best now.
+  Handle target = held ? previous : jams_with_room_.Best();
   bool fresh = false;
   if (target == kNoHandle) {
     // No jam has room for others: keep the seat the user held, if any.
     target = previous;
   }
   if (target == kNoHandle) {
-    const std::string id = NewJamId(random_);
+    const std::string id = MakeJamId();
     target = FindOrCreateJam(IdKey(id));
     fresh = true;
   }
   if (previous != kNoHandle && previous != target) DeleteIfEmpty(previous);
-
-  Jam& record = jams_[target];
-  const size_t old_members = record.members.size();
-  const size_t old_occupancy = record.occupancy();
-  const absl::Time expires = now + ttl;
-  ++record.reserved;
-  ++counters_.reservations_made;
-  User& state = users_[user];
-  state.jam = target;
-  state.reserved = true;
-  reservations_.Schedule(user, expires);
-  Reindex(target, old_members, old_occupancy);
+  const absl::Time expires = ReserveIn(
+      user, target, ttl, now, FrontEndOf(frontend_id, /*create=*/true));
 
   CurrentJamResult result = Answer(target);
   result.new_jam = fresh;
@@ -222,7 +338,7 @@ CurrentJamResult JamCollection::ReserveSeat(absl::string_view user_id,
 
 uint32_t JamCollection::Refresh(absl::string_view jam_id,
                                 absl::Span<const absl::string_view> user_ids,
-                                absl::Time now) {
+                                absl::Time now, absl::string_view frontend_id) {
   ExpireReservations(now);
   // Overlap the lookups of the jam and of every listed user.
   PrefetchIdBytes(jam_id);
@@ -234,6 +350,15 @@ uint32_t JamCollection::Refresh(absl::string_view jam_id,
   for (absl::string_view user_id : user_ids) {
     users_.Prefetch(keys.emplace_back(user_id));
   }
+  const bool scoped = !frontend_id.empty();
+  if (scoped) CloseNamedJam(jam_id, now);
+  const Handle owner = FrontEndOf(frontend_id, /*create=*/!user_ids.empty());
+  if (scoped && owner == kNoHandle) {
+    // An unknown front end listing no one owns nothing here to replace.
+    const Handle jam = jams_.Find(jam_key);
+    return jam == kNoHandle ? 0
+                            : static_cast<uint32_t>(jams_[jam].members.size());
+  }
   const Handle jam =
       user_ids.empty() ? jams_.Find(jam_key) : FindOrCreateJam(jam_key);
   if (jam == kNoHandle) return 0;
@@ -242,17 +367,33 @@ uint32_t JamCollection::Refresh(absl::string_view jam_id,
   const size_t old_members = record.members.size();
   const size_t old_occupancy = record.occupancy();
 
-  // Unmark the old members; those listed again are marked back below. The
-  // indexes keep the jam's old state until the Reindex at the end.
-  absl::InlinedVector<Handle, 8> previous_members;
-  previous_members.swap(record.members);
-  for (Handle member : previous_members) users_.PrefetchRecord(member);
-  for (Handle member : previous_members) users_[member].jam = kNoHandle;
+  // Unmark the members being replaced (all, or the front end's own); those
+  // listed again are marked back below. The indexes keep the jam's old
+  // state until the Reindex at the end.
+  absl::InlinedVector<Handle, 8> replaced;
+  if (scoped) {
+    auto kept = record.members.begin();
+    for (Handle member : record.members) {
+      if (users_[member].owner == owner) {
+        replaced.push_back(member);
+      } else {
+        *kept++ = member;
+      }
+    }
+    record.members.erase(kept, record.members.end());
+  } else {
+    replaced.swap(record.members);
+  }
+  for (Handle member : replaced) users_.PrefetchRecord(member);
+  for (Handle member : replaced) users_[member].jam = kNoHandle;
   for (const IdKey& key : keys) {
     const Handle user = users_.FindOrInsert(key).first;
     User& state = users_[user];
     if (state.jam == jam) {
-      if (!state.reserved) continue;  // Listed twice.
+      if (!state.reserved) {  // Listed twice, or another owner's member.
+        SetOwner(user, owner);
+        continue;
+      }
       // The reservation becomes membership.
       --record.reserved;
       DropReservation(user);
@@ -260,11 +401,12 @@ uint32_t JamCollection::Refresh(absl::string_view jam_id,
       Detach(user);
       DeleteIfEmpty(other);
     }
-    state.jam = jam;
+    users_[user].jam = jam;
+    SetOwner(user, owner);
     record.members.push_back(user);
   }
-  for (Handle member : previous_members) {
-    if (users_[member].jam == kNoHandle) users_.Erase(member);
+  for (Handle member : replaced) {
+    if (users_[member].jam == kNoHandle) EraseUser(member);
   }
   const auto count = static_cast<uint32_t>(record.members.size());
   if (count > max_users_) ++counters_.overfilled_refreshes;
@@ -275,14 +417,35 @@ uint32_t JamCollection::Refresh(absl::string_view jam_id,
 
 RemoveUserResult JamCollection::RemoveUser(absl::string_view jam_id,
                                            absl::string_view user_id,
-                                           absl::Time now) {
+                                           absl::Time now,
+                                           absl::string_view frontend_id,
+                                           absl::Duration hold_seat) {
   ExpireReservations(now);
+  if (!frontend_id.empty()) CloseNamedJam(jam_id, now);
   const CallKeys keys = KeysOf(jam_id, user_id, /*user_optional=*/false);
   const auto [jam, user] = FindJamAndUser(keys, /*will_reindex=*/true);
   if (jam == kNoHandle) return {false, 0};
   const auto members = static_cast<uint32_t>(jams_[jam].members.size());
   if (user == kNoHandle || users_[user].jam != jam) return {false, members};
+  if (!frontend_id.empty() &&
+      users_[user].owner != FrontEndOf(frontend_id, /*create=*/false)) {
+    return {false, members};  // Another front end's (or anonymous) user.
+  }
   const bool member = !users_[user].reserved;
+  if (member && hold_seat > absl::ZeroDuration()) {
+    // The seat stays, as a reservation held for the user.
+    Jam& record = jams_[jam];
+    const size_t old_occupancy = record.occupancy();
+    auto it = std::find(record.members.begin(), record.members.end(), user);
+    *it = record.members.back();
+    record.members.pop_back();
+    ++record.reserved;
+    SetReserved(user, true);
+    reservations_.Schedule(user, now + hold_seat);
+    held_.insert(user);
+    Reindex(jam, members, old_occupancy);
+    return {true, members - 1};
+  }
   Forget(user);  // May delete the jam.
   return {true, member ? members - 1 : members};
 }
@@ -293,21 +456,41 @@ HasCapacityResult JamCollection::HasCapacity(absl::string_view jam_id,
   ExpireReservations(now);
   const CallKeys keys = KeysOf(jam_id, user_id, /*user_optional=*/true);
   const auto [jam, user] = FindJamAndUser(keys, /*will_reindex=*/false);
-  if (jam == kNoHandle) return {true, 0};
+  if (jam == kNoHandle) return {!IsClosed(jam_id, now), 0};
   const Jam& record = jams_[jam];
   const auto members = static_cast<uint32_t>(record.members.size());
   if (user != kNoHandle && users_[user].jam == jam) return {true, members};
+  if (IsClosed(jam_id, now)) return {false, members};
   return {record.occupancy() < max_users_, members};
 }
 
 AddUserResult JamCollection::AddUser(absl::string_view jam_id,
-                                     absl::string_view user_id,
-                                     absl::Time now) {
+                                     absl::string_view user_id, absl::Time now,
+                                     absl::string_view frontend_id) {
   ExpireReservations(now);
+  if (!frontend_id.empty()) CloseNamedJam(jam_id, now);
   const CallKeys keys = KeysOf(jam_id, user_id, /*user_optional=*/false);
   auto [jam, user] = FindJamAndUser(keys, /*will_reindex=*/true);
   const bool in_this_jam =
       jam != kNoHandle && user != kNoHandle && users_[user].jam == jam;
+  if (!in_this_jam && IsClosed(jam_id, now)) {
+    // Resyncing: the jam may be fuller than it looks. A seat in a fresh jam.
+    ++counters_.users_turned_away;
+    if (user == kNoHandle) {
+      user = users_.FindOrInsert(*keys.user).first;
+    } else if (const Handle previous = users_[user].jam;
+               previous != kNoHandle) {
+      Detach(user);
+      DeleteIfEmpty(previous);
+    }
+    const Handle fresh = FindOrCreateJam(IdKey(MakeJamId()));
+    ReserveIn(user, fresh, resync_.redirect_ttl, now,
+              FrontEndOf(frontend_id, /*create=*/true));
+    return {
+        false,
+        jam == kNoHandle ? 0 : static_cast<uint32_t>(jams_[jam].members.size()),
+        jams_[fresh].id.packed().ToString()};
+  }
   if (!in_this_jam && jam != kNoHandle &&
       jams_[jam].occupancy() >= max_users_) {
     ++counters_.users_turned_away;
@@ -318,8 +501,81 @@ AddUserResult JamCollection::AddUser(absl::string_view jam_id,
     if (jam == kNoHandle) jam = FindOrCreateJam(keys.jam);
     if (user == kNoHandle) user = users_.FindOrInsert(*keys.user).first;
     Join(user, jam);
+    SetOwner(user, FrontEndOf(frontend_id, /*create=*/true));
+  } else if (!frontend_id.empty()) {
+    SetOwner(user, FrontEndOf(frontend_id, /*create=*/true));
   }
   return {true, static_cast<uint32_t>(jams_[jam].members.size()), ""};
+}
+
+FrontEndCounts JamCollection::ReplaceFrontEnd(absl::string_view frontend_id,
+                                              absl::Span<const JamMembers> jams,
+                                              absl::Time now) {
+  assert(!frontend_id.empty());
+  ExpireReservations(now);
+  // Each listed jam holds exactly its listed users of this front end ...
+  absl::flat_hash_set<Handle> listed_jams;
+  for (const JamMembers& jam : jams) {
+    Refresh(jam.jam_id, jam.user_ids, now, frontend_id);
+    if (const Handle handle = jams_.Find(IdKey(jam.jam_id));
+        handle != kNoHandle) {
+      listed_jams.insert(handle);
+    }
+  }
+  // ... and its members elsewhere go. Reservations stay.
+  const Handle owner = FrontEndOf(frontend_id, /*create=*/false);
+  if (owner == kNoHandle) return {};
+  std::vector<Handle> unlisted;
+  for (Handle user : frontends_[owner].users) {
+    const User& state = users_[user];
+    if (!state.reserved && !listed_jams.contains(state.jam)) {
+      unlisted.push_back(user);
+    }
+  }
+  for (Handle user : unlisted) Forget(user);
+  return CountsOf(frontend_id);
+}
+
+FrontEndRemoval JamCollection::RemoveFrontEnd(absl::string_view frontend_id,
+                                              size_t limit, absl::Time now) {
+  ExpireReservations(now);
+  FrontEndRemoval removal;
+  const Handle owner = FrontEndOf(frontend_id, /*create=*/false);
+  if (owner == kNoHandle) {
+    removal.done = true;
+    return removal;
+  }
+  FrontEnd& front_end = frontends_[owner];
+  for (size_t i = 0; i < limit && !front_end.users.empty(); ++i) {
+    const Handle user = front_end.users.back();
+    if (users_[user].reserved) {
+      ++removal.reservations_removed;
+    } else {
+      ++removal.members_removed;
+    }
+    Forget(user);  // Takes it off front_end.users.
+  }
+  if (front_end.users.empty()) {
+    frontends_.Erase(owner);
+    removal.done = true;
+  }
+  return removal;
+}
+
+FrontEndCounts JamCollection::CountsOf(absl::string_view frontend_id) const {
+  if (frontend_id.empty()) return {};
+  const Handle owner = frontends_.Find(IdKey(frontend_id));
+  if (owner == kNoHandle) return {};
+  const FrontEnd& front_end = frontends_[owner];
+  FrontEndCounts counts;
+  counts.reservation_count = front_end.reservation_count;
+  counts.member_count = front_end.users.size() - front_end.reservation_count;
+  absl::flat_hash_set<Handle> jams;
+  for (Handle user : front_end.users) {
+    if (!users_[user].reserved) jams.insert(users_[user].jam);
+  }
+  counts.jam_count = jams.size();
+  return counts;
 }
 
 CollectionSnapshot JamCollection::Snapshot(absl::Time now) {

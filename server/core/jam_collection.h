@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/random/random.h"
 #include "absl/strings/string_view.h"
@@ -66,6 +67,26 @@ struct CollectionSnapshot {
   std::vector<uint64_t> jams_by_members;
 };
 
+// One jam's members as a front end reports them (Sync). Borrows the ids.
+struct JamMembers {
+  absl::string_view jam_id;
+  absl::Span<const absl::string_view> user_ids;
+};
+
+// What one front end owns.
+struct FrontEndCounts {
+  uint64_t jam_count = 0;  // Jams in which it has members.
+  uint64_t member_count = 0;
+  uint64_t reservation_count = 0;
+};
+
+// Progress of RemoveFrontEnd.
+struct FrontEndRemoval {
+  uint64_t members_removed = 0;
+  uint64_t reservations_removed = 0;
+  bool done = false;  // The front end owns nothing any more.
+};
+
 struct JamSnapshot {
   std::string jam_id;
   std::vector<std::string> user_ids;  // In byte order.
@@ -91,6 +112,12 @@ struct JamPage {
 //   (CurrentJam, HasCapacity, AddUser) compare occupancy with max_users, so a
 //   reserved seat is never given to another user.
 // - A jam exists while it has members or reservations.
+// - Every member and reservation has an owner: the front end that placed it
+//   (calls name it by `frontend_id`), or none (anonymous: `frontend_id`
+//   empty). Owners scope Refresh and RemoveUser, and a front end's users can
+//   be replaced (ReplaceFrontEnd) or removed (RemoveFrontEnd) at once. The
+//   collection keeps no leases: whoever owns it decides when a front end is
+//   gone.
 //
 // Every call first expires the reservations due at `now`. Costs are
 // O(log jams + log reservations) plus the size of the call's own arguments:
@@ -103,7 +130,8 @@ struct JamPage {
 // a jam lists its members' handles inline, and the indexes are keyed by
 // integers (id prefixes and handles) so they rarely read a record.
 //
-// Ids are taken as given; callers validate them (see validation.h).
+// Ids are taken as given; callers validate them (the server does in
+// server/rpc/id_validation.h).
 class JamCollection {
  public:
   // REQUIRES: max_users >= 1.
@@ -118,7 +146,8 @@ class JamCollection {
   // with neither members nor reservations.
   void ExpireReservations(absl::Time now);
 
-  // When the next reservation expires; InfiniteFuture if none is held.
+  // When the next reservation expires or the resync window ends (the next
+  // time the collection changes by itself); InfiniteFuture if never.
   absl::Time NextExpiry() const;
 
   // Among jams with occupancy below max_users, the one with the highest
@@ -129,27 +158,41 @@ class JamCollection {
   // Where `user_id` should go, with a seat reserved there until now + ttl:
   // - a member of a jam is answered that jam (nothing reserved: the user
   //   already has a seat);
+  // - a user whose seat is held (RemoveUser with hold_seat) is answered the
+  //   held jam, the seat renewed as an ordinary reservation;
   // - otherwise the user's previous reservation, if any, is released first
   //   and the best jam is chosen as above; if none has room for others, the
   //   seat the user held is renewed where it was (a promise is kept even in
   //   a jam that Refresh has since filled), else a fresh id is recorded as a
   //   jam holding this seat, so the next arrivals join it.
+  // The reservation is owned by `frontend_id`; a member keeps its owner.
   // REQUIRES: ttl > 0.
   CurrentJamResult ReserveSeat(absl::string_view user_id, absl::Duration ttl,
-                               absl::Time now);
+                               absl::Time now,
+                               absl::string_view frontend_id = "");
 
   // Replaces the jam's members with `user_ids` (duplicates count once),
   // creating the jam if needed. Listed users leave any other jam, and their
   // reservations are consumed; reservations of others stay. Stored even
   // beyond max_users (the jam is then overfilled). Returns the member count.
+  // With a `frontend_id`, only that front end's members of the jam are
+  // replaced (other owners' members stay) and the listed users become its
+  // own; without one, the whole jam is replaced and its members become
+  // anonymous.
   uint32_t Refresh(absl::string_view jam_id,
-                   absl::Span<const absl::string_view> user_ids,
-                   absl::Time now);
+                   absl::Span<const absl::string_view> user_ids, absl::Time now,
+                   absl::string_view frontend_id = "");
 
   // Removes the user from the jam, or releases the user's reservation there.
-  // Unknown jam or user: removed is false and nothing changes.
+  // Unknown jam or user, or (with a `frontend_id`) a user that front end
+  // does not own: removed is false and nothing changes. With `hold_seat` >
+  // 0 a leaving member's seat stays reserved for the user until now +
+  // hold_seat, same owner: ReserveSeat answers that jam while it is held
+  // (a page reload returns to the same jam).
   RemoveUserResult RemoveUser(absl::string_view jam_id,
-                              absl::string_view user_id, absl::Time now);
+                              absl::string_view user_id, absl::Time now,
+                              absl::string_view frontend_id = "",
+                              absl::Duration hold_seat = absl::ZeroDuration());
 
   // True for an unknown jam; for a member of the jam or a holder of a
   // reservation there (when user_id is not empty); else occupancy below
@@ -162,8 +205,46 @@ class JamCollection {
   // Occupancy below max_users: added, leaving any other jam and releasing
   // any other reservation. Otherwise not added, no change, and
   // redirect_jam_id is what CurrentJam answers now (never this jam).
+  // The user is then owned by `frontend_id` if one is given (a member that
+  // reconnected to another front end moves to it), else placed anonymous
+  // (an existing member keeps its owner).
   AddUserResult AddUser(absl::string_view jam_id, absl::string_view user_id,
-                        absl::Time now);
+                        absl::Time now, absl::string_view frontend_id = "");
+
+  // Sync: makes `jams` the whole truth of what `frontend_id` hosts. Listed
+  // users become its members there (moving from wherever they were, their
+  // reservations consumed); its members not listed are removed; its
+  // reservations of users not listed stay. A user listed twice ends in the
+  // last jam listed. Returns what it owns afterwards.
+  // REQUIRES: frontend_id is not empty.
+  FrontEndCounts ReplaceFrontEnd(absl::string_view frontend_id,
+                                 absl::Span<const JamMembers> jams,
+                                 absl::Time now);
+
+  // Removes up to `limit` of the front end's members and reservations (jams
+  // left empty are deleted), so that a large front end can be removed in
+  // bounded steps; once it owns nothing, forgets it (done).
+  FrontEndRemoval RemoveFrontEnd(absl::string_view frontend_id, size_t limit,
+                                 absl::Time now);
+
+  // What `frontend_id` owns (zeros for an unknown front end). O(its users).
+  FrontEndCounts CountsOf(absl::string_view frontend_id) const;
+
+  // Opens the resync window after a restart, until `until`: the front ends
+  // are resupplying their jams, which may not be complete yet. Meanwhile a
+  // jam named by a call with a frontend_id (Refresh, RemoveUser, AddUser,
+  // ReplaceFrontEnd; also an id not stored yet) is closed to new users,
+  // unless this collection made its id (a fresh id of CurrentJam or
+  // ReserveSeat in the window). A closed jam is never the best jam;
+  // HasCapacity is false for a user who is neither a member nor a seat
+  // holder there; AddUser of such a user is refused with a redirect to a
+  // fresh jam in which a seat is reserved for the user for `redirect_ttl`.
+  // Refresh and ReplaceFrontEnd always apply. At `until` every jam opens.
+  // REQUIRES: redirect_ttl > 0.
+  void StartResync(absl::Time until, absl::Duration redirect_ttl);
+
+  // Whether the jam is closed at `now` (see StartResync).
+  bool IsClosed(absl::string_view jam_id, absl::Time now);
 
   // Totals and counters at `now` (due reservations expired first, like every
   // call); see CollectionSnapshot. O(max_users).
@@ -188,11 +269,21 @@ class JamCollection {
   };
   struct alignas(32) User {
     CompactId id;
-    bool reserved = false;   // Holds a reservation in `jam` (not a member).
-    Handle jam = kNoHandle;  // The jam it is a member of or reserved in.
+    bool reserved = false;     // Holds a reservation in `jam` (not a member).
+    Handle jam = kNoHandle;    // The jam it is a member of or reserved in.
+    Handle owner = kNoHandle;  // Its front end; kNoHandle: anonymous.
+    uint32_t owner_slot = 0;   // Its index in the owner's `users`.
+  };
+  // A front end that owns users, with their handles (any order), so that
+  // its users are found without a scan.
+  struct FrontEnd {
+    CompactId id;
+    std::vector<Handle> users;       // Members and reservation holders.
+    uint64_t reservation_count = 0;  // Of `users`, those holding a seat.
   };
   using JamTable = IdTable<Jam>;
   using UserTable = IdTable<User>;
+  using FrontEndTable = IdTable<FrontEnd>;
 
   // jams_by_id_ entries: the jam's id prefix (see PackedId::Prefix) and
   // handle, ordered by id. Most comparisons are decided by the prefixes;
@@ -216,6 +307,19 @@ class JamCollection {
   bool HasRoom(size_t occupancy) const {
     return occupancy > 0 && occupancy < max_users_;
   }
+  bool Closed(Handle jam) const {
+    return !resync_.closed_jams.empty() && resync_.closed_jams.contains(jam);
+  }
+  // During the resync window: closes the jam a front end named, unless
+  // made here. Ends the window when it is over.
+  void CloseNamedJam(absl::string_view jam_id, absl::Time now);
+  void EndResyncIfDue(absl::Time now);
+  // A fresh jam id, remembered as made here during the resync window.
+  std::string MakeJamId();
+  // Reserves a seat for `user` (in no jam) in `jam` until now + ttl, owned
+  // by `owner`. Returns the expiry.
+  absl::Time ReserveIn(Handle user, Handle jam, absl::Duration ttl,
+                       absl::Time now, Handle owner);
   // True if jam a's id sorts before jam b's.
   bool JamIdLess(Handle a, Handle b) const;
   Handle FindOrCreateJam(const IdKey& key);
@@ -241,6 +345,15 @@ class JamCollection {
   // Drops the user's reservation record (not the seat count).
   // REQUIRES: the user holds a reservation.
   void DropReservation(Handle user);
+  // The front end's handle; kNoHandle for "" (anonymous), and for an
+  // unknown one unless `create`.
+  Handle FrontEndOf(absl::string_view frontend_id, bool create);
+  // Moves the user to `owner`'s list (kNoHandle: anonymous).
+  void SetOwner(Handle user, Handle owner);
+  // Sets whether the user holds a reservation, keeping its owner's count.
+  void SetReserved(Handle user, bool reserved);
+  // Deletes the user entry (after it left its jam), and its ownership.
+  void EraseUser(Handle user);
   // Takes the user out of its jam: membership or reservation. The jam is
   // reindexed but not deleted. REQUIRES: the user is in a jam.
   void Detach(Handle user);
@@ -254,12 +367,23 @@ class JamCollection {
 
   const uint32_t max_users_;
   JamTable jams_;
-  UserTable users_;  // Members and reservation holders.
+  UserTable users_;          // Members and reservation holders.
+  FrontEndTable frontends_;  // Front ends that own users.
   // Jams with room, by (occupancy, id); see RoomIndex.
   RoomIndex jams_with_room_;
   absl::btree_set<IdOrderKey, IdOrder> jams_by_id_{IdOrder{&jams_}};
   // Reservation holders by the time their seat lapses.
   ExpiryQueue<Handle> reservations_;
+  // Holders whose reservation is a held seat (a subset of reservations_).
+  absl::flat_hash_set<Handle> held_;
+  // The resync window (see StartResync); the sets are empty outside it.
+  struct Resync {
+    absl::Time until = absl::InfinitePast();
+    absl::Duration redirect_ttl;
+    absl::flat_hash_set<std::string> closed_ids;  // Named by front ends.
+    absl::flat_hash_set<std::string> made_ids;    // Made up here.
+    absl::flat_hash_set<Handle> closed_jams;      // Stored closed jams.
+  } resync_;
   // The running counters and jams_by_members of Snapshot(), kept up to date
   // as things change (jams_by_members by Reindex, FindOrCreateJam and
   // DeleteIfEmpty); the totals are filled in when a snapshot is taken.

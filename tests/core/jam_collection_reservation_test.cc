@@ -300,5 +300,60 @@ TEST_F(ReservationTest, CountersTrackEventsForMonitoring) {
   EXPECT_EQ(counters.user_count, 9u);
 }
 
+// Held seats: a leaving member's seat stays for a reload.
+
+TEST_F(ReservationTest, HeldSeatKeepsTheJamFullAndBringsTheUserBack) {
+  Fill("home", 3);  // Full: home0, home1, home2.
+  Fill("other", 2);
+  const RemoveUserResult left =
+      jams_.RemoveUser("home", "home0", now_, "", absl::Seconds(5));
+  EXPECT_TRUE(left.removed);
+  EXPECT_EQ(left.user_count, 2u);
+  // The seat is still taken: no one else gets it.
+  EXPECT_FALSE(jams_.HasCapacity("home", "", now_).has_capacity);
+  EXPECT_TRUE(jams_.HasCapacity("home", "home0", now_).has_capacity);
+  EXPECT_EQ(Reservations(), 1u);
+  // "other" has room and would be best; the reload goes home all the same.
+  Advance(absl::Seconds(1));
+  const CurrentJamResult back = Reserve("home0");
+  EXPECT_EQ(back.jam_id, "home");
+  EXPECT_EQ(back.reservation_expires, now_ + kTtl);
+  EXPECT_TRUE(jams_.AddUser("home", "home0", now_).added);
+  EXPECT_EQ(Find("home")->user_ids.size(), 3u);
+  EXPECT_EQ(Reservations(), 0u);
+}
+
+TEST_F(ReservationTest, HeldSeatLapsesAfterItsTime) {
+  Fill("home", 2);
+  jams_.RemoveUser("home", "home0", now_, "", absl::Seconds(5));
+  Advance(absl::Seconds(5));
+  EXPECT_EQ(Reservations(), 0u);
+  EXPECT_EQ(Find("home")->reserved_count, 0u);
+  EXPECT_THAT(Find("home")->user_ids, ElementsAre("home1"));
+  // A later CurrentJam is placed as anyone else.
+  Fill("big", 2);
+  EXPECT_EQ(Reserve("home0").jam_id, "big");
+}
+
+TEST_F(ReservationTest, HoldingAReservationReleasesItAsBefore) {
+  const CurrentJamResult seat = Reserve("ann");
+  const RemoveUserResult released =
+      jams_.RemoveUser(seat.jam_id, "ann", now_, "", absl::Seconds(5));
+  EXPECT_TRUE(released.removed);
+  EXPECT_EQ(Reservations(), 0u);
+  EXPECT_EQ(Find(seat.jam_id), nullptr);
+}
+
+TEST_F(ReservationTest, HeldSeatKeepsItsOwner) {
+  jams_.Refresh("home", std::vector<absl::string_view>{"u", "v"}, now_, "A");
+  EXPECT_FALSE(
+      jams_.RemoveUser("home", "u", now_, "B", absl::Seconds(5)).removed);
+  EXPECT_TRUE(
+      jams_.RemoveUser("home", "u", now_, "A", absl::Seconds(5)).removed);
+  const FrontEndCounts counts = jams_.CountsOf("A");
+  EXPECT_EQ(counts.member_count, 1u);
+  EXPECT_EQ(counts.reservation_count, 1u);
+}
+
 }  // namespace
 }  // namespace jambalancer
