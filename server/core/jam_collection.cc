@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "server/core/jam_id.h"
 
@@ -428,7 +429,8 @@ RemoveUserResult JamCollection::RemoveUser(absl::string_view jam_id,
   const auto members = static_cast<uint32_t>(jams_[jam].members.size());
   if (user == kNoHandle || users_[user].jam != jam) return {false, members};
   if (!frontend_id.empty() &&
-      users_[user].owner != FrontEndOf(frontend_id, /*create=*/false)) {
+      (users_[user].owner == kNoHandle ||
+       users_[user].owner != FrontEndOf(frontend_id, /*create=*/false))) {
     return {false, members};  // Another front end's (or anonymous) user.
   }
   const bool member = !users_[user].reserved;
@@ -513,11 +515,33 @@ FrontEndCounts JamCollection::ReplaceFrontEnd(absl::string_view frontend_id,
                                               absl::Time now) {
   assert(!frontend_id.empty());
   ExpireReservations(now);
+  // Entries may repeat a jam (a long list comes in parts) and users: merge
+  // them, each user in the last jam that lists it, jams in listed order.
+  absl::flat_hash_map<absl::string_view, size_t> jam_index;
+  absl::flat_hash_map<absl::string_view, size_t> last_jam;  // By user.
+  std::vector<absl::string_view> jam_ids;
+  for (const JamMembers& jam : jams) {
+    const size_t index =
+        jam_index.try_emplace(jam.jam_id, jam_ids.size()).first->second;
+    if (index == jam_ids.size()) jam_ids.push_back(jam.jam_id);
+    for (absl::string_view user : jam.user_ids) last_jam[user] = index;
+  }
+  std::vector<std::vector<absl::string_view>> users(jam_ids.size());
+  for (const JamMembers& jam : jams) {
+    const size_t index = jam_index[jam.jam_id];
+    for (absl::string_view user : jam.user_ids) {
+      auto last = last_jam.find(user);
+      if (last != last_jam.end() && last->second == index) {
+        users[index].push_back(user);
+        last_jam.erase(last);  // Listed once.
+      }
+    }
+  }
   // Each listed jam holds exactly its listed users of this front end ...
   absl::flat_hash_set<Handle> listed_jams;
-  for (const JamMembers& jam : jams) {
-    Refresh(jam.jam_id, jam.user_ids, now, frontend_id);
-    if (const Handle handle = jams_.Find(IdKey(jam.jam_id));
+  for (size_t i = 0; i < jam_ids.size(); ++i) {
+    Refresh(jam_ids[i], users[i], now, frontend_id);
+    if (const Handle handle = jams_.Find(IdKey(jam_ids[i]));
         handle != kNoHandle) {
       listed_jams.insert(handle);
     }

@@ -214,8 +214,9 @@ class JamCollection {
   // Sync: makes `jams` the whole truth of what `frontend_id` hosts. Listed
   // users become its members there (moving from wherever they were, their
   // reservations consumed); its members not listed are removed; its
-  // reservations of users not listed stay. A user listed twice ends in the
-  // last jam listed. Returns what it owns afterwards.
+  // reservations of users not listed stay. A jam may be listed more than
+  // once (its entries add up); a user listed twice ends in the last jam
+  // that lists it. Returns what it owns afterwards.
   // REQUIRES: frontend_id is not empty.
   FrontEndCounts ReplaceFrontEnd(absl::string_view frontend_id,
                                  absl::Span<const JamMembers> jams,

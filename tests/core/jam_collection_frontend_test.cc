@@ -90,6 +90,21 @@ TEST_F(FrontEndTest, LateRemoveUserOfTheOldFrontEndRemovesNothing) {
   EXPECT_THAT(Members("j"), IsEmpty());
 }
 
+TEST_F(FrontEndTest, AnUnknownFrontEndRemovesNoAnonymousUser) {
+  Refresh("j", {"u"});
+  EXPECT_FALSE(jams_.RemoveUser("j", "u", kNow, "never-seen").removed);
+  EXPECT_THAT(Members("j"), ElementsAre("u"));
+}
+
+TEST_F(FrontEndTest, ReplaceFrontEndAddsUpEntriesOfOneJam) {
+  const std::vector<absl::string_view> part1 = {"a", "b"};
+  const std::vector<absl::string_view> part2 = {"c", "a"};
+  const JamMembers truth[] = {{"j", part1}, {"k", {}}, {"j", part2}};
+  EXPECT_THAT(jams_.ReplaceFrontEnd("A", truth, kNow),
+              EqualsCounts(Counts(1, 3, 0)));
+  EXPECT_THAT(Members("j"), ElementsAre("a", "b", "c"));
+}
+
 TEST_F(FrontEndTest, AnonymousAddUserOfAMemberKeepsItsOwner) {
   ASSERT_TRUE(jams_.AddUser("j", "u", kNow, "A").added);
   ASSERT_TRUE(jams_.AddUser("j", "u", kNow).added);
