@@ -44,11 +44,10 @@ PoolReading MetricsCollector::ReadPool(JamPool& pool, absl::Duration timeout) {
     absl::Notification done;
   };
   auto read = std::make_shared<Read>();
-  const bool posted =
-      pool.Post([read](JamCollection& collection, absl::Time now) {
-        read->snapshot = collection.Snapshot(now);
-        read->done.Notify();
-      });
+  const bool posted = pool.Post([read](PoolState& state, absl::Time now) {
+    read->snapshot = state.jams.Snapshot(now);
+    read->done.Notify();
+  });
   PoolReading reading;
   if (posted && read->done.WaitForNotificationWithTimeout(timeout)) {
     reading.collection = read->snapshot;

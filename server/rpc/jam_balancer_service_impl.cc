@@ -90,8 +90,8 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::Serve(
     return reactor;
   }
   const bool posted = pool_->Post([response, finish, call = std::move(call)](
-                                      JamCollection& jams, absl::Time now) {
-    Apply(*call->command, now, jams, &call->response());
+                                      PoolState& state, absl::Time now) {
+    Apply(*call->command, now, state.jams, &call->response());
     grpc::ProtoBufferWriter writer(
         response, grpc::kProtoBufferWriterMaxBufferLength,
         static_cast<int>(call->response().ByteSizeLong()));

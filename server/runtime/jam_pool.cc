@@ -1,29 +1,64 @@
 #include "server/runtime/jam_pool.h"
 
+#include <algorithm>
+#include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/util/log.h"
 
 namespace jambalancer {
 
 JamPool::JamPool(uint32_t max_users, bool run_inline)
-    : collection_(max_users), strand_(run_inline) {}
+    : state_(max_users), strand_(run_inline) {}
 
 bool JamPool::Post(Operation operation) {
   return strand_.Post([this, operation = std::move(operation)]() mutable {
-    std::move(operation)(collection_, absl::Now());
+    std::move(operation)(state_, absl::Now());
     ArmExpiryTimer();
   });
 }
 
 void JamPool::ArmExpiryTimer() {
-  const absl::Time next = collection_.NextExpiry();
+  const absl::Time next =
+      std::min(state_.jams.NextExpiry(), state_.sessions.NextExpiry());
   // Most operations leave the earliest expiry as it was: no lock taken then.
   if (next == timer_at_) return;
   timer_at_ = next;
   strand_.SetTimer(next, [this] {
     timer_at_ = absl::InfiniteFuture();  // The strand cleared its timer.
-    collection_.ExpireReservations(absl::Now());
+    Expire(absl::Now());
+    ArmExpiryTimer();
+  });
+}
+
+void JamPool::Expire(absl::Time now) {
+  state_.jams.ExpireReservations(now);
+  const std::vector<std::string> expired = state_.sessions.Expire(now);
+  if (expired.empty()) return;
+  const bool idle = state_.removals.empty();
+  for (const std::string& frontend_id : expired) {
+    ++state_.sessions_expired;
+    Log(LogLevel::kInfo, "front-end lease expired, removing its users",
+        {{"frontend_id", frontend_id}});
+    state_.removals.push_back(frontend_id);
+  }
+  if (idle) RemoveStep();
+}
+
+void JamPool::RemoveStep() {
+  if (state_.removals.empty()) return;
+  const FrontEndRemoval step = state_.jams.RemoveFrontEnd(
+      state_.removals.front(), kRemovalStep, absl::Now());
+  state_.members_removed_by_expiry += step.members_removed;
+  state_.reservations_removed_by_expiry += step.reservations_removed;
+  if (step.done) state_.removals.pop_front();
+  if (state_.removals.empty()) return;
+  // The next step queues behind whatever calls arrived meanwhile.
+  strand_.Post([this] {
+    RemoveStep();
     ArmExpiryTimer();
   });
 }

@@ -1,29 +1,60 @@
 #ifndef JAM_BALANCER_SERVER_RUNTIME_JAM_POOL_H_
 #define JAM_BALANCER_SERVER_RUNTIME_JAM_POOL_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <string>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/core/jam_collection.h"
+#include "server/core/session_table.h"
 #include "server/runtime/strand.h"
 
 namespace jambalancer {
 
-// A pool of jams: one JamCollection and the strand that owns it. Every
-// operation on the collection runs on the strand, in the order posted, and
-// gets the current time from the strand; nothing else can reach the
-// collection, so it needs no lock. A strand timer expires reservations on
-// time even when no call arrives. The server has one pool today; several
-// pools would be several JamPools, each on its own strand.
+// What a pool's operations run against: the jams and the front ends'
+// sessions. Touched only on the pool's strand.
+struct PoolState {
+  explicit PoolState(uint32_t max_users) : jams(max_users) {}
+
+  JamCollection jams;
+  SessionTable sessions;
+  // Front ends whose lease ran out and that still own users, removed in
+  // steps, first one first. A new session of such a front end must wait
+  // until its removal is done, or the steps would remove its new users.
+  std::deque<std::string> removals;
+  bool Removing(absl::string_view frontend_id) const {
+    return std::find(removals.begin(), removals.end(), frontend_id) !=
+           removals.end();
+  }
+  // Running totals of the front ends removed when their lease ran out.
+  uint64_t sessions_expired = 0;
+  uint64_t members_removed_by_expiry = 0;
+  uint64_t reservations_removed_by_expiry = 0;
+};
+
+// A pool of jams: one PoolState and the strand that owns it. Every
+// operation on the state runs on the strand, in the order posted, and gets
+// the current time from the strand; nothing else can reach the state, so it
+// needs no lock. A strand timer expires reservations and leases on time
+// even when no call arrives. A front end whose lease ran out is removed in
+// steps of at most kRemovalStep users, each a strand task of its own, so
+// other calls run in between however large it is. The server has one pool
+// today; several pools would be several JamPools, each on its own strand.
 //
 // Thread-safe.
 class JamPool {
  public:
-  // Runs on the strand with exclusive access to the collection; `now` is the
+  // Runs on the strand with exclusive access to the state; `now` is the
   // time the operation starts.
-  using Operation = absl::AnyInvocable<void(JamCollection&, absl::Time now) &&>;
+  using Operation = absl::AnyInvocable<void(PoolState&, absl::Time now) &&>;
+
+  // Users removed in one strand step: a few milliseconds at most.
+  static constexpr size_t kRemovalStep = 2048;
 
   // REQUIRES: max_users >= 1. `run_inline`: see Strand.
   JamPool(uint32_t max_users, bool run_inline);
@@ -44,11 +75,17 @@ class JamPool {
   const LatencyHistogram& strand_run_time() const { return strand_.run_time(); }
 
  private:
-  // Points the strand's timer at the collection's next expiry. Strand only.
+  // Points the strand's timer at the state's next expiry. Strand only.
   void ArmExpiryTimer();
+  // Expires what is due: reservations, and leases (queueing their front
+  // ends for removal). Strand only.
+  void Expire(absl::Time now);
+  // Removes one step of the first queued front end, then posts the next
+  // step if any is left. Strand only.
+  void RemoveStep();
 
-  JamCollection collection_;  // Touched only by tasks on strand_.
-  // The time the strand's timer is set for. Touched only on strand_.
+  PoolState state_;  // Touched only by tasks on strand_.
+  // The time the strand's timer is set for. Strand only.
   absl::Time timer_at_ = absl::InfiniteFuture();
   Strand strand_;  // Last member: its thread stops first.
 };

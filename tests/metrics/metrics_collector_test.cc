@@ -30,12 +30,12 @@ const BuildInfo kBuildInfo{"1.4.2", "1.62.1", "25.3.0"};
 // the pool's strand; returns the member count.
 uint32_t Fill(JamPool& pool, const std::string& jam_id, int count) {
   return ReadOnStrand<uint32_t>(
-      pool, [jam_id, count](JamCollection& collection, absl::Time now) {
+      pool, [jam_id, count](PoolState& state, absl::Time now) {
         std::vector<std::string> names;
         for (int i = 0; i < count; ++i)
           names.push_back(absl::StrCat(jam_id, i));
         std::vector<absl::string_view> views(names.begin(), names.end());
-        return collection.Refresh(jam_id, views, now);
+        return state.jams.Refresh(jam_id, views, now);
       });
 }
 

@@ -1,9 +1,12 @@
 #include "server/runtime/jam_pool.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -22,21 +25,21 @@ TEST_P(JamPoolTest, OperationsRunInOrderWithTheCurrentTime) {
   JamPool pool(7, /*run_inline=*/GetParam());
   const absl::Time before = absl::Now();
   for (int i = 0; i < 20; ++i) {
-    pool.Post([i](JamCollection& collection, absl::Time now) {
-      collection.AddUser("j", std::to_string(i), now);
+    pool.Post([i](PoolState& state, absl::Time now) {
+      state.jams.AddUser("j", std::to_string(i), now);
     });
   }
-  const uint64_t users = ReadOnStrand<uint64_t>(
-      pool, [&](JamCollection& collection, absl::Time now) {
+  const uint64_t users =
+      ReadOnStrand<uint64_t>(pool, [&](PoolState& state, absl::Time now) {
         EXPECT_GE(now, before);
-        return collection.Snapshot(now).user_count;
+        return state.jams.Snapshot(now).user_count;
       });
   // 7 joined, 13 were turned away, in post order: users 0..6.
   EXPECT_EQ(users, 7u);
   const bool first_seven =
-      ReadOnStrand<bool>(pool, [](JamCollection& collection, absl::Time now) {
-        return collection.HasCapacity("j", "6", now).has_capacity &&
-               !collection.HasCapacity("j", "7", now).has_capacity;
+      ReadOnStrand<bool>(pool, [](PoolState& state, absl::Time now) {
+        return state.jams.HasCapacity("j", "6", now).has_capacity &&
+               !state.jams.HasCapacity("j", "7", now).has_capacity;
       });
   EXPECT_TRUE(first_seven);
 }
@@ -45,41 +48,131 @@ TEST_P(JamPoolTest, OperationsRunInOrderWithTheCurrentTime) {
 // does not expire anything itself, so it only changes if the timer ran.
 TEST_P(JamPoolTest, TimerExpiresReservationsWithoutCalls) {
   JamPool pool(7, /*run_inline=*/GetParam());
-  const absl::Time reserved_at = ReadOnStrand<absl::Time>(
-      pool, [](JamCollection& collection, absl::Time now) {
-        collection.ReserveSeat("ann", absl::Milliseconds(100), now);
+  const absl::Time reserved_at =
+      ReadOnStrand<absl::Time>(pool, [](PoolState& state, absl::Time now) {
+        state.jams.ReserveSeat("ann", absl::Milliseconds(100), now);
         return now;
       });
-  EXPECT_TRUE(
-      EventuallyOnStrand(pool, [](JamCollection& collection, absl::Time) {
-        return collection.NextExpiry() == absl::InfiniteFuture();
-      }));
+  EXPECT_TRUE(EventuallyOnStrand(pool, [](PoolState& state, absl::Time) {
+    return state.jams.NextExpiry() == absl::InfiniteFuture();
+  }));
   EXPECT_GE(absl::Now(), reserved_at + absl::Milliseconds(100));
 }
 
 TEST_P(JamPoolTest, EarlierReservationRearmsTheTimer) {
   JamPool pool(7, /*run_inline=*/GetParam());
-  ReadOnStrand<bool>(pool, [](JamCollection& collection, absl::Time now) {
-    collection.ReserveSeat("late", absl::Hours(1), now);
-    collection.ReserveSeat("soon", absl::Milliseconds(50), now);
+  ReadOnStrand<bool>(pool, [](PoolState& state, absl::Time now) {
+    state.jams.ReserveSeat("late", absl::Hours(1), now);
+    state.jams.ReserveSeat("soon", absl::Milliseconds(50), now);
     return true;
   });
-  EXPECT_TRUE(
-      EventuallyOnStrand(pool, [](JamCollection& collection, absl::Time now) {
-        // Only the hour-long reservation may be left: its expiry is next.
-        return collection.NextExpiry() > now + absl::Minutes(30);
-      }));
+  EXPECT_TRUE(EventuallyOnStrand(pool, [](PoolState& state, absl::Time now) {
+    // Only the hour-long reservation may be left: its expiry is next.
+    return state.jams.NextExpiry() > now + absl::Minutes(30);
+  }));
 }
 
 TEST_P(JamPoolTest, PostAfterShutdownIsRefused) {
   JamPool pool(7, /*run_inline=*/GetParam());
   std::atomic<int> ran{0};
   for (int i = 0; i < 100; ++i) {
-    ASSERT_TRUE(pool.Post([&](JamCollection&, absl::Time) { ++ran; }));
+    ASSERT_TRUE(pool.Post([&](PoolState&, absl::Time) { ++ran; }));
   }
   pool.Shutdown();
   EXPECT_EQ(ran.load(), 100);
-  EXPECT_FALSE(pool.Post([&](JamCollection&, absl::Time) { ++ran; }));
+  EXPECT_FALSE(pool.Post([&](PoolState&, absl::Time) { ++ran; }));
+}
+
+// Places `count` users of `frontend_id` in jams of 7 and starts its session
+// with `lease`. Returns the lease's expiry.
+absl::Time HostUsers(JamPool& pool, const std::string& frontend_id, int count,
+                     absl::Duration lease) {
+  return ReadOnStrand<absl::Time>(pool, [&](PoolState& state, absl::Time now) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < count; ++i) {
+      ids.push_back(absl::StrCat(frontend_id, "-u", i));
+    }
+    for (int i = 0; i < count; i += 7) {
+      std::vector<absl::string_view> jam;
+      for (int j = i; j < std::min(count, i + 7); ++j) {
+        jam.push_back(ids[j]);
+      }
+      state.jams.Refresh(absl::StrCat(frontend_id, "-j", i / 7), jam, now,
+                         frontend_id);
+    }
+    return state.sessions.Start(frontend_id, lease, now);
+  });
+}
+
+TEST_P(JamPoolTest, ALapsedLeaseRemovesItsFrontEndsUsersOnly) {
+  JamPool pool(7, /*run_inline=*/GetParam());
+  const absl::Time lapses =
+      HostUsers(pool, "dead", 20, absl::Milliseconds(100));
+  HostUsers(pool, "alive", 10, absl::Hours(1));
+  ReadOnStrand<bool>(pool, [](PoolState& state, absl::Time now) {
+    return state.jams.ReserveSeat("waiting", absl::Hours(1), now, "dead")
+        .new_jam;
+  });
+  EXPECT_TRUE(EventuallyOnStrand(pool, [](PoolState& state, absl::Time) {
+    return state.sessions.size() == 1 && state.removals.empty() &&
+           state.jams.CountsOf("dead").member_count == 0;
+  }));
+  EXPECT_GE(absl::Now(), lapses);
+  ReadOnStrand<bool>(pool, [](PoolState& state, absl::Time now) {
+    EXPECT_EQ(state.sessions_expired, 1u);
+    EXPECT_EQ(state.members_removed_by_expiry, 20u);
+    EXPECT_EQ(state.reservations_removed_by_expiry, 1u);
+    EXPECT_TRUE(state.sessions.IsLive("alive", now));
+    const CollectionSnapshot snapshot = state.jams.Snapshot(now);
+    EXPECT_EQ(snapshot.user_count, 10u);
+    EXPECT_EQ(snapshot.jam_count, 2u);
+    EXPECT_EQ(snapshot.reservation_count, 0u);
+    return true;
+  });
+}
+
+// A front end larger than one removal step goes in several strand tasks:
+// calls posted meanwhile run between them and see it half removed.
+TEST_P(JamPoolTest, OtherCallsRunBetweenRemovalSteps) {
+  JamPool pool(7, /*run_inline=*/GetParam());
+  constexpr int kUsers = 20 * static_cast<int>(JamPool::kRemovalStep);
+  HostUsers(pool, "big", kUsers, absl::Milliseconds(200));
+  const LatencyHistogram::Snapshot before = pool.strand_run_time().Read();
+  bool saw_part = false;
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  uint64_t removed = 0;
+  while (removed < kUsers && absl::Now() < give_up) {
+    removed = ReadOnStrand<uint64_t>(pool, [](PoolState& state, absl::Time) {
+      return state.members_removed_by_expiry;
+    });
+    if (removed > 0 && removed < kUsers) saw_part = true;
+  }
+  EXPECT_EQ(removed, static_cast<uint64_t>(kUsers));
+  EXPECT_TRUE(saw_part);
+  // For the record: the longest strand task during the removal (the
+  // histogram's buckets, counted since the users were placed).
+  const LatencyHistogram::Snapshot after = pool.strand_run_time().Read();
+  const uint64_t tasks = after.count - before.count;
+  for (size_t i = 0; i < after.upper_bounds_seconds.size(); ++i) {
+    if (after.cumulative_counts[i] - before.cumulative_counts[i] == tasks) {
+      std::printf(
+          "removing %d users: longest strand task <= %g ms (%llu "
+          "tasks)\n",
+          kUsers, after.upper_bounds_seconds[i] * 1000,
+          static_cast<unsigned long long>(tasks));
+      break;
+    }
+  }
+}
+
+TEST_P(JamPoolTest, RemovalsQueueInExpiryOrder) {
+  JamPool pool(7, /*run_inline=*/GetParam());
+  HostUsers(pool, "first", 3000, absl::Milliseconds(50));
+  HostUsers(pool, "second", 3000, absl::Milliseconds(60));
+  EXPECT_TRUE(EventuallyOnStrand(pool, [](PoolState& state, absl::Time now) {
+    return state.sessions_expired == 2 && state.removals.empty() &&
+           state.jams.Snapshot(now).user_count == 0;
+  }));
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, JamPoolTest, ::testing::Bool(),

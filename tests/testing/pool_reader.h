@@ -14,12 +14,11 @@ namespace jambalancer::test {
 
 // Runs `read` on the pool's strand and waits for it (at most 10 s).
 template <typename T>
-T ReadOnStrand(JamPool& pool,
-               std::function<T(JamCollection&, absl::Time)> read) {
+T ReadOnStrand(JamPool& pool, std::function<T(PoolState&, absl::Time)> read) {
   T value{};
   absl::Notification done;
-  EXPECT_TRUE(pool.Post([&](JamCollection& collection, absl::Time now) {
-    value = read(collection, now);
+  EXPECT_TRUE(pool.Post([&](PoolState& state, absl::Time now) {
+    value = read(state, now);
     done.Notify();
   }));
   EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
@@ -28,7 +27,7 @@ T ReadOnStrand(JamPool& pool,
 
 // Polls `done` on the strand every 10 ms until it holds (at most 10 s).
 inline bool EventuallyOnStrand(
-    JamPool& pool, std::function<bool(JamCollection&, absl::Time)> done) {
+    JamPool& pool, std::function<bool(PoolState&, absl::Time)> done) {
   const absl::Time give_up = absl::Now() + absl::Seconds(10);
   while (absl::Now() < give_up) {
     if (ReadOnStrand<bool>(pool, done)) return true;
