@@ -3,6 +3,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -21,13 +22,39 @@ namespace jambalancer {
 // blocking RPC with its own deadline; a failed call returns the gRPC status
 // as an absl::Status with the same code and message.
 //
+// A client speaks for one front end (Options::frontend_id) or for none.
+// The calls of a front end need its live session: the server answers them
+// FAILED_PRECONDITION until Sync starts one, and after its lease ran out
+// (or the balancer restarted). FrontEndSession (client/frontend_session.h)
+// keeps a session alive and resyncs it.
+//
 // Thread-safe: one client (and its channel) may serve many threads.
 class BalancerClient {
  public:
   struct Options {
-    // Deadline of every call, counted from its start.
+    // Deadline of every call, counted from its start (for Sync, the whole
+    // stream's).
     absl::Duration deadline = absl::Seconds(5);
+    // The front end this client speaks for, sent by CurrentJam, Refresh,
+    // RemoveUser and AddUser (which then need its live session), and the
+    // session that KeepAlive, EndSession and Sync act on. Empty: anonymous
+    // calls (the server answers KeepAlive, EndSession and Sync
+    // INVALID_ARGUMENT).
+    std::string frontend_id = "";
   };
+
+  // One jam a front end hosts and its users there, as Sync sends it.
+  struct JamUsers {
+    std::string jam_id;
+    std::vector<std::string> user_ids;
+  };
+
+  // A Sync stream's messages hold at most this many bytes (encoded) or this
+  // many jams, whichever comes first, so that a front end of any size stays
+  // below gRPC's message limit (4 MB by default). A single jam larger than
+  // that (beyond the server's limit of users per jam) goes alone.
+  static constexpr size_t kMaxSyncMessageBytes = 1 << 20;
+  static constexpr int kMaxSyncMessageJams = 1000;
 
   // Plaintext channel to `target` (host:port, or any gRPC target URI).
   static std::unique_ptr<BalancerClient> Connect(absl::string_view target,
@@ -48,8 +75,12 @@ class BalancerClient {
       absl::string_view user_id, absl::Duration ttl = absl::ZeroDuration());
   absl::StatusOr<v1::RefreshResponse> Refresh(
       absl::string_view jam_id, absl::Span<const std::string> user_ids);
-  absl::StatusOr<v1::RemoveUserResponse> RemoveUser(absl::string_view jam_id,
-                                                    absl::string_view user_id);
+  // With `hold_seat` above zero, the leaving member's seat stays reserved
+  // for the user that long (whole milliseconds; the server caps it like a
+  // reservation), so that a page reload lands in the same jam.
+  absl::StatusOr<v1::RemoveUserResponse> RemoveUser(
+      absl::string_view jam_id, absl::string_view user_id,
+      absl::Duration hold_seat = absl::ZeroDuration());
   // With a user id, a member of the jam or holder of a reservation there
   // always has capacity.
   absl::StatusOr<v1::HasCapacityResponse> HasCapacity(
@@ -63,6 +94,26 @@ class BalancerClient {
 
   // Runs the operations in order in one atomic step on the server.
   absl::StatusOr<v1::BatchResponse> Batch(const v1::BatchRequest& request);
+
+  // Renews the lease of this client's front end. FAILED_PRECONDITION if it
+  // has no live session (Sync starts one).
+  absl::StatusOr<v1::KeepAliveResponse> KeepAlive();
+  // Ends the session of this client's front end and removes its members and
+  // reservations. FAILED_PRECONDITION if it has no live session.
+  absl::StatusOr<v1::EndSessionResponse> EndSession();
+  // Every front end's session, in front-end id order.
+  absl::StatusOr<v1::ListSessionsResponse> ListSessions();
+  // Starts or renews the session of this client's front end with a lease of
+  // `lease_ttl` (zero or less: the server's default; whole milliseconds,
+  // and the server refuses less than 500 ms and caps long ones), and makes
+  // `jams` everything it hosts: its members not listed are removed. The
+  // jams go in as many messages as needed (see kMaxSyncMessageBytes) on one
+  // stream, applied together when it ends; a stream that fails changes
+  // nothing.
+  absl::StatusOr<v1::SyncResponse> Sync(absl::Duration lease_ttl,
+                                        absl::Span<const JamUsers> jams);
+
+  const Options& options() const { return options_; }
 
   // Whether the server's health service reports `service` ("" = the server
   // as a whole) SERVING. An error if the health check itself fails.

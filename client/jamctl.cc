@@ -25,6 +25,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -48,6 +50,19 @@ ABSL_FLAG(absl::Duration, ttl, absl::ZeroDuration(),
           "current-jam USER: how long the seat is reserved, e.g. 30s (0 = the "
           "server's --reservation_ttl; the server caps it at its "
           "--max_reservation_ttl)");
+ABSL_FLAG(std::string, frontend, "",
+          "the front end that current-jam, refresh, remove-user and add-user "
+          "speak for (they then need its live session: sync first), and "
+          "whose session keepalive, end-session and sync act on (required "
+          "there); empty = anonymous calls");
+ABSL_FLAG(absl::Duration, hold, absl::ZeroDuration(),
+          "remove-user: keep the leaving user's seat reserved that long, e.g. "
+          "30s, so that a page reload lands in the same jam (0 = no hold; the "
+          "server caps it at its --max_reservation_ttl)");
+ABSL_FLAG(absl::Duration, lease, absl::ZeroDuration(),
+          "sync: the session's lease, e.g. 10s (0 = the server's --lease_ttl; "
+          "the server refuses less than 500ms and caps it at its "
+          "--max_lease_ttl)");
 ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
           "watch-stats: time from one call to the next, e.g. 500ms");
 ABSL_FLAG(uint32_t, count, 0,
@@ -62,15 +77,18 @@ constexpr int kExitUsage = 2;
 
 constexpr char kUsage[] =
     "Command-line client of the jam balancer.\n"
-    "Usage: jamctl [--target=HOST:PORT] [--deadline=5s] COMMAND [ARGS]\n"
+    "Usage: jamctl [--target=HOST:PORT] [--deadline=5s] [--frontend=ID]\n"
+    "              COMMAND [ARGS]\n"
     "Commands:\n"
     "  current-jam [USER] [--ttl=DURATION]\n"
     "                           the jam a newly arriving user should join;\n"
     "                           with USER, also reserves a seat there for\n"
     "                           USER, for --ttl (default: the server's)\n"
     "  refresh JAM [USER...]    replace the users of JAM (none: delete it)\n"
-    "  remove-user JAM USER     remove USER from JAM, or release the seat\n"
-    "                           USER reserved there\n"
+    "  remove-user JAM USER [--hold=DURATION]\n"
+    "                           remove USER from JAM, or release the seat\n"
+    "                           USER reserved there; with --hold, USER's\n"
+    "                           seat stays reserved that long\n"
     "  has-capacity JAM [USER]  whether one more user (USER, if given) may\n"
     "                           enter JAM\n"
     "  add-user JAM USER        add USER to JAM if it has room (or a seat\n"
@@ -85,15 +103,34 @@ constexpr char kUsage[] =
     "  watch-stats [--interval=1s] [--count=N]\n"
     "                           stats every --interval until Ctrl-C (exits 0)\n"
     "                           or until N lines were printed (0: no limit)\n"
+    "  sync [--lease=DURATION] [JAM=USER,USER...]...\n"
+    "                           start or renew the session of --frontend\n"
+    "                           (lease: --lease, default the server's) and\n"
+    "                           make the listed jams all it hosts (JAM= for\n"
+    "                           a jam without its users; none: no jams)\n"
+    "  keepalive                renew the lease of --frontend's session\n"
+    "  end-session              end --frontend's session, removing its users\n"
+    "  sessions                 the front ends' sessions\n"
+    "--frontend=ID: current-jam, refresh, remove-user and add-user speak for\n"
+    "front end ID (they then need its live session: sync first); sync,\n"
+    "keepalive and end-session need it.\n"
     "Prints each response as one JSON object per line. Exit status: 0 OK,\n"
     "1 the call failed, 2 wrong usage. Arguments after -- are never flags.";
 
 using Args = std::vector<std::string>;
 
+// Whether a command sends --frontend.
+enum class FrontEnd {
+  kNo,        // It must not be given.
+  kOptional,  // Anonymous without it.
+  kRequired,
+};
+
 struct Command {
   absl::string_view name;
   size_t min_args;
   size_t max_args;  // SIZE_MAX: any number.
+  FrontEnd frontend;
   // Runs the command; returns the exit status.
   int (*run)(BalancerClient& client, const Args& args);
 };
@@ -244,41 +281,91 @@ int Batch(BalancerClient& client, const Args& args) {
   return Print("batch", client.Batch(request));
 }
 
+// The jams of `sync`'s arguments, each JAM=USER,USER... ("JAM=": no
+// users), or a message saying which argument is not one.
+absl::StatusOr<std::vector<BalancerClient::JamUsers>> ParseJams(
+    const Args& args) {
+  std::vector<BalancerClient::JamUsers> jams;
+  jams.reserve(args.size());
+  for (const std::string& arg : args) {
+    const size_t equals = arg.find('=');
+    if (equals == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sync: '", arg, "' is not JAM=USER,USER... (JAM= for no users)"));
+    }
+    BalancerClient::JamUsers& jam = jams.emplace_back();
+    jam.jam_id = arg.substr(0, equals);
+    const absl::string_view users = absl::string_view(arg).substr(equals + 1);
+    // Empty ids between commas stay, for the server to name.
+    if (!users.empty()) jam.user_ids = absl::StrSplit(users, ',');
+  }
+  return jams;
+}
+
+int Sync(BalancerClient& client, const Args& args) {
+  absl::StatusOr<std::vector<BalancerClient::JamUsers>> jams = ParseJams(args);
+  if (!jams.ok()) return UsageError(jams.status().message());
+  return Print("sync", client.Sync(absl::GetFlag(FLAGS_lease), *jams));
+}
+
 // The command of each RPC, named k<Method>Command: kCommands below is
 // generated from the RPC list (jambalancer/v1/rpc_list.h), so an RPC added
 // there without its command here does not compile.
-constexpr Command kCurrentJamCommand = {"current-jam", 0, 1, CurrentJam};
+constexpr Command kCurrentJamCommand = {"current-jam", 0, 1,
+                                        FrontEnd::kOptional, CurrentJam};
 constexpr Command kRefreshCommand = {
-    "refresh", 1, SIZE_MAX, [](BalancerClient& client, const Args& args) {
+    "refresh", 1, SIZE_MAX, FrontEnd::kOptional,
+    [](BalancerClient& client, const Args& args) {
       return Print(
           "refresh",
           client.Refresh(args[0], absl::MakeConstSpan(args).subspan(1)));
     }};
 constexpr Command kRemoveUserCommand = {
-    "remove-user", 2, 2, [](BalancerClient& client, const Args& args) {
-      return Print("remove-user", client.RemoveUser(args[0], args[1]));
+    "remove-user", 2, 2, FrontEnd::kOptional,
+    [](BalancerClient& client, const Args& args) {
+      return Print("remove-user", client.RemoveUser(args[0], args[1],
+                                                    absl::GetFlag(FLAGS_hold)));
     }};
-constexpr Command kHasCapacityCommand = {"has-capacity", 1, 2, HasCapacity};
+constexpr Command kHasCapacityCommand = {"has-capacity", 1, 2, FrontEnd::kNo,
+                                         HasCapacity};
 constexpr Command kAddUserCommand = {
-    "add-user", 2, 2, [](BalancerClient& client, const Args& args) {
+    "add-user", 2, 2, FrontEnd::kOptional,
+    [](BalancerClient& client, const Args& args) {
       return Print("add-user", client.AddUser(args[0], args[1]));
     }};
 constexpr Command kGetStatsCommand = {
-    "stats", 0, 0, [](BalancerClient& client, const Args&) {
+    "stats", 0, 0, FrontEnd::kNo, [](BalancerClient& client, const Args&) {
       return Print("stats", client.GetStats());
     }};
 constexpr Command kListJamsCommand = {
-    "list", 0, 0,
+    "list", 0, 0, FrontEnd::kNo,
     [](BalancerClient& client, const Args&) { return List(client); }};
-constexpr Command kBatchCommand = {"batch", 1, 1, Batch};
+constexpr Command kBatchCommand = {"batch", 1, 1, FrontEnd::kNo, Batch};
+constexpr Command kKeepAliveCommand = {"keepalive", 0, 0, FrontEnd::kRequired,
+                                       [](BalancerClient& client, const Args&) {
+                                         return Print("keepalive",
+                                                      client.KeepAlive());
+                                       }};
+constexpr Command kEndSessionCommand = {
+    "end-session", 0, 0, FrontEnd::kRequired,
+    [](BalancerClient& client, const Args&) {
+      return Print("end-session", client.EndSession());
+    }};
+constexpr Command kListSessionsCommand = {
+    "sessions", 0, 0, FrontEnd::kNo, [](BalancerClient& client, const Args&) {
+      return Print("sessions", client.ListSessions());
+    }};
+constexpr Command kSyncCommand = {"sync", 0, SIZE_MAX, FrontEnd::kRequired,
+                                  Sync};
 
 constexpr Command kCommands[] = {
 #define JAMCTL_RPC_COMMAND(Method, field) k##Method##Command,
     JAM_BALANCER_RPCS(JAMCTL_RPC_COMMAND)
+        JAM_BALANCER_CLIENT_STREAMING_RPCS(JAMCTL_RPC_COMMAND)
 #undef JAMCTL_RPC_COMMAND
     // Commands of their own.
-    {"health", 0, 1, Health},
-    {"watch-stats", 0, 0, WatchStats},
+    {"health", 0, 1, FrontEnd::kNo, Health},
+    {"watch-stats", 0, 0, FrontEnd::kNo, WatchStats},
 };
 
 // Abseil's --help and friends, which it handles without registering them.
@@ -329,6 +416,24 @@ std::string FlagError(int argc, char** argv) {
     if (!flag->ParseFrom(value, &error)) {
       return absl::StrCat("bad value '", value, "' for --", name, ": ", error);
     }
+  }
+  return "";
+}
+
+// Checks --`flag`, a duration only `command` takes, where 0 means `zero`:
+// "" if it is fine for the command `name`, else the usage error.
+std::string DurationError(absl::string_view flag, absl::string_view command,
+                          absl::string_view name, absl::string_view zero,
+                          absl::Duration value) {
+  if (value == absl::ZeroDuration()) return "";
+  if (name != command) {
+    return absl::StrCat("--", flag, " applies only to ", command, ", not to ",
+                        name);
+  }
+  // The request carries whole milliseconds.
+  if (value < absl::Milliseconds(1)) {
+    return absl::StrCat("--", flag, " must be 0 (", zero,
+                        ") or at least 1ms, not ", absl::FormatDuration(value));
   }
   return "";
 }
@@ -395,6 +500,31 @@ int Main(int argc, char** argv) {
         "USER must not be empty (leave it out to ask without a user): ", name));
   }
 
+  const std::string frontend = absl::GetFlag(FLAGS_frontend);
+  if (command->frontend == FrontEnd::kRequired && frontend.empty()) {
+    return UsageError(absl::StrCat(name, " needs --frontend=ID"));
+  }
+  if (command->frontend == FrontEnd::kNo && !frontend.empty()) {
+    std::vector<absl::string_view> senders;
+    for (const Command& sender : kCommands) {
+      if (sender.frontend != FrontEnd::kNo) senders.push_back(sender.name);
+    }
+    return UsageError(absl::StrCat("--frontend applies only to ",
+                                   absl::StrJoin(senders, ", "), ", not to ",
+                                   name));
+  }
+  if (std::string error = DurationError("hold", "remove-user", name, "no hold",
+                                        absl::GetFlag(FLAGS_hold));
+      !error.empty()) {
+    return UsageError(error);
+  }
+  if (std::string error =
+          DurationError("lease", "sync", name, "the server's default",
+                        absl::GetFlag(FLAGS_lease));
+      !error.empty()) {
+    return UsageError(error);
+  }
+
   // Before Connect starts gRPC's threads, which inherit the signal mask.
   if (name == "watch-stats") {
     const sigset_t interrupt = InterruptSignal();
@@ -402,6 +532,7 @@ int Main(int argc, char** argv) {
   }
   BalancerClient::Options options;
   options.deadline = absl::GetFlag(FLAGS_deadline);
+  options.frontend_id = frontend;
   if (options.deadline <= absl::ZeroDuration()) {
     return UsageError("--deadline must be positive");
   }

@@ -37,6 +37,14 @@ ABSL_FLAG(absl::Duration, max_reservation_ttl, kDefaults.max_reservation_ttl,
 ABSL_FLAG(std::string, metrics_listen, kDefaults.metrics_listen,
           "host:port serving Prometheus metrics at /metrics; empty turns "
           "metrics off; port 0 picks a free port (logged at start)");
+ABSL_FLAG(absl::Duration, lease_ttl, kDefaults.lease_ttl,
+          "a front end's lease when its Sync asks for 0 ms (at least 500ms)");
+ABSL_FLAG(absl::Duration, max_lease_ttl, kDefaults.max_lease_ttl,
+          "longest lease a Sync may ask for; longer ones are capped (at most "
+          "1h)");
+ABSL_FLAG(absl::Duration, resync_grace, kDefaults.resync_grace,
+          "after start, how long jams that front ends resupply stay closed to "
+          "new users (0: not at all)");
 ABSL_FLAG(bool, strand_inline, kDefaults.strand_inline,
           "run an operation on the gRPC thread that received it when the "
           "strand is idle (false: always hand it to the strand's thread)");
@@ -58,6 +66,8 @@ int main(int argc, char** argv) {
       "Places users into jams (small rooms) for front-end servers.\n"
       "Usage: jam-balancer [--listen=HOST:PORT] [--max_users=N] "
       "[--reservation_ttl=DURATION] [--max_reservation_ttl=DURATION] "
+      "[--lease_ttl=DURATION] [--max_lease_ttl=DURATION] "
+      "[--resync_grace=DURATION] "
       "[--metrics_listen=HOST:PORT] [--log_format=text|json] "
       "[--strand_inline=BOOL] "
       "[--shutdown_grace=DURATION]");
@@ -90,6 +100,9 @@ int main(int argc, char** argv) {
   options.max_users = absl::GetFlag(FLAGS_max_users);
   options.reservation_ttl = absl::GetFlag(FLAGS_reservation_ttl);
   options.max_reservation_ttl = absl::GetFlag(FLAGS_max_reservation_ttl);
+  options.lease_ttl = absl::GetFlag(FLAGS_lease_ttl);
+  options.max_lease_ttl = absl::GetFlag(FLAGS_max_lease_ttl);
+  options.resync_grace = absl::GetFlag(FLAGS_resync_grace);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.strand_inline = absl::GetFlag(FLAGS_strand_inline);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
@@ -112,6 +125,9 @@ int main(int argc, char** argv) {
        {"reservation_ttl", absl::FormatDuration(options.reservation_ttl)},
        {"max_reservation_ttl",
         absl::FormatDuration(options.max_reservation_ttl)},
+       {"lease_ttl", absl::FormatDuration(options.lease_ttl)},
+       {"max_lease_ttl", absl::FormatDuration(options.max_lease_ttl)},
+       {"resync_grace", absl::FormatDuration(options.resync_grace)},
        {"strand_inline", options.strand_inline ? "true" : "false"},
        {"shutdown_grace", absl::FormatDuration(options.shutdown_grace)}});
 

@@ -54,7 +54,9 @@ absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> ConnectChannels(
 
 absl::StatusOr<uint32_t> SetUpServer(
     const std::shared_ptr<grpc::Channel>& channel, const Config& config) {
-  BalancerClient client(channel, BalancerClient::Options{absl::Seconds(30)});
+  BalancerClient::Options options;
+  options.deadline = absl::Seconds(30);
+  BalancerClient client(channel, options);
   auto stats = client.GetStats();
   if (!stats.ok()) {
     return absl::Status(

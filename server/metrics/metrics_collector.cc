@@ -41,6 +41,7 @@ PoolReading MetricsCollector::ReadPool(JamPool& pool, absl::Duration timeout) {
   // Shared with the task: it may run after a timed-out scrape returned.
   struct Read {
     CollectionSnapshot snapshot;
+    PoolReading::Sessions sessions;
     absl::Notification done;
   };
   auto read = std::make_shared<Read>();
@@ -51,6 +52,7 @@ PoolReading MetricsCollector::ReadPool(JamPool& pool, absl::Duration timeout) {
   PoolReading reading;
   if (posted && read->done.WaitForNotificationWithTimeout(timeout)) {
     reading.collection = read->snapshot;
+    reading.sessions = read->sessions;
   }
   reading.strand_queue_depth = pool.QueueDepth();
   reading.strand_wait = pool.strand_wait_time().Read();

@@ -89,6 +89,30 @@ void FillJamSizes(const CollectionSnapshot& snapshot, ClientMetric& metric) {
   metric.histogram.sample_sum = static_cast<double>(snapshot.user_count);
 }
 
+using Sessions = PoolReading::Sessions;
+
+// The sessions' series, in the order /metrics lists them.
+struct SessionValue {
+  const char* name;
+  const char* help;
+  MetricType type;
+  uint64_t Sessions::*field;
+};
+
+constexpr SessionValue kSessionValues[] = {
+    {"jam_balancer_sessions", "Front ends' sessions held.", MetricType::Gauge,
+     &Sessions::live},
+    {"jam_balancer_sessions_expired_total",
+     "Front-end sessions whose lease ran out.", MetricType::Counter,
+     &Sessions::expired},
+    {"jam_balancer_users_removed_by_expiry_total",
+     "Members removed because their front end's lease ran out.",
+     MetricType::Counter, &Sessions::members_removed_by_expiry},
+    {"jam_balancer_reservations_removed_by_expiry_total",
+     "Reservations removed because their front end's lease ran out.",
+     MetricType::Counter, &Sessions::reservations_removed_by_expiry},
+};
+
 }  // namespace
 
 std::vector<MetricFamily> PoolFamilies(absl::Span<const PoolReading> pools) {
@@ -116,6 +140,21 @@ std::vector<MetricFamily> PoolFamilies(absl::Span<const PoolReading> pools) {
     }
   }
   if (!sizes.metric.empty()) families.push_back(std::move(sizes));
+
+  for (const SessionValue& value : kSessionValues) {
+    MetricFamily family = Family(value.name, value.help, value.type);
+    for (const PoolReading& pool : pools) {
+      if (!pool.sessions.has_value()) continue;
+      ClientMetric& metric = AddSeries(family, pool);
+      const auto reading = static_cast<double>((*pool.sessions).*value.field);
+      if (value.type == MetricType::Counter) {
+        metric.counter.value = reading;
+      } else {
+        metric.gauge.value = reading;
+      }
+    }
+    if (!family.metric.empty()) families.push_back(std::move(family));
+  }
 
   MetricFamily depth =
       Family("jam_balancer_strand_queue_depth",

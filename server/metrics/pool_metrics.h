@@ -2,6 +2,7 @@
 #define JAM_BALANCER_SERVER_METRICS_POOL_METRICS_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <vector>
 
@@ -21,15 +22,23 @@ struct PoolReading {
   // The collection, read on the pool's strand; nullopt if the strand did
   // not answer in time (its families are then left out for this pool).
   std::optional<CollectionSnapshot> collection;
+  // The front ends' sessions, read with the collection.
+  struct Sessions {
+    uint64_t live = 0;  // Sessions held (a lapsed one until it is expired).
+    uint64_t expired = 0;
+    uint64_t members_removed_by_expiry = 0;
+    uint64_t reservations_removed_by_expiry = 0;
+  };
+  std::optional<Sessions> sessions;
   size_t strand_queue_depth = 0;
   LatencyHistogram::Snapshot strand_wait;
   LatencyHistogram::Snapshot strand_run;
 };
 
 // The jam_balancer_* families of the pools: the collection's gauges,
-// counters and jam-size histogram (max_users taken from each snapshot), and
-// the strand's queue depth and timings. One series per pool in each family.
-// Pure: builds families from the readings.
+// counters and jam-size histogram (max_users taken from each snapshot), the
+// sessions, and the strand's queue depth and timings. One series per pool in
+// each family. Pure: builds families from the readings.
 std::vector<prometheus::MetricFamily> PoolFamilies(
     absl::Span<const PoolReading> pools);
 

@@ -37,12 +37,14 @@ int CodeIndex(absl::StatusCode code) {
 
 }  // namespace
 
-RpcMetrics::RpcMetrics(std::string service, std::vector<std::string> methods)
+RpcMetrics::RpcMetrics(std::string service, std::vector<std::string> methods,
+                       std::vector<std::string> types)
     : service_(std::move(service)),
       method_count_(methods.size()),
       methods_(std::make_unique<Method[]>(methods.size())) {
   for (size_t m = 0; m < method_count_; ++m) {
     methods_[m].name = std::move(methods[m]);
+    if (m < types.size()) methods_[m].type = std::move(types[m]);
   }
 }
 
@@ -84,7 +86,7 @@ std::vector<prometheus::MetricFamily> RpcMetrics::Collect() const {
     const std::vector<prometheus::ClientMetric::Label> labels = {
         {"grpc_method", m.name},
         {"grpc_service", service_},
-        {"grpc_type", "unary"}};
+        {"grpc_type", m.type}};
     prometheus::ClientMetric& s = started.metric.emplace_back();
     s.label = labels;
     s.counter.value = static_cast<double>(m.started.load());

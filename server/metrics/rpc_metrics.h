@@ -26,8 +26,10 @@ namespace jambalancer {
 // Thread-safe.
 class RpcMetrics {
  public:
-  // `service` and `methods` are the grpc_service and grpc_method labels.
-  RpcMetrics(std::string service, std::vector<std::string> methods);
+  // `service` and `methods` are the grpc_service and grpc_method labels;
+  // `types` the grpc_type of each method ("unary" for all when empty).
+  RpcMetrics(std::string service, std::vector<std::string> methods,
+             std::vector<std::string> types = {});
 
   RpcMetrics(const RpcMetrics&) = delete;
   RpcMetrics& operator=(const RpcMetrics&) = delete;
@@ -49,6 +51,7 @@ class RpcMetrics {
   static constexpr int kCodeCount = 17;  // OK .. UNAUTHENTICATED.
   struct Method {
     std::string name;
+    std::string type = "unary";
     std::atomic<uint64_t> started{0};
     std::atomic<uint64_t> handled[kCodeCount] = {};
     LatencyHistogram latency{LatencyHistogram::DefaultBounds()};

@@ -35,6 +35,21 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
         absl::FormatDuration(options.reservation_ttl), " and ",
         absl::FormatDuration(options.max_reservation_ttl)));
   }
+  if (options.lease_ttl < kMinLeaseTtl ||
+      options.lease_ttl > options.max_lease_ttl ||
+      options.max_lease_ttl > kMaxLeaseTtlSetting) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "lease_ttl must be at least ", absl::FormatDuration(kMinLeaseTtl),
+        " and at most max_lease_ttl, which must be at most ",
+        absl::FormatDuration(kMaxLeaseTtlSetting), "; got ",
+        absl::FormatDuration(options.lease_ttl), " and ",
+        absl::FormatDuration(options.max_lease_ttl)));
+  }
+  if (options.resync_grace < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("resync_grace must not be negative, got ",
+                     absl::FormatDuration(options.resync_grace)));
+  }
   if (options.listen.empty()) {
     return absl::InvalidArgumentError("listen must be host:port");
   }
@@ -45,6 +60,15 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   std::unique_ptr<BalancerServer> server(new BalancerServer(options));
+  // Jams that front ends resupply after this start stay closed for a while
+  // (see JamCollection::StartResync).
+  if (options.resync_grace > absl::ZeroDuration()) {
+    server->pool_.Post(
+        [grace = options.resync_grace, seat = options.reservation_ttl](
+            PoolState& state, absl::Time now) {
+          state.jams.StartResync(now + grace, seat);
+        });
+  }
   grpc::ServerBuilder builder;
   // gRPC binds with SO_REUSEPORT by default: a second balancer on the same
   // port would start and split the clients between two jam collections.

@@ -46,7 +46,9 @@ class BalancerServer {
   explicit BalancerServer(const ServerOptions& options)
       : pool_(options.max_users, options.strand_inline),
         service_(&pool_, &rpc_metrics_,
-                 {options.reservation_ttl, options.max_reservation_ttl}) {}
+                 CommandParser(
+                     {options.reservation_ttl, options.max_reservation_ttl},
+                     {options.lease_ttl, options.max_lease_ttl})) {}
 
   // Starts the /metrics endpoint. UNAVAILABLE if it cannot listen.
   absl::Status StartMetrics(const std::string& listen);

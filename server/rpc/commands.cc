@@ -38,17 +38,19 @@ absl::Status AtOperation(int index, absl::string_view field,
 absl::StatusOr<CurrentJamCommand> CommandParser::Parse(
     const v1::CurrentJamRequest& request) const {
   CurrentJamCommand command;
+  if (absl::Status s = ValidateOptionalId("frontend_id", request.frontend_id());
+      !s.ok()) {
+    return s;
+  }
+  command.frontend_id = request.frontend_id();
   if (request.user_id().empty()) return command;  // Asks only.
   if (absl::Status s = ValidateId("user_id", request.user_id()); !s.ok()) {
     return s;
   }
   command.user_id = request.user_id();
-  const absl::Duration asked = absl::Milliseconds(request.reservation_ttl_ms());
-  const absl::Duration ttl = asked == absl::ZeroDuration()
-                                 ? reservations_.default_ttl
-                                 : std::min(asked, reservations_.max_ttl);
-  // Whole milliseconds, the unit of the API.
-  command.reservation_ttl = absl::Milliseconds(absl::ToInt64Milliseconds(ttl));
+  command.reservation_ttl =
+      Capped(absl::Milliseconds(request.reservation_ttl_ms()),
+             reservations_.default_ttl, reservations_.max_ttl);
   return command;
 }
 
@@ -62,7 +64,11 @@ absl::StatusOr<RefreshCommand> CommandParser::Parse(
         absl::StrCat("user_ids must hold at most ", kMaxRefreshUsers,
                      " ids, got ", request.user_ids_size()));
   }
-  RefreshCommand command{request.jam_id(), {}};
+  if (absl::Status s = ValidateOptionalId("frontend_id", request.frontend_id());
+      !s.ok()) {
+    return s;
+  }
+  RefreshCommand command{request.jam_id(), {}, request.frontend_id()};
   command.user_ids.reserve(request.user_ids_size());
   for (int i = 0; i < request.user_ids_size(); ++i) {
     if (absl::Status s =
@@ -82,7 +88,17 @@ absl::StatusOr<RemoveUserCommand> CommandParser::Parse(
       !s.ok()) {
     return s;
   }
-  return RemoveUserCommand{request.jam_id(), request.user_id()};
+  if (absl::Status s = ValidateOptionalId("frontend_id", request.frontend_id());
+      !s.ok()) {
+    return s;
+  }
+  const absl::Duration hold =
+      request.hold_seat_ms() == 0
+          ? absl::ZeroDuration()
+          : Capped(absl::Milliseconds(request.hold_seat_ms()),
+                   reservations_.default_ttl, reservations_.max_ttl);
+  return RemoveUserCommand{request.jam_id(), request.user_id(),
+                           request.frontend_id(), hold};
 }
 
 absl::StatusOr<HasCapacityCommand> CommandParser::Parse(
@@ -102,7 +118,12 @@ absl::StatusOr<AddUserCommand> CommandParser::Parse(
       !s.ok()) {
     return s;
   }
-  return AddUserCommand{request.jam_id(), request.user_id()};
+  if (absl::Status s = ValidateOptionalId("frontend_id", request.frontend_id());
+      !s.ok()) {
+    return s;
+  }
+  return AddUserCommand{request.jam_id(), request.user_id(),
+                        request.frontend_id()};
 }
 
 absl::StatusOr<GetStatsCommand> CommandParser::Parse(
@@ -147,6 +168,110 @@ absl::StatusOr<BatchCommand> CommandParser::Parse(
       case v1::BatchOperation::OPERATION_NOT_SET:
         return absl::InvalidArgumentError(
             absl::StrCat("operations[", i, "] must set one operation"));
+    }
+  }
+  return command;
+}
+
+absl::Duration CommandParser::Capped(absl::Duration asked,
+                                     absl::Duration default_ttl,
+                                     absl::Duration max_ttl) const {
+  const absl::Duration ttl =
+      asked == absl::ZeroDuration() ? default_ttl : std::min(asked, max_ttl);
+  // Whole milliseconds, the unit of the API.
+  return absl::Milliseconds(absl::ToInt64Milliseconds(ttl));
+}
+
+absl::StatusOr<KeepAliveCommand> CommandParser::Parse(
+    const v1::KeepAliveRequest& request) const {
+  if (absl::Status s = ValidateId("frontend_id", request.frontend_id());
+      !s.ok()) {
+    return s;
+  }
+  return KeepAliveCommand{request.frontend_id()};
+}
+
+absl::StatusOr<EndSessionCommand> CommandParser::Parse(
+    const v1::EndSessionRequest& request) const {
+  if (absl::Status s = ValidateId("frontend_id", request.frontend_id());
+      !s.ok()) {
+    return s;
+  }
+  return EndSessionCommand{request.frontend_id()};
+}
+
+absl::StatusOr<ListSessionsCommand> CommandParser::Parse(
+    const v1::ListSessionsRequest&) const {
+  return ListSessionsCommand{};
+}
+
+absl::StatusOr<SyncCommand> CommandParser::Parse(
+    absl::Span<const v1::SyncRequest* const> messages) const {
+  if (messages.empty()) {
+    return absl::InvalidArgumentError(
+        "a Sync stream must send at least one message, naming frontend_id");
+  }
+  const v1::SyncRequest& first = *messages.front();
+  if (absl::Status s =
+          ValidateId("messages[0].frontend_id", first.frontend_id());
+      !s.ok()) {
+    return s;
+  }
+  SyncCommand command;
+  command.frontend_id = first.frontend_id();
+  const absl::Duration asked = absl::Milliseconds(first.lease_ttl_ms());
+  if (asked != absl::ZeroDuration() && asked < absl::Milliseconds(500)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "messages[0].lease_ttl_ms must be 0 (the server's default) or at "
+        "least 500, got ",
+        first.lease_ttl_ms()));
+  }
+  command.lease_ttl = Capped(asked, leases_.default_ttl, leases_.max_ttl);
+  size_t jam_count = 0;
+  for (const v1::SyncRequest* message : messages) {
+    jam_count += message->jams_size();
+  }
+  command.jams.reserve(jam_count);
+  command.user_lists.reserve(jam_count);
+  for (size_t m = 0; m < messages.size(); ++m) {
+    const v1::SyncRequest& message = *messages[m];
+    const std::string at = absl::StrCat("messages[", m, "].");
+    if (!message.frontend_id().empty() &&
+        message.frontend_id() != command.frontend_id) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(at,
+                       "frontend_id must be empty or repeat the first "
+                       "message's, got ",
+                       message.frontend_id()));
+    }
+    if (m > 0 && message.lease_ttl_ms() != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          at, "lease_ttl_ms must be 0: the first message sets the lease"));
+    }
+    for (int j = 0; j < message.jams_size(); ++j) {
+      const v1::JamMembers& jam = message.jams(j);
+      const std::string field = absl::StrCat(at, "jams[", j, "].");
+      if (absl::Status s =
+              ValidateId(absl::StrCat(field, "jam_id"), jam.jam_id());
+          !s.ok()) {
+        return s;
+      }
+      if (static_cast<size_t>(jam.user_ids_size()) > kMaxRefreshUsers) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, "user_ids must hold at most ", kMaxRefreshUsers,
+                         " ids, got ", jam.user_ids_size()));
+      }
+      std::vector<absl::string_view>& users = command.user_lists.emplace_back();
+      users.reserve(jam.user_ids_size());
+      for (int u = 0; u < jam.user_ids_size(); ++u) {
+        if (absl::Status s = ValidateId(
+                absl::StrCat(field, "user_ids[", u, "]"), jam.user_ids(u));
+            !s.ok()) {
+          return s;
+        }
+        users.push_back(jam.user_ids(u));
+      }
+      command.jams.push_back({jam.jam_id(), users});
     }
   }
   return command;

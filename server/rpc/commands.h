@@ -10,8 +10,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "jambalancer/v1/jam_balancer.pb.h"
 #include "jambalancer/v1/rpc_list.h"
+#include "server/core/jam_collection.h"
 
 namespace jambalancer {
 
@@ -27,21 +29,28 @@ inline constexpr int kMaxBatchOperations = 1000;
 inline constexpr uint32_t kDefaultPageSize = 100;
 inline constexpr uint32_t kMaxPageSize = 1000;
 
+// `frontend_id` in a command: the front end calling, whose live session the
+// call needs and whose lease it renews; empty for an anonymous call.
+
 struct CurrentJamCommand {
   absl::string_view user_id;  // Empty: ask only, reserve nothing.
   // With a user id: how long the seat is held (the server's default for 0,
   // capped at its maximum). Zero without a user id.
   absl::Duration reservation_ttl;
+  absl::string_view frontend_id = {};
 };
 
 struct RefreshCommand {
   absl::string_view jam_id;
   std::vector<absl::string_view> user_ids;  // May repeat; may be empty.
+  absl::string_view frontend_id = {};
 };
 
 struct RemoveUserCommand {
   absl::string_view jam_id;
   absl::string_view user_id;
+  absl::string_view frontend_id = {};
+  absl::Duration hold_seat = {};  // Zero: the seat goes with the user.
 };
 
 struct HasCapacityCommand {
@@ -52,6 +61,7 @@ struct HasCapacityCommand {
 struct AddUserCommand {
   absl::string_view jam_id;
   absl::string_view user_id;
+  absl::string_view frontend_id = {};
 };
 
 struct GetStatsCommand {};
@@ -76,8 +86,33 @@ struct BatchCommand {
   std::vector<BatchItem> operations;  // At most kMaxBatchOperations.
 };
 
-// Reservation times a CurrentJam command may carry.
+struct KeepAliveCommand {
+  absl::string_view frontend_id;  // Not empty.
+};
+
+struct EndSessionCommand {
+  absl::string_view frontend_id;  // Not empty.
+};
+
+struct ListSessionsCommand {};
+
+// A whole Sync stream: the jams of all its messages, in order.
+struct SyncCommand {
+  absl::string_view frontend_id;  // Not empty.
+  absl::Duration lease_ttl;       // Defaulted and capped.
+  std::vector<JamMembers> jams;   // Each within Refresh's limits.
+  // The user lists that `jams` point into.
+  std::vector<std::vector<absl::string_view>> user_lists;
+};
+
+// Reservation times a CurrentJam command may carry (and held seats).
 struct ReservationPolicy {
+  absl::Duration default_ttl;  // For a request asking 0 ms.
+  absl::Duration max_ttl;      // Longer requests are capped to it.
+};
+
+// Lease times a Sync may ask for.
+struct LeasePolicy {
   absl::Duration default_ttl;  // For a request asking 0 ms.
   absl::Duration max_ttl;      // Longer requests are capped to it.
 };
@@ -88,8 +123,8 @@ struct ReservationPolicy {
 // e.g. "operations[3].add_user.user_id ..."). Thread-safe (immutable).
 class CommandParser {
  public:
-  explicit CommandParser(ReservationPolicy reservations)
-      : reservations_(reservations) {}
+  CommandParser(ReservationPolicy reservations, LeasePolicy leases)
+      : reservations_(reservations), leases_(leases) {}
 
   absl::StatusOr<CurrentJamCommand> Parse(
       const v1::CurrentJamRequest& request) const;
@@ -104,9 +139,23 @@ class CommandParser {
   absl::StatusOr<ListJamsCommand> Parse(
       const v1::ListJamsRequest& request) const;
   absl::StatusOr<BatchCommand> Parse(const v1::BatchRequest& request) const;
+  absl::StatusOr<KeepAliveCommand> Parse(
+      const v1::KeepAliveRequest& request) const;
+  absl::StatusOr<EndSessionCommand> Parse(
+      const v1::EndSessionRequest& request) const;
+  absl::StatusOr<ListSessionsCommand> Parse(
+      const v1::ListSessionsRequest& request) const;
+  // The messages of one Sync stream, in order; the command borrows them.
+  // Errors name the message, e.g. "messages[2].jams[0].user_ids[5]".
+  absl::StatusOr<SyncCommand> Parse(
+      absl::Span<const v1::SyncRequest* const> messages) const;
 
  private:
+  absl::Duration Capped(absl::Duration asked, absl::Duration default_ttl,
+                        absl::Duration max_ttl) const;
+
   const ReservationPolicy reservations_;
+  const LeasePolicy leases_;
 };
 
 }  // namespace jambalancer

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/arena.h"
 #include "server/rpc/operations.h"
 #include "server/rpc/request_parser.h"
@@ -20,6 +21,20 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       std::string(status.message()));
 }
+
+// Serializes `response` into `bytes`: OK, or INTERNAL if it cannot.
+grpc::Status Serialize(const google::protobuf::Message& response,
+                       grpc::ByteBuffer* bytes) {
+  grpc::ProtoBufferWriter writer(bytes, grpc::kProtoBufferWriterMaxBufferLength,
+                                 static_cast<int>(response.ByteSizeLong()));
+  return response.SerializeToZeroCopyStream(&writer)
+             ? grpc::Status::OK
+             : grpc::Status(grpc::StatusCode::INTERNAL,
+                            "cannot serialize the response");
+}
+
+const grpc::Status kShuttingDown(grpc::StatusCode::UNAVAILABLE,
+                                 "server is shutting down");
 
 // One call's request, its command and its response. The messages live on
 // an arena of their own: parsing a Batch and building its results take a
@@ -56,7 +71,8 @@ class Call {
 RpcMetrics JamBalancerServiceImpl::NewRpcMetrics() {
   return RpcMetrics(
       v1::JamBalancerService::service_full_name(),
-      std::vector<std::string>(std::begin(kRpcNames), std::end(kRpcNames)));
+      std::vector<std::string>(std::begin(kRpcNames), std::end(kRpcNames)),
+      std::vector<std::string>(std::begin(kRpcTypes), std::end(kRpcTypes)));
 }
 
 template <typename Command, typename Request, typename Response>
@@ -91,19 +107,12 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::Serve(
   }
   const bool posted = pool_->Post([response, finish, call = std::move(call)](
                                       PoolState& state, absl::Time now) {
-    Apply(*call->command, now, state.jams, &call->response());
-    grpc::ProtoBufferWriter writer(
-        response, grpc::kProtoBufferWriterMaxBufferLength,
-        static_cast<int>(call->response().ByteSizeLong()));
-    finish(call->response().SerializeToZeroCopyStream(&writer)
-               ? grpc::Status::OK
-               : grpc::Status(grpc::StatusCode::INTERNAL,
-                              "cannot serialize the response"));
+    const absl::Status applied =
+        Apply(*call->command, now, state, &call->response());
+    finish(applied.ok() ? Serialize(call->response(), response)
+                        : ToGrpcStatus(applied));
   });
-  if (!posted) {
-    finish(
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down"));
-  }
+  if (!posted) finish(kShuttingDown);
   return reactor;
 }
 
@@ -116,5 +125,92 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::Serve(
   }
 JAM_BALANCER_RPCS(JAM_BALANCER_DEFINE_HANDLER)
 #undef JAM_BALANCER_DEFINE_HANDLER
+
+// One Sync stream: its messages are parsed as they come (on an arena of the
+// stream's own) and applied together, on the strand, once the client
+// half-closes. A stream that breaks before that changes nothing. Deletes
+// itself when gRPC is done with it.
+class JamBalancerServiceImpl::SyncReactor
+    : public grpc::ServerReadReactor<grpc::ByteBuffer> {
+ public:
+  SyncReactor(JamBalancerServiceImpl* service,
+              grpc::CallbackServerContext* context, grpc::ByteBuffer* response)
+      : service_(service),
+        context_(context),
+        response_(response),
+        started_(std::chrono::steady_clock::now()) {
+    service_->metrics_->Started(kMethod);
+    StartRead(&incoming_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // Half-closed, or broken (then nothing is applied).
+      if (context_->IsCancelled()) {
+        Done(grpc::Status(grpc::StatusCode::CANCELLED,
+                          "the Sync stream broke before it ended"));
+      } else {
+        Apply();
+      }
+      return;
+    }
+    auto* message =
+        google::protobuf::Arena::CreateMessage<v1::SyncRequest>(&arena_);
+    if (absl::Status status = ParseRequest(incoming_, message); !status.ok()) {
+      Done(ToGrpcStatus(absl::Status(status.code(),
+                                     absl::StrCat("messages[", messages_.size(),
+                                                  "]: ", status.message()))));
+      return;
+    }
+    messages_.push_back(message);
+    incoming_.Clear();
+    StartRead(&incoming_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  static constexpr size_t kMethod = static_cast<size_t>(Rpc::kSync);
+
+  void Apply() {
+    absl::StatusOr<SyncCommand> command = service_->parser_.Parse(messages_);
+    if (!command.ok()) {
+      Done(ToGrpcStatus(command.status()));
+      return;
+    }
+    command_.emplace(*std::move(command));
+    const bool posted =
+        service_->pool_->Post([this](PoolState& state, absl::Time now) {
+          v1::SyncResponse response;
+          const absl::Status applied =
+              jambalancer::Apply(*command_, now, state, &response);
+          Done(applied.ok() ? Serialize(response, response_)
+                            : ToGrpcStatus(applied));
+        });
+    if (!posted) Done(kShuttingDown);
+  }
+
+  // Counts the call and finishes it; `this` lives until OnDone.
+  void Done(const grpc::Status& status) {
+    service_->metrics_->Handled(
+        kMethod, static_cast<absl::StatusCode>(status.error_code()),
+        absl::FromChrono(std::chrono::steady_clock::now() - started_));
+    Finish(status);
+  }
+
+  JamBalancerServiceImpl* const service_;
+  grpc::CallbackServerContext* const context_;
+  grpc::ByteBuffer* const response_;
+  const std::chrono::steady_clock::time_point started_;
+  grpc::ByteBuffer incoming_;
+  google::protobuf::Arena arena_;
+  std::vector<const v1::SyncRequest*> messages_;  // On arena_.
+  std::optional<SyncCommand> command_;            // Borrows messages_.
+};
+
+grpc::ServerReadReactor<grpc::ByteBuffer>* JamBalancerServiceImpl::Sync(
+    grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
+  return new SyncReactor(this, context, response);
+}
 
 }  // namespace jambalancer

@@ -31,7 +31,8 @@ struct Stack<Base, First, Rest...> {
   , v1::JamBalancerService::WithRawCallbackMethod_##Method
 using RawCallbackService =
     Stack<v1::JamBalancerService::Service JAM_BALANCER_RPCS(
-        JAM_BALANCER_RAW_MIXIN)>::type;
+        JAM_BALANCER_RAW_MIXIN)
+              JAM_BALANCER_CLIENT_STREAMING_RPCS(JAM_BALANCER_RAW_MIXIN)>::type;
 #undef JAM_BALANCER_RAW_MIXIN
 
 }  // namespace internal
@@ -47,8 +48,8 @@ class JamBalancerServiceImpl final : public internal::RawCallbackService {
   // `pool` and `metrics` must outlive the service; `metrics` counts methods
   // in the order of JAM_BALANCER_RPCS (see NewRpcMetrics).
   JamBalancerServiceImpl(JamPool* pool, RpcMetrics* metrics,
-                         ReservationPolicy reservations)
-      : pool_(pool), metrics_(metrics), parser_(reservations) {}
+                         CommandParser parser)
+      : pool_(pool), metrics_(metrics), parser_(parser) {}
 
   // RpcMetrics labelled with this service's name and its methods.
   static RpcMetrics NewRpcMetrics();
@@ -60,7 +61,14 @@ class JamBalancerServiceImpl final : public internal::RawCallbackService {
   JAM_BALANCER_RPCS(JAM_BALANCER_DECLARE_HANDLER)
 #undef JAM_BALANCER_DECLARE_HANDLER
 
+  // Reads the whole stream, then applies it in one strand step.
+  grpc::ServerReadReactor<grpc::ByteBuffer>* Sync(
+      grpc::CallbackServerContext* context,
+      grpc::ByteBuffer* response) override;
+
  private:
+  class SyncReactor;
+
   // Parses the request into a Command, runs its operation on the strand and
   // finishes the call with the response, counting it as `rpc`.
   template <typename Command, typename Request, typename Response>

@@ -1,13 +1,49 @@
 #include "server/rpc/operations.h"
 
+#include <algorithm>
+#include <limits>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
+#include "absl/strings/str_cat.h"
 #include "server/rpc/page_token.h"
 
 namespace jambalancer {
 namespace {
+
+// The front end that a command is sent by; "" for anonymous ones.
+template <typename Command>
+absl::string_view FrontEndOf(const Command& command) {
+  if constexpr (std::is_same_v<Command, CurrentJamCommand> ||
+                std::is_same_v<Command, RefreshCommand> ||
+                std::is_same_v<Command, RemoveUserCommand> ||
+                std::is_same_v<Command, AddUserCommand>) {
+    return command.frontend_id;
+  } else {
+    return "";
+  }
+}
+
+absl::Status NoSession(absl::string_view frontend_id) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("front end ", frontend_id,
+                   " has no live session (its lease ran out, it ended, or "
+                   "the balancer restarted): Sync it, then retry"));
+}
+
+// Admits a call of `frontend_id`: OK for anonymous calls and live sessions
+// (renewing the lease), else NoSession.
+absl::Status Admit(absl::string_view frontend_id, absl::Time now,
+                   PoolState& state) {
+  if (frontend_id.empty()) return absl::OkStatus();
+  if (!state.sessions.Renew(frontend_id, now).has_value()) {
+    return NoSession(frontend_id);
+  }
+  return absl::OkStatus();
+}
 
 // The result field of a batch operation, chosen by its command's type.
 #define JAM_BALANCER_RESULT_FIELD(Method, field)            \
@@ -20,12 +56,17 @@ JAM_BALANCER_BATCH_RPCS(JAM_BALANCER_RESULT_FIELD)
 
 }  // namespace
 
-void Apply(const CurrentJamCommand& command, absl::Time now,
-           JamCollection& jams, v1::CurrentJamResponse* response) {
+absl::Status Apply(const CurrentJamCommand& command, absl::Time now,
+                   PoolState& state, v1::CurrentJamResponse* response) {
+  if (absl::Status s = Admit(command.frontend_id, now, state); !s.ok()) {
+    return s;
+  }
+  JamCollection& jams = state.jams;
   CurrentJamResult result =
       command.user_id.empty()
           ? jams.CurrentJam(now)
-          : jams.ReserveSeat(command.user_id, command.reservation_ttl, now);
+          : jams.ReserveSeat(command.user_id, command.reservation_ttl, now,
+                             command.frontend_id);
   response->set_jam_id(std::move(result.jam_id));
   response->set_user_count(result.user_count);
   response->set_new_jam(result.new_jam);
@@ -33,51 +74,71 @@ void Apply(const CurrentJamCommand& command, absl::Time now,
     response->set_reservation_expires_unix_ms(
         absl::ToUnixMillis(result.reservation_expires));
   }
+  return absl::OkStatus();
 }
 
-void Apply(const RefreshCommand& command, absl::Time now, JamCollection& jams,
-           v1::RefreshResponse* response) {
-  response->set_user_count(jams.Refresh(command.jam_id, command.user_ids, now));
+absl::Status Apply(const RefreshCommand& command, absl::Time now,
+                   PoolState& state, v1::RefreshResponse* response) {
+  if (absl::Status s = Admit(command.frontend_id, now, state); !s.ok()) {
+    return s;
+  }
+  response->set_user_count(state.jams.Refresh(command.jam_id, command.user_ids,
+                                              now, command.frontend_id));
+  return absl::OkStatus();
 }
 
-void Apply(const RemoveUserCommand& command, absl::Time now,
-           JamCollection& jams, v1::RemoveUserResponse* response) {
+absl::Status Apply(const RemoveUserCommand& command, absl::Time now,
+                   PoolState& state, v1::RemoveUserResponse* response) {
+  if (absl::Status s = Admit(command.frontend_id, now, state); !s.ok()) {
+    return s;
+  }
   const RemoveUserResult result =
-      jams.RemoveUser(command.jam_id, command.user_id, now);
+      state.jams.RemoveUser(command.jam_id, command.user_id, now,
+                            command.frontend_id, command.hold_seat);
   response->set_removed(result.removed);
   response->set_user_count(result.user_count);
+  return absl::OkStatus();
 }
 
-void Apply(const HasCapacityCommand& command, absl::Time now,
-           JamCollection& jams, v1::HasCapacityResponse* response) {
+absl::Status Apply(const HasCapacityCommand& command, absl::Time now,
+                   PoolState& state, v1::HasCapacityResponse* response) {
   const HasCapacityResult result =
-      jams.HasCapacity(command.jam_id, command.user_id, now);
+      state.jams.HasCapacity(command.jam_id, command.user_id, now);
   response->set_has_capacity(result.has_capacity);
   response->set_user_count(result.user_count);
-  response->set_max_users(jams.max_users());
+  response->set_max_users(state.jams.max_users());
+  return absl::OkStatus();
 }
 
-void Apply(const AddUserCommand& command, absl::Time now, JamCollection& jams,
-           v1::AddUserResponse* response) {
-  AddUserResult result = jams.AddUser(command.jam_id, command.user_id, now);
+absl::Status Apply(const AddUserCommand& command, absl::Time now,
+                   PoolState& state, v1::AddUserResponse* response) {
+  if (absl::Status s = Admit(command.frontend_id, now, state); !s.ok()) {
+    return s;
+  }
+  AddUserResult result = state.jams.AddUser(command.jam_id, command.user_id,
+                                            now, command.frontend_id);
   response->set_added(result.added);
   response->set_user_count(result.user_count);
   response->set_redirect_jam_id(std::move(result.redirect_jam_id));
+  return absl::OkStatus();
 }
 
-void Apply(const GetStatsCommand&, absl::Time now, JamCollection& jams,
-           v1::GetStatsResponse* response) {
-  const CollectionSnapshot snapshot = jams.Snapshot(now);
+absl::Status Apply(const GetStatsCommand&, absl::Time now, PoolState& state,
+                   v1::GetStatsResponse* response) {
+  const CollectionSnapshot snapshot = state.jams.Snapshot(now);
   response->set_jam_count(snapshot.jam_count);
   response->set_user_count(snapshot.user_count);
   response->set_max_users(snapshot.max_users);
   response->set_full_jam_count(snapshot.full_jam_count);
   response->set_reservation_count(snapshot.reservation_count);
+  response->set_session_count(state.sessions.size());
+  return absl::OkStatus();
 }
 
-void Apply(const ListJamsCommand& command, absl::Time now, JamCollection& jams,
-           v1::ListJamsResponse* response) {
-  JamPage page = jams.ListJams(command.after_jam_id, command.page_size, now);
+absl::Status Apply(const ListJamsCommand& command, absl::Time now,
+                   PoolState& state, v1::ListJamsResponse* response) {
+  JamPage page =
+      state.jams.ListJams(command.after_jam_id, command.page_size, now);
   for (JamSnapshot& snapshot : page.jams) {
     v1::Jam* jam = response->add_jams();
     jam->set_jam_id(std::move(snapshot.jam_id));
@@ -90,20 +151,88 @@ void Apply(const ListJamsCommand& command, absl::Time now, JamCollection& jams,
     response->set_next_page_token(
         EncodePageToken(response->jams(response->jams_size() - 1).jam_id()));
   }
+  return absl::OkStatus();
 }
 
-void Apply(const BatchCommand& command, absl::Time now, JamCollection& jams,
-           v1::BatchResponse* response) {
+absl::Status Apply(const BatchCommand& command, absl::Time now,
+                   PoolState& state, v1::BatchResponse* response) {
+  // Every front end named must have a live session, or nothing runs.
+  for (size_t i = 0; i < command.operations.size(); ++i) {
+    const absl::string_view frontend_id =
+        std::visit([](const auto& typed) { return FrontEndOf(typed); },
+                   command.operations[i]);
+    if (!frontend_id.empty() && !state.sessions.IsLive(frontend_id, now)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "operations[", i, "]: ", NoSession(frontend_id).message()));
+    }
+  }
   response->mutable_results()->Reserve(
       static_cast<int>(command.operations.size()));
   for (const BatchItem& operation : command.operations) {
     v1::BatchResult* result = response->add_results();
     std::visit(
         [&](const auto& typed) {
-          Apply(typed, now, jams, ResultOf(typed, result));
+          // Admitted above: each succeeds.
+          Apply(typed, now, state, ResultOf(typed, result)).IgnoreError();
         },
         operation);
   }
+  return absl::OkStatus();
+}
+
+absl::Status Apply(const KeepAliveCommand& command, absl::Time now,
+                   PoolState& state, v1::KeepAliveResponse* response) {
+  const std::optional<absl::Time> expires =
+      state.sessions.Renew(command.frontend_id, now);
+  if (!expires.has_value()) return NoSession(command.frontend_id);
+  response->set_lease_expires_unix_ms(absl::ToUnixMillis(*expires));
+  return absl::OkStatus();
+}
+
+absl::Status Apply(const EndSessionCommand& command, absl::Time now,
+                   PoolState& state, v1::EndSessionResponse* response) {
+  if (!state.sessions.IsLive(command.frontend_id, now)) {
+    return NoSession(command.frontend_id);
+  }
+  state.sessions.End(command.frontend_id);
+  const FrontEndRemoval removal = state.jams.RemoveFrontEnd(
+      command.frontend_id, std::numeric_limits<size_t>::max(), now);
+  response->set_removed_user_count(removal.members_removed);
+  return absl::OkStatus();
+}
+
+absl::Status Apply(const ListSessionsCommand&, absl::Time now, PoolState& state,
+                   v1::ListSessionsResponse* response) {
+  state.jams.ExpireReservations(now);
+  for (const SessionInfo& info : state.sessions.List()) {
+    const FrontEndCounts counts = state.jams.CountsOf(info.frontend_id);
+    v1::Session* session = response->add_sessions();
+    session->set_frontend_id(info.frontend_id);
+    session->set_lease_expires_unix_ms(absl::ToUnixMillis(info.lease_expires));
+    session->set_member_count(counts.member_count);
+    session->set_reservation_count(counts.reservation_count);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Apply(const SyncCommand& command, absl::Time now, PoolState& state,
+                   v1::SyncResponse* response) {
+  if (state.Removing(command.frontend_id)) {
+    // Its lapsed session's users go first, or later removal steps would
+    // take the users this Sync places.
+    state.jams.RemoveFrontEnd(command.frontend_id,
+                              std::numeric_limits<size_t>::max(), now);
+    state.removals.erase(std::find(state.removals.begin(), state.removals.end(),
+                                   command.frontend_id));
+  }
+  const absl::Time expires =
+      state.sessions.Start(command.frontend_id, command.lease_ttl, now);
+  const FrontEndCounts counts =
+      state.jams.ReplaceFrontEnd(command.frontend_id, command.jams, now);
+  response->set_lease_expires_unix_ms(absl::ToUnixMillis(expires));
+  response->set_jam_count(counts.jam_count);
+  response->set_user_count(counts.member_count);
+  return absl::OkStatus();
 }
 
 }  // namespace jambalancer

@@ -1,35 +1,53 @@
 #ifndef JAM_BALANCER_SERVER_RPC_OPERATIONS_H_
 #define JAM_BALANCER_SERVER_RPC_OPERATIONS_H_
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "jambalancer/v1/jam_balancer.pb.h"
-#include "server/core/jam_collection.h"
 #include "server/rpc/commands.h"
+#include "server/runtime/pool_state.h"
 
 namespace jambalancer {
 
-// What each RPC does: applies a checked command to a pool's collection at
-// `now` and fills in the response. One overload per RPC. These run on the
-// pool's strand (the caller has exclusive access to `jams`); they are pure
+// What each RPC does: applies a checked command to a pool's state at `now`
+// and fills in the response. One overload per RPC. These run on the pool's
+// strand (the caller has exclusive access to `state`); they are pure
 // otherwise, so tests call them directly.
+//
+// A command with a frontend_id needs that front end's live session: without
+// one the answer is FAILED_PRECONDITION naming the front end, and nothing
+// changes; with one, its lease is renewed. A Batch is refused whole if any
+// of its operations is.
 
-void Apply(const CurrentJamCommand& command, absl::Time now,
-           JamCollection& jams, v1::CurrentJamResponse* response);
-void Apply(const RefreshCommand& command, absl::Time now, JamCollection& jams,
-           v1::RefreshResponse* response);
-void Apply(const RemoveUserCommand& command, absl::Time now,
-           JamCollection& jams, v1::RemoveUserResponse* response);
-void Apply(const HasCapacityCommand& command, absl::Time now,
-           JamCollection& jams, v1::HasCapacityResponse* response);
-void Apply(const AddUserCommand& command, absl::Time now, JamCollection& jams,
-           v1::AddUserResponse* response);
-void Apply(const GetStatsCommand& command, absl::Time now, JamCollection& jams,
-           v1::GetStatsResponse* response);
-void Apply(const ListJamsCommand& command, absl::Time now, JamCollection& jams,
-           v1::ListJamsResponse* response);
+absl::Status Apply(const CurrentJamCommand& command, absl::Time now,
+                   PoolState& state, v1::CurrentJamResponse* response);
+absl::Status Apply(const RefreshCommand& command, absl::Time now,
+                   PoolState& state, v1::RefreshResponse* response);
+absl::Status Apply(const RemoveUserCommand& command, absl::Time now,
+                   PoolState& state, v1::RemoveUserResponse* response);
+absl::Status Apply(const HasCapacityCommand& command, absl::Time now,
+                   PoolState& state, v1::HasCapacityResponse* response);
+absl::Status Apply(const AddUserCommand& command, absl::Time now,
+                   PoolState& state, v1::AddUserResponse* response);
+absl::Status Apply(const GetStatsCommand& command, absl::Time now,
+                   PoolState& state, v1::GetStatsResponse* response);
+absl::Status Apply(const ListJamsCommand& command, absl::Time now,
+                   PoolState& state, v1::ListJamsResponse* response);
 // Runs the operations in order, one result each, in this one call.
-void Apply(const BatchCommand& command, absl::Time now, JamCollection& jams,
-           v1::BatchResponse* response);
+absl::Status Apply(const BatchCommand& command, absl::Time now,
+                   PoolState& state, v1::BatchResponse* response);
+absl::Status Apply(const KeepAliveCommand& command, absl::Time now,
+                   PoolState& state, v1::KeepAliveResponse* response);
+// Ends the session and removes the front end's users (all in this step).
+absl::Status Apply(const EndSessionCommand& command, absl::Time now,
+                   PoolState& state, v1::EndSessionResponse* response);
+absl::Status Apply(const ListSessionsCommand& command, absl::Time now,
+                   PoolState& state, v1::ListSessionsResponse* response);
+// Starts or renews the session and makes the listed jams the front end's
+// whole truth. A front end whose lapsed session is still being removed is
+// removed first.
+absl::Status Apply(const SyncCommand& command, absl::Time now, PoolState& state,
+                   v1::SyncResponse* response);
 
 }  // namespace jambalancer
 

@@ -20,6 +20,15 @@ struct ServerOptions {
   absl::Duration reservation_ttl = absl::Seconds(15);
   // Longest reservation a request may ask for; longer ones are capped.
   absl::Duration max_reservation_ttl = absl::Minutes(2);
+  // A front end's lease when its Sync asks for 0 ms.
+  absl::Duration lease_ttl = absl::Seconds(10);
+  // Longest lease a Sync may ask for; longer ones are capped.
+  absl::Duration max_lease_ttl = absl::Minutes(5);
+  // After start, how long jams that front ends resupply stay closed to new
+  // users (their lists may not be complete yet): long enough for a front end
+  // that keeps alive at a third of the default lease to notice the restart
+  // and sync.
+  absl::Duration resync_grace = absl::Seconds(5);
   // Run an operation on the calling gRPC thread when the strand is idle,
   // instead of handing every one to the strand's thread (see Strand).
   bool strand_inline = true;
@@ -33,6 +42,9 @@ struct ServerOptions {
 
 // Longest reservation time the server accepts as a setting.
 inline constexpr absl::Duration kMaxReservationTtlSetting = absl::Hours(24);
+// Shortest and longest lease the server accepts, as a setting or a request.
+inline constexpr absl::Duration kMinLeaseTtl = absl::Milliseconds(500);
+inline constexpr absl::Duration kMaxLeaseTtlSetting = absl::Hours(1);
 
 }  // namespace jambalancer
 

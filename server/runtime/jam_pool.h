@@ -1,41 +1,16 @@
 #ifndef JAM_BALANCER_SERVER_RUNTIME_JAM_POOL_H_
 #define JAM_BALANCER_SERVER_RUNTIME_JAM_POOL_H_
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "server/core/jam_collection.h"
-#include "server/core/session_table.h"
+#include "server/runtime/pool_state.h"
 #include "server/runtime/strand.h"
 
 namespace jambalancer {
-
-// What a pool's operations run against: the jams and the front ends'
-// sessions. Touched only on the pool's strand.
-struct PoolState {
-  explicit PoolState(uint32_t max_users) : jams(max_users) {}
-
-  JamCollection jams;
-  SessionTable sessions;
-  // Front ends whose lease ran out and that still own users, removed in
-  // steps, first one first. A new session of such a front end must wait
-  // until its removal is done, or the steps would remove its new users.
-  std::deque<std::string> removals;
-  bool Removing(absl::string_view frontend_id) const {
-    return std::find(removals.begin(), removals.end(), frontend_id) !=
-           removals.end();
-  }
-  // Running totals of the front ends removed when their lease ran out.
-  uint64_t sessions_expired = 0;
-  uint64_t members_removed_by_expiry = 0;
-  uint64_t reservations_removed_by_expiry = 0;
-};
 
 // A pool of jams: one PoolState and the strand that owns it. Every
 // operation on the state runs on the strand, in the order posted, and gets

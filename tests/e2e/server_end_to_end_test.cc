@@ -366,8 +366,9 @@ TEST_F(ServerEndToEndTest, HealthIsServingUntilShutdown) {
 
 TEST_F(ServerEndToEndTest, CallsAfterShutdownFailUnavailable) {
   server_->Shutdown(absl::Seconds(1));
-  auto client = BalancerClient::Connect(
-      Target(), BalancerClient::Options{absl::Seconds(2)});
+  BalancerClient::Options options;
+  options.deadline = absl::Seconds(2);
+  auto client = BalancerClient::Connect(Target(), options);
   EXPECT_EQ(client->CurrentJam().status().code(),
             absl::StatusCode::kUnavailable);
 }

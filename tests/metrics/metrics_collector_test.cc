@@ -68,18 +68,21 @@ class MetricsCollectorTest : public ::testing::Test {
 
 TEST_F(MetricsCollectorTest, CollectsEveryPartOfMetrics) {
   const std::vector<std::string> names = Names(collector_.Collect());
-  EXPECT_THAT(
-      names, IsSupersetOf(
-                 {"grpc_server_started_total", "grpc_server_handled_total",
-                  "grpc_server_handling_seconds", "jam_balancer_jams",
-                  "jam_balancer_users", "jam_balancer_max_users",
-                  "jam_balancer_jam_members", "jam_balancer_strand_queue_depth",
-                  "jam_balancer_strand_wait_seconds",
-                  "jam_balancer_strand_run_seconds", "jam_balancer_build_info",
-                  "process_cpu_seconds_total", "process_resident_memory_bytes",
-                  "process_open_fds", "process_start_time_seconds"}));
-  // 3 RPC, 12 collection, 3 strand, build info and 6 process families.
-  EXPECT_EQ(names.size(), 25u);
+  EXPECT_THAT(names,
+              IsSupersetOf(
+                  {"grpc_server_started_total", "grpc_server_handled_total",
+                   "grpc_server_handling_seconds", "jam_balancer_jams",
+                   "jam_balancer_users", "jam_balancer_max_users",
+                   "jam_balancer_jam_members", "jam_balancer_sessions",
+                   "jam_balancer_sessions_expired_total",
+                   "jam_balancer_strand_queue_depth",
+                   "jam_balancer_strand_wait_seconds",
+                   "jam_balancer_strand_run_seconds", "jam_balancer_build_info",
+                   "process_cpu_seconds_total", "process_resident_memory_bytes",
+                   "process_open_fds", "process_start_time_seconds"}));
+  // 3 RPC, 12 collection, 4 session, 3 strand, build info and 6 process
+  // families.
+  EXPECT_EQ(names.size(), 29u);
 }
 
 TEST_F(MetricsCollectorTest, CollectionFamiliesShowThePoolNow) {

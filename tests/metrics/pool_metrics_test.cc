@@ -219,5 +219,28 @@ TEST(PoolFamiliesTest, PoolWithoutCollectionIsLeftOutOfCollectionFamilies) {
   }
 }
 
+TEST(PoolFamiliesTest, SessionFamiliesComeFromTheReading) {
+  PoolReading pool = Reading({}, Snapshot());
+  pool.sessions = PoolReading::Sessions{3, 5, 70, 2};
+  const PoolReading pools[] = {pool};
+  const std::vector<MetricFamily> families = PoolFamilies(pools);
+  const auto value = [&](const std::string& name) {
+    for (const MetricFamily& family : families) {
+      if (family.name == name) {
+        EXPECT_EQ(family.metric.size(), 1u) << name;
+        return family.type == MetricType::Counter
+                   ? family.metric[0].counter.value
+                   : family.metric[0].gauge.value;
+      }
+    }
+    ADD_FAILURE() << "no family " << name;
+    return -1.0;
+  };
+  EXPECT_EQ(value("jam_balancer_sessions"), 3);
+  EXPECT_EQ(value("jam_balancer_sessions_expired_total"), 5);
+  EXPECT_EQ(value("jam_balancer_users_removed_by_expiry_total"), 70);
+  EXPECT_EQ(value("jam_balancer_reservations_removed_by_expiry_total"), 2);
+}
+
 }  // namespace
 }  // namespace jambalancer

@@ -1,8 +1,11 @@
 #include "server/rpc/commands.h"
 
+#include <deque>
 #include <string>
 #include <variant>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/rpc/id_validation.h"
@@ -12,6 +15,7 @@
 namespace jambalancer {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
@@ -19,7 +23,8 @@ using test::ExpectInvalidArgument;
 
 const CommandParser& Parser() {
   static const CommandParser parser(
-      ReservationPolicy{absl::Seconds(15), absl::Minutes(2)});
+      ReservationPolicy{absl::Seconds(15), absl::Minutes(2)},
+      LeasePolicy{absl::Seconds(10), absl::Minutes(5)});
   return parser;
 }
 
@@ -172,6 +177,128 @@ TEST(BatchCommandTest, HoldsAtMostTheLimit) {
   const absl::Status status = Validate(request);
   ExpectInvalidArgument(status, "operations", "at most 1000");
   EXPECT_THAT(status.message(), HasSubstr("got 1001"));
+}
+
+// --- Front ends ---
+
+TEST(FrontEndCommandTest, FrontEndIdIsOptionalButFollowsTheIdRules) {
+  v1::AddUserRequest add;
+  add.set_jam_id("j");
+  add.set_user_id("u");
+  EXPECT_THAT(Parser().Parse(add)->frontend_id, IsEmpty());
+  add.set_frontend_id("fe-1");
+  EXPECT_EQ(Parser().Parse(add)->frontend_id, "fe-1");
+  add.set_frontend_id("bad\n");
+  ExpectInvalidArgument(Validate(add), "frontend_id", "control");
+
+  v1::CurrentJamRequest current;
+  current.set_frontend_id(std::string(kMaxIdBytes + 1, 'f'));
+  ExpectInvalidArgument(Validate(current), "frontend_id", "at most 128");
+  v1::RefreshRequest refresh;
+  refresh.set_jam_id("j");
+  refresh.set_frontend_id("fe");
+  EXPECT_EQ(Parser().Parse(refresh)->frontend_id, "fe");
+}
+
+TEST(FrontEndCommandTest, HeldSeatsAreCappedLikeReservations) {
+  v1::RemoveUserRequest remove;
+  remove.set_jam_id("j");
+  remove.set_user_id("u");
+  EXPECT_EQ(Parser().Parse(remove)->hold_seat, absl::ZeroDuration());
+  remove.set_hold_seat_ms(3000);
+  EXPECT_EQ(Parser().Parse(remove)->hold_seat, absl::Seconds(3));
+  remove.set_hold_seat_ms(3600 * 1000);
+  EXPECT_EQ(Parser().Parse(remove)->hold_seat, absl::Minutes(2));
+}
+
+TEST(FrontEndCommandTest, SessionCallsNeedAFrontEnd) {
+  ExpectInvalidArgument(Validate(v1::KeepAliveRequest()), "frontend_id",
+                        "empty");
+  ExpectInvalidArgument(Validate(v1::EndSessionRequest()), "frontend_id",
+                        "empty");
+  v1::KeepAliveRequest keep;
+  keep.set_frontend_id("fe");
+  EXPECT_EQ(Parser().Parse(keep)->frontend_id, "fe");
+  EXPECT_TRUE(Validate(v1::ListSessionsRequest()).ok());
+}
+
+// The messages of one Sync stream.
+class SyncCommandTest : public ::testing::Test {
+ protected:
+  v1::SyncRequest& Add() { return messages_.emplace_back(); }
+  absl::StatusOr<SyncCommand> Parse() {
+    pointers_.clear();
+    for (const v1::SyncRequest& message : messages_) {
+      pointers_.push_back(&message);
+    }
+    return Parser().Parse(pointers_);
+  }
+  static void AddJam(v1::SyncRequest& message, const std::string& jam,
+                     std::vector<std::string> users) {
+    v1::JamMembers* members = message.add_jams();
+    members->set_jam_id(jam);
+    for (std::string& user : users) members->add_user_ids(std::move(user));
+  }
+
+  std::deque<v1::SyncRequest> messages_;
+  std::vector<const v1::SyncRequest*> pointers_;
+};
+
+TEST_F(SyncCommandTest, GathersTheJamsOfEveryMessage) {
+  v1::SyncRequest& first = Add();
+  first.set_frontend_id("fe");
+  first.set_lease_ttl_ms(2500);
+  AddJam(first, "j1", {"a", "b"});
+  AddJam(Add(), "j2", {"c"});
+  v1::SyncRequest& third = Add();
+  third.set_frontend_id("fe");  // Repeating it is fine.
+  AddJam(third, "j1", {"d"});
+  absl::StatusOr<SyncCommand> command = Parse();
+  ASSERT_TRUE(command.ok()) << command.status();
+  EXPECT_EQ(command->frontend_id, "fe");
+  EXPECT_EQ(command->lease_ttl, absl::Milliseconds(2500));
+  ASSERT_EQ(command->jams.size(), 3u);
+  EXPECT_EQ(command->jams[0].jam_id, "j1");
+  EXPECT_THAT(command->jams[0].user_ids, ElementsAre("a", "b"));
+  EXPECT_EQ(command->jams[1].jam_id, "j2");
+  EXPECT_THAT(command->jams[2].user_ids, ElementsAre("d"));
+}
+
+TEST_F(SyncCommandTest, LeaseDefaultsAndIsCappedAndAtLeast500Ms) {
+  v1::SyncRequest& first = Add();
+  first.set_frontend_id("fe");
+  EXPECT_EQ(Parse()->lease_ttl, absl::Seconds(10));
+  first.set_lease_ttl_ms(3600 * 1000);
+  EXPECT_EQ(Parse()->lease_ttl, absl::Minutes(5));
+  first.set_lease_ttl_ms(500);
+  EXPECT_EQ(Parse()->lease_ttl, absl::Milliseconds(500));
+  first.set_lease_ttl_ms(499);
+  ExpectInvalidArgument(Parse().status(), "messages[0].lease_ttl_ms",
+                        "at least 500");
+}
+
+TEST_F(SyncCommandTest, NamesTheMessageAndFieldThatIsWrong) {
+  ExpectInvalidArgument(Parse().status(), "at least one message");
+  Add();
+  ExpectInvalidArgument(Parse().status(), "messages[0].frontend_id", "empty");
+  messages_[0].set_frontend_id("fe");
+  Add().set_frontend_id("other");
+  ExpectInvalidArgument(Parse().status(), "messages[1].frontend_id",
+                        "repeat the first");
+  messages_[1].clear_frontend_id();
+  messages_[1].set_lease_ttl_ms(1000);
+  ExpectInvalidArgument(Parse().status(), "messages[1].lease_ttl_ms");
+  messages_[1].clear_lease_ttl_ms();
+  AddJam(messages_[1], "j", {"a", ""});
+  ExpectInvalidArgument(Parse().status(), "messages[1].jams[0].user_ids[1]",
+                        "empty");
+  messages_[1].clear_jams();
+  std::vector<std::string> many;
+  for (size_t i = 0; i <= kMaxRefreshUsers; ++i)
+    many.push_back(absl::StrCat(i));
+  AddJam(messages_[1], "j", many);
+  ExpectInvalidArgument(Parse().status(), "messages[1].jams[0].user_ids",
+                        "at most 1024");
 }
 
 }  // namespace

@@ -237,6 +237,117 @@ TEST_F(JamBalancerServiceImplTest, BatchInvalidUtf8NamesTheOperation) {
                         "operations[1].add_user.user_id", "valid UTF-8");
 }
 
+// --- Sync: a client stream ---
+
+// One jam of `count` users named PREFIX0.. in a SyncRequest.
+void AddJam(v1::SyncRequest& message, const std::string& jam,
+            const std::string& prefix, int count) {
+  v1::JamMembers* members = message.add_jams();
+  members->set_jam_id(jam);
+  for (int i = 0; i < count; ++i) {
+    members->add_user_ids(absl::StrCat(prefix, i));
+  }
+}
+
+class SyncTest : public JamBalancerServiceImplTest {
+ protected:
+  // Sends `messages` on one Sync stream and half-closes it.
+  grpc::Status Sync(const std::vector<v1::SyncRequest>& messages,
+                    v1::SyncResponse* response) {
+    auto stub = v1::JamBalancerService::NewStub(channel_);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    std::unique_ptr<grpc::ClientWriter<v1::SyncRequest>> writer =
+        stub->Sync(&context, response);
+    for (const v1::SyncRequest& message : messages) {
+      if (!writer->Write(message)) break;
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  }
+};
+
+TEST_F(SyncTest, JamsSpreadOverMessagesBeyondFourMegabytesAreApplied) {
+  // 300 jams of 1000 users of about 20 bytes: over 6 MB in 30 messages.
+  std::vector<v1::SyncRequest> messages(30);
+  messages[0].set_frontend_id("fe");
+  messages[0].set_lease_ttl_ms(60'000);
+  for (int m = 0; m < 30; ++m) {
+    for (int j = 0; j < 10; ++j) {
+      const int jam = m * 10 + j;
+      AddJam(messages[m], absl::StrCat("jam-", jam),
+             absl::StrCat("user-of-jam-", jam, "-"), 1000);
+    }
+  }
+  size_t bytes = 0;
+  for (const v1::SyncRequest& message : messages)
+    bytes += message.ByteSizeLong();
+  ASSERT_GT(bytes, 4u << 20);
+  v1::SyncResponse response;
+  const grpc::Status status = Sync(messages, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.jam_count(), 300u);
+  EXPECT_EQ(response.user_count(), 300'000u);
+  EXPECT_GT(response.lease_expires_unix_ms(),
+            static_cast<uint64_t>(absl::ToUnixMillis(absl::Now())));
+  absl::StatusOr<v1::GetStatsResponse> stats = client_->GetStats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->user_count(), 300'000u);
+  EXPECT_EQ(stats->session_count(), 1u);
+}
+
+TEST_F(SyncTest, ABadMessageIsNamedAndNothingChanges) {
+  std::vector<v1::SyncRequest> messages(2);
+  messages[0].set_frontend_id("fe");
+  AddJam(messages[0], "j", "u", 3);
+  AddJam(messages[1], "k", "v", 2);
+  messages[1].mutable_jams(0)->add_user_ids("");
+  v1::SyncResponse response;
+  const grpc::Status status = Sync(messages, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("messages[1].jams[0].user_ids[2]"));
+  ExpectEmpty();
+}
+
+TEST_F(SyncTest, AStreamThatBreaksBeforeItEndsChangesNothing) {
+  auto stub = v1::JamBalancerService::NewStub(channel_);
+  v1::SyncResponse response;
+  {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientWriter<v1::SyncRequest>> writer =
+        stub->Sync(&context, &response);
+    v1::SyncRequest message;
+    message.set_frontend_id("fe");
+    AddJam(message, "j", "u", 5);
+    ASSERT_TRUE(writer->Write(message));
+    context.TryCancel();  // No half-close.
+    EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  ExpectEmpty();
+  absl::StatusOr<v1::GetStatsResponse> stats = client_->GetStats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->session_count(), 0u);
+}
+
+TEST_F(SyncTest, CallsOfAFrontEndNeedItsSessionAndRenewIt) {
+  const std::string add_as_fe = [] {
+    v1::AddUserRequest request;
+    request.set_jam_id("j");
+    request.set_user_id("u");
+    request.set_frontend_id("fe");
+    return request.SerializeAsString();
+  }();
+  const RawReply fenced = Call("AddUser", add_as_fe);
+  EXPECT_EQ(fenced.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(fenced.status.error_message(), HasSubstr("front end fe"));
+  std::vector<v1::SyncRequest> messages(1);
+  messages[0].set_frontend_id("fe");
+  v1::SyncResponse response;
+  ASSERT_TRUE(Sync(messages, &response).ok());
+  EXPECT_TRUE(Call("AddUser", add_as_fe).status.ok());
+}
+
 // The service over a pool of the test's own, with metrics of its own.
 class OwnServiceTest : public ::testing::Test {
  protected:
@@ -281,7 +392,8 @@ class OwnServiceTest : public ::testing::Test {
   RpcMetrics metrics_ = JamBalancerServiceImpl::NewRpcMetrics();
   JamBalancerServiceImpl service_{
       &pool_, &metrics_,
-      ReservationPolicy{absl::Seconds(15), absl::Minutes(2)}};
+      CommandParser(ReservationPolicy{absl::Seconds(15), absl::Minutes(2)},
+                    LeasePolicy{absl::Seconds(10), absl::Minutes(5)})};
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -4,11 +4,13 @@
 
 #include "server/rpc/operations.h"
 
+#include <deque>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
@@ -23,6 +25,7 @@ namespace jambalancer {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::MatchesRegex;
 
@@ -43,16 +46,19 @@ struct ResponseFor;
     using type = v1::Method##Response;           \
   };
 JAM_BALANCER_RPCS(JAM_BALANCER_RESPONSE_FOR)
+JAM_BALANCER_CLIENT_STREAMING_RPCS(JAM_BALANCER_RESPONSE_FOR)
 #undef JAM_BALANCER_RESPONSE_FOR
 template <typename Command>
 using ResponseOf = typename ResponseFor<Command>::type;
 
-// Applies `command` to `jams` at `now` and returns its response.
+// Applies `command` to `state` at `now` and returns its response; the
+// command must succeed.
 template <typename Command>
-ResponseOf<Command> Answer(const Command& command, JamCollection& jams,
+ResponseOf<Command> Answer(const Command& command, PoolState& state,
                            absl::Time now = kNow) {
   ResponseOf<Command> response;
-  Apply(command, now, jams, &response);
+  const absl::Status status = Apply(command, now, state, &response);
+  EXPECT_TRUE(status.ok()) << status;
   return response;
 }
 
@@ -81,7 +87,7 @@ class OperationsTest : public ::testing::Test {
     return Answer(ListJamsCommand{"", kMaxPageSize}, jams_);
   }
 
-  JamCollection jams_{kMaxUsers};
+  PoolState jams_{kMaxUsers};
 };
 
 // --- CurrentJam ---
@@ -465,6 +471,119 @@ TEST_F(OperationsTest, BatchOperationsSeeTheEffectsOfEarlierOnes) {
 TEST_F(OperationsTest, EmptyBatchAnswersNothing) {
   EXPECT_THAT(Answer(BatchCommand{}, jams_), EqualsProto(""));
   EXPECT_THAT(Stats(), EqualsProto("max_users: 3"));
+}
+
+// --- Front-end sessions ---
+
+class SessionOperationsTest : public ::testing::Test {
+ protected:
+  // Syncs `frontend` with one jam of `users` and a 10 s lease.
+  v1::SyncResponse Sync(absl::string_view frontend, absl::string_view jam,
+                        std::vector<absl::string_view> users,
+                        absl::Time now = kNow) {
+    lists_.push_back(std::move(users));
+    SyncCommand command;
+    command.frontend_id = frontend;
+    command.lease_ttl = absl::Seconds(10);
+    command.jams.push_back({jam, lists_.back()});
+    return Answer(command, state_, now);
+  }
+  std::vector<std::string> Members(absl::string_view jam) {
+    const v1::ListJamsResponse all =
+        Answer(ListJamsCommand{"", kMaxPageSize}, state_);
+    for (const v1::Jam& listed : all.jams()) {
+      if (listed.jam_id() == jam) {
+        return {listed.user_ids().begin(), listed.user_ids().end()};
+      }
+    }
+    return {};
+  }
+
+  std::deque<std::vector<absl::string_view>> lists_;
+  PoolState state_{kMaxUsers};
+};
+
+TEST_F(SessionOperationsTest, CallsOfAFrontEndWithoutASessionAreFenced) {
+  v1::AddUserResponse response;
+  const absl::Status status =
+      Apply(AddUserCommand{"j", "u", "fe"}, kNow, state_, &response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("front end fe"));
+  EXPECT_THAT(status.message(), HasSubstr("Sync"));
+  EXPECT_THAT(Members("j"), IsEmpty());  // Nothing changed.
+  // Anonymous calls need no session.
+  EXPECT_TRUE(Apply(AddUserCommand{"j", "u"}, kNow, state_, &response).ok());
+}
+
+TEST_F(SessionOperationsTest, SyncStartsTheSessionAndEveryCallRenewsIt) {
+  const v1::SyncResponse synced = Sync("fe", "j", {"a", "b", "a"});
+  EXPECT_EQ(synced.lease_expires_unix_ms(),
+            absl::ToUnixMillis(kNow + absl::Seconds(10)));
+  EXPECT_EQ(synced.jam_count(), 1u);
+  EXPECT_EQ(synced.user_count(), 2u);
+  const absl::Time later = kNow + absl::Seconds(8);
+  EXPECT_TRUE(Answer(AddUserCommand{"j", "c", "fe"}, state_, later).added());
+  // Renewed at `later`: still live 9 s after it.
+  EXPECT_TRUE(state_.sessions.IsLive("fe", later + absl::Seconds(9)));
+  EXPECT_EQ(Answer(KeepAliveCommand{"fe"}, state_, later + absl::Seconds(9))
+                .lease_expires_unix_ms(),
+            absl::ToUnixMillis(later + absl::Seconds(19)));
+  // Lapsed: fenced again, also KeepAlive.
+  v1::KeepAliveResponse keep;
+  EXPECT_EQ(
+      Apply(KeepAliveCommand{"fe"}, later + absl::Seconds(19), state_, &keep)
+          .code(),
+      absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SessionOperationsTest, ABatchWithAFencedOperationRunsNothing) {
+  Sync("live", "j", {"a"});
+  BatchCommand batch;
+  batch.operations.emplace_back(AddUserCommand{"j", "b", "live"});
+  batch.operations.emplace_back(AddUserCommand{"j", "c", "dead"});
+  v1::BatchResponse response;
+  const absl::Status status = Apply(batch, kNow, state_, &response);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("operations[1]"));
+  EXPECT_THAT(status.message(), HasSubstr("front end dead"));
+  EXPECT_THAT(Members("j"), ElementsAre("a"));
+  EXPECT_EQ(response.results_size(), 0);
+}
+
+TEST_F(SessionOperationsTest, EndSessionRemovesTheFrontEndsUsers) {
+  Sync("fe", "j", {"a", "b"});
+  Answer(AddUserCommand{"j", "x"}, state_);  // Anonymous: stays.
+  EXPECT_EQ(Answer(EndSessionCommand{"fe"}, state_).removed_user_count(), 2u);
+  EXPECT_THAT(Members("j"), ElementsAre("x"));
+  v1::EndSessionResponse again;
+  EXPECT_EQ(Apply(EndSessionCommand{"fe"}, kNow, state_, &again).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(SessionOperationsTest, ListSessionsAndStatsCountTheSessions) {
+  Sync("b-fe", "j", {"a", "b"});
+  Sync("a-fe", "k", {"c"});
+  Answer(CurrentJamCommand{"seat", absl::Seconds(30), "a-fe"}, state_);
+  EXPECT_THAT(
+      Answer(ListSessionsCommand{}, state_),
+      EqualsProto(absl::StrCat(
+          "sessions { frontend_id: 'a-fe' lease_expires_unix_ms: ",
+          absl::ToUnixMillis(kNow + absl::Seconds(10)),
+          " member_count: 1 reservation_count: 1 } sessions { "
+          "frontend_id: 'b-fe' lease_expires_unix_ms: ",
+          absl::ToUnixMillis(kNow + absl::Seconds(10)), " member_count: 2 }")));
+  EXPECT_EQ(Answer(GetStatsCommand{}, state_).session_count(), 2u);
+}
+
+TEST_F(SessionOperationsTest, SyncOfAFrontEndStillBeingRemovedRemovesItFirst) {
+  Sync("fe", "old", {"a", "b"});
+  // Its lease ran out and the pool queued its removal, not begun yet.
+  state_.sessions.Expire(kNow + absl::Seconds(10));
+  state_.removals.push_back("fe");
+  Sync("fe", "new", {"b"}, kNow + absl::Seconds(11));
+  EXPECT_TRUE(state_.removals.empty());
+  EXPECT_THAT(Members("old"), IsEmpty());
+  EXPECT_THAT(Members("new"), ElementsAre("b"));
 }
 
 }  // namespace

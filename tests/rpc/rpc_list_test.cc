@@ -39,6 +39,14 @@ std::vector<Entry> AllRpcs() {
   };
 }
 
+std::vector<Entry> ClientStreamingRpcs() {
+  return {
+#define JAM_BALANCER_ENTRY(Method, field) {#Method, #field},
+      JAM_BALANCER_CLIENT_STREAMING_RPCS(JAM_BALANCER_ENTRY)
+#undef JAM_BALANCER_ENTRY
+  };
+}
+
 std::vector<Entry> BatchRpcs() {
   return {
 #define JAM_BALANCER_ENTRY(Method, field) {#Method, #field},
@@ -79,6 +87,9 @@ TEST(RpcListTest, ListsEveryMethodOfTheServiceInOrder) {
   }
   std::vector<std::string> listed;
   for (const Entry& entry : AllRpcs()) listed.push_back(entry.method);
+  for (const Entry& entry : ClientStreamingRpcs()) {
+    listed.push_back(entry.method);
+  }
   EXPECT_THAT(listed, ElementsAreArray(methods));
   ASSERT_EQ(kRpcCount, methods.size());
   for (size_t i = 0; i < kRpcCount; ++i) {
@@ -99,6 +110,21 @@ TEST(RpcListTest, EveryMethodIsUnaryWithItsOwnRequestAndResponse) {
     EXPECT_EQ(method->output_type()->name(), entry.method + "Response");
     EXPECT_EQ(entry.field, SnakeCase(entry.method));
   }
+}
+
+TEST(RpcListTest, StreamingMethodsStreamFromTheClientOnly) {
+  const ServiceDescriptor* service = Service();
+  ASSERT_NE(service, nullptr);
+  for (const Entry& entry : ClientStreamingRpcs()) {
+    const auto* method = service->FindMethodByName(entry.method);
+    ASSERT_NE(method, nullptr) << entry.method;
+    EXPECT_TRUE(method->client_streaming()) << entry.method;
+    EXPECT_FALSE(method->server_streaming()) << entry.method;
+    EXPECT_EQ(method->input_type()->name(), entry.method + "Request");
+    EXPECT_EQ(method->output_type()->name(), entry.method + "Response");
+    EXPECT_EQ(kRpcTypes[static_cast<size_t>(Rpc::kSync)], "client_stream");
+  }
+  EXPECT_EQ(kRpcTypes[static_cast<size_t>(Rpc::kBatch)], "unary");
 }
 
 TEST(RpcListTest, BatchRpcsAreTheBatchOneofsInOrder) {

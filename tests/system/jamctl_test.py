@@ -17,10 +17,8 @@ from exposition import Exposition, scrape
 from harness import describe, json_lines
 
 
-class JamctlTest(unittest.TestCase):
-
-    def setUp(self):
-        self.server = harness.start_server(self, "--max_users=2")
+class JamctlCase(unittest.TestCase):
+    """jamctl against self.server, which setUp starts."""
 
     def jamctl(self, *args, **kwargs):
         return harness.jamctl(self.server.target, *args, **kwargs)
@@ -30,6 +28,12 @@ class JamctlTest(unittest.TestCase):
         objects = json_lines(self, self.jamctl(*args))
         self.assertEqual(len(objects), 1, objects)
         return objects[0]
+
+
+class JamctlTest(JamctlCase):
+
+    def setUp(self):
+        self.server = harness.start_server(self, "--max_users=2")
 
     def assert_usage_error(self, result, message):
         self.assertEqual(result.returncode, 2, describe(result))
@@ -150,7 +154,8 @@ class JamctlTest(unittest.TestCase):
                 "userCount": "3",
                 "maxUsers": 2,
                 "fullJamCount": "1",
-                "reservationCount": "0"
+                "reservationCount": "0",
+                "sessionCount": "0"
             })
 
     def test_batch_runs_json_operations_in_order(self):
@@ -170,7 +175,8 @@ class JamctlTest(unittest.TestCase):
                                      "maxUsers": 2}},
                     {"getStats": {"jamCount": "1", "userCount": "2",
                                   "maxUsers": 2, "fullJamCount": "1",
-                                  "reservationCount": "0"}},
+                                  "reservationCount": "0",
+                                  "sessionCount": "0"}},
                 ]
             })
 
@@ -255,6 +261,33 @@ class JamctlTest(unittest.TestCase):
             (["--count=-1", "watch-stats"], "--count"),
             (["--count=2", "stats"], "apply only to watch-stats"),
             (["--interval=5s", "list"], "apply only to watch-stats"),
+            (["keepalive"], "keepalive needs --frontend=ID"),
+            (["end-session"], "end-session needs --frontend=ID"),
+            (["sync", "j=a"], "sync needs --frontend=ID"),
+            (["--frontend=", "sync"], "sync needs --frontend=ID"),
+            (["--frontend=fe", "stats"],
+             "--frontend applies only to current-jam, refresh, remove-user, "
+             "add-user, keepalive, end-session, sync, not to stats"),
+            (["--frontend=fe", "has-capacity", "j"],
+             "--frontend applies only to"),
+            (["--frontend=fe", "sessions"], "--frontend applies only to"),
+            (["--frontend=fe", "keepalive", "extra"],
+             "wrong number of arguments for keepalive"),
+            (["--frontend=fe", "end-session", "extra"],
+             "wrong number of arguments for end-session"),
+            (["sessions", "extra"], "wrong number of arguments for sessions"),
+            (["--frontend=fe", "sync", "j1=a", "j2"],
+             "sync: 'j2' is not JAM=USER,USER..."),
+            (["--frontend=fe", "--lease=-1s", "sync"], "--lease must be 0"),
+            (["--frontend=fe", "--lease=500us", "sync"], "--lease must be 0"),
+            (["--frontend=fe", "--lease=soon", "sync"], "--lease"),
+            (["--frontend=fe", "--lease=10s", "keepalive"],
+             "--lease applies only to sync, not to keepalive"),
+            (["--hold=5s", "add-user", "j", "u"],
+             "--hold applies only to remove-user, not to add-user"),
+            (["--hold=-1s", "remove-user", "j", "u"], "--hold must be 0"),
+            (["--hold=500us", "remove-user", "j", "u"], "--hold must be 0"),
+            (["--hold=later", "remove-user", "j", "u"], "--hold"),
         ]
         for args, message in cases:
             with self.subTest(args=args):
@@ -269,16 +302,173 @@ class JamctlTest(unittest.TestCase):
         # Abseil 20220623 exits 1 after --help; only the text matters here.
         for command in ("current-jam", "refresh", "remove-user",
                         "has-capacity", "add-user", "stats", "list", "batch",
-                        "health", "watch-stats"):
+                        "health", "watch-stats", "sync", "keepalive",
+                        "end-session", "sessions"):
             self.assertIn(f"  {command}", result.stdout, describe(result))
         for synopsis in ("current-jam [USER] [--ttl=DURATION]",
                          "has-capacity JAM [USER]",
-                         "watch-stats [--interval=1s] [--count=N]"):
+                         "remove-user JAM USER [--hold=DURATION]",
+                         "watch-stats [--interval=1s] [--count=N]",
+                         "sync [--lease=DURATION] [JAM=USER,USER...]...",
+                         "[--frontend=ID]"):
             self.assertIn(synopsis, result.stdout, describe(result))
         # Abseil documents each flag as "--name (description); default: ...".
         for flag in ("target", "deadline", "page_size", "page_token", "all",
-                     "ttl", "interval", "count"):
+                     "ttl", "interval", "count", "frontend", "hold", "lease"):
             self.assertIn(f"--{flag} (", result.stdout, describe(result))
+
+
+class FrontEndTest(JamctlCase):
+    """jamctl for a front end: --frontend on its calls, and sync,
+    keepalive, end-session and sessions."""
+
+    def setUp(self):
+        # No resync window after the start: a front end's new users join at
+        # once.
+        self.server = harness.start_server(self, "--max_users=2",
+                                           "--resync_grace=0")
+
+    def front_end(self, *args):
+        """One JSON object of jamctl --frontend=fe-1 ARGS."""
+        return self.one_json("--frontend=fe-1", *args)
+
+    def list_jams(self):
+        return {
+            jam["jamId"]: (jam["userIds"], jam["reservedCount"])
+            for jam in self.one_json("list")["jams"]
+        }
+
+    def test_calls_of_a_front_end_need_its_session(self):
+        cases = [
+            (["--frontend=fe-1", "add-user", "j1", "ann"],
+             "jamctl: add-user failed: FAILED_PRECONDITION: front end fe-1 "
+             "has no live session"),
+            (["--frontend=fe-1", "current-jam", "ann"],
+             "jamctl: current-jam failed: FAILED_PRECONDITION"),
+            (["--frontend=fe-1", "refresh", "j1", "ann"],
+             "jamctl: refresh failed: FAILED_PRECONDITION"),
+            (["--frontend=fe-1", "remove-user", "j1", "ann"],
+             "jamctl: remove-user failed: FAILED_PRECONDITION"),
+            (["--frontend=fe-1", "keepalive"],
+             "jamctl: keepalive failed: FAILED_PRECONDITION"),
+            (["--frontend=fe-1", "end-session"],
+             "jamctl: end-session failed: FAILED_PRECONDITION"),
+        ]
+        harness.assert_calls_fail(self, self.jamctl, cases)
+        self.assertEqual(self.list_jams(), {})
+
+        synced = self.front_end("sync")
+        self.assertEqual(synced["jamCount"], "0")
+        self.assertEqual(synced["userCount"], "0")
+        self.assertEqual(
+            self.front_end("add-user", "j1", "ann"), {
+                "added": True,
+                "userCount": 1,
+                "redirectJamId": ""
+            })
+        self.assertEqual(self.front_end("refresh", "j2", "bob"),
+                         {"userCount": 1})
+        self.assertEqual(self.front_end("current-jam", "cat")["jamId"], "j1")
+        self.assertEqual(
+            self.front_end("remove-user", "j2", "bob"), {
+                "removed": True,
+                "userCount": 0
+            })
+        self.assertEqual(self.list_jams(), {"j1": (["ann"], 1)})
+        sessions = self.one_json("sessions")["sessions"]
+        self.assertEqual(len(sessions), 1, sessions)
+        self.assertEqual(sessions[0]["frontendId"], "fe-1")
+        self.assertEqual(sessions[0]["memberCount"], "1")
+        self.assertEqual(sessions[0]["reservationCount"], "1")
+        # Another front end is still fenced; anonymous calls never are.
+        result = self.jamctl("--frontend=fe-2", "add-user", "j1", "dan")
+        self.assertEqual(result.returncode, 1, describe(result))
+        self.assertIn("front end fe-2 has no live session", result.stderr)
+        self.assertIs(self.one_json("add-user", "j3", "eve")["added"], True)
+
+    def test_sync_keepalive_sessions_end_session(self):
+        before_ms = int(time.time() * 1000)
+        synced = self.front_end("--lease=30s", "sync", "j1=ann,bob", "j2=cat",
+                                "j3=")
+        after_ms = int(time.time() * 1000)
+        self.assertEqual(synced["jamCount"], "2")
+        self.assertEqual(synced["userCount"], "3")
+        # Whole milliseconds: allow the clock's rounding on both sides.
+        self.assertGreaterEqual(int(synced["leaseExpiresUnixMs"]),
+                                before_ms + 30_000 - 1)
+        self.assertLessEqual(int(synced["leaseExpiresUnixMs"]),
+                             after_ms + 30_000 + 1)
+        self.assertEqual(self.list_jams(), {
+            "j1": (["ann", "bob"], 0),
+            "j2": (["cat"], 0)
+        })
+
+        renewed = self.front_end("keepalive")
+        self.assertEqual(set(renewed), {"leaseExpiresUnixMs"})
+        self.assertGreaterEqual(int(renewed["leaseExpiresUnixMs"]),
+                                int(synced["leaseExpiresUnixMs"]))
+        self.assertEqual(
+            self.one_json("sessions"), {
+                "sessions": [{
+                    "frontendId": "fe-1",
+                    "leaseExpiresUnixMs": renewed["leaseExpiresUnixMs"],
+                    "memberCount": "3",
+                    "reservationCount": "0"
+                }]
+            })
+        self.assertEqual(self.one_json("stats")["sessionCount"], "1")
+
+        # A second sync replaces all the front end has.
+        self.assertEqual(
+            self.front_end("sync", "j2=bob,cat")["userCount"], "2")
+        self.assertEqual(self.list_jams(), {"j2": (["bob", "cat"], 0)})
+
+        self.assertEqual(self.front_end("end-session"),
+                         {"removedUserCount": "2"})
+        self.assertEqual(self.one_json("sessions"), {"sessions": []})
+        self.assertEqual(self.list_jams(), {})
+
+    def test_sync_with_the_servers_default_lease(self):
+        before_ms = int(time.time() * 1000)
+        synced = self.front_end("sync", "j1=ann")
+        # --lease_ttl's default, 10 s.
+        self.assertGreaterEqual(int(synced["leaseExpiresUnixMs"]),
+                                before_ms + 10_000 - 1)
+        self.assertLess(int(synced["leaseExpiresUnixMs"]),
+                        before_ms + 10_000 + harness.COMMAND_TIMEOUT_S * 1000)
+
+    def test_remove_user_with_hold_keeps_the_seat(self):
+        self.front_end("sync", "j1=ann,bob", "j2=cat,dan")
+        self.assertEqual(
+            self.front_end("remove-user", "--hold=30s", "j1", "ann"), {
+                "removed": True,
+                "userCount": 1
+            })
+        self.assertEqual(self.list_jams(), {
+            "j1": (["bob"], 1),
+            "j2": (["cat", "dan"], 0)
+        })
+        # The page reload lands in the same jam.
+        self.assertEqual(self.front_end("current-jam", "ann")["jamId"], "j1")
+
+    def test_sync_errors_exit_1_naming_the_field(self):
+        cases = [
+            (["--frontend=fe-1", "--lease=100ms", "sync"],
+             "jamctl: sync failed: INVALID_ARGUMENT: messages[0].lease_ttl_ms"
+             " must be 0 (the server's default) or at least 500, got 100"),
+            (["--frontend=fe-1", "sync", "=ann"],
+             "INVALID_ARGUMENT: messages[0].jams[0].jam_id"),
+            (["--frontend=fe-1", "sync", "j1=ann", "j2=bob,,cat"],
+             "INVALID_ARGUMENT: messages[0].jams[1].user_ids[1]"),
+            (["--frontend=bad\x01", "sync"],
+             "INVALID_ARGUMENT: messages[0].frontend_id"),
+            (["--frontend=bad\x01", "add-user", "j", "u"],
+             "INVALID_ARGUMENT: frontend_id"),
+        ]
+        harness.assert_calls_fail(self, self.jamctl, cases)
+        # Nothing was applied.
+        self.assertEqual(self.one_json("sessions"), {"sessions": []})
+        self.assertEqual(self.list_jams(), {})
 
 
 class WatchStatsTest(unittest.TestCase):
@@ -287,7 +477,7 @@ class WatchStatsTest(unittest.TestCase):
 
     STATS_FIELDS = {
         "jamCount", "userCount", "maxUsers", "fullJamCount",
-        "reservationCount"
+        "reservationCount", "sessionCount"
     }
     # How long jamctl may take to print its first line, and to exit after
     # SIGINT.

@@ -26,7 +26,10 @@ from harness import describe, json_lines
 SERVICE = "jambalancer.v1.JamBalancerService"
 HEALTH = "grpc.health.v1.Health"
 METHODS = ("CurrentJam", "Refresh", "RemoveUser", "HasCapacity", "AddUser",
-           "GetStats", "ListJams", "Batch")
+           "GetStats", "ListJams", "Batch", "KeepAlive", "EndSession",
+           "ListSessions", "Sync")
+# gRPC's method types, as the middleware labels them.
+CLIENT_STREAMING = ("Sync",)
 
 # A real Prometheus: attempts to find a free port, how long it may take to
 # become ready, and to show a value after the calls; how often to ask.
@@ -122,7 +125,8 @@ class MetricsTest(unittest.TestCase):
             with self.subTest(method=method):
                 labels = dict(grpc_method=method,
                               grpc_service=SERVICE,
-                              grpc_type="unary")
+                              grpc_type="client_stream"
+                              if method in CLIENT_STREAMING else "unary")
                 self.assertEqual(
                     metrics.value("grpc_server_started_total", **labels),
                     calls.get(method, 0))

@@ -62,9 +62,10 @@ class ReflectionTest(unittest.TestCase):
         self.assertEqual(
             methods, {
                 f"{SERVICE}/{method}"
-                for method in ("AddUser", "Batch", "CurrentJam", "GetStats",
-                               "HasCapacity", "ListJams", "Refresh",
-                               "RemoveUser")
+                for method in ("AddUser", "Batch", "CurrentJam", "EndSession",
+                               "GetStats", "HasCapacity", "KeepAlive",
+                               "ListJams", "ListSessions", "Refresh",
+                               "RemoveUser", "Sync")
             })
 
     def test_request_schema_comes_from_reflection(self):

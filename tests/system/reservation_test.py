@@ -78,7 +78,8 @@ class ReservationTest(unittest.TestCase):
                 "userCount": "0",
                 "maxUsers": 7,
                 "fullJamCount": "0",
-                "reservationCount": "2"
+                "reservationCount": "2",
+                "sessionCount": "0"
             })
         self.assertEqual(
             self.one_json("list"), {
@@ -123,7 +124,8 @@ class ReservationTest(unittest.TestCase):
                 "userCount": "1",
                 "maxUsers": 7,
                 "fullJamCount": "0",
-                "reservationCount": "0"
+                "reservationCount": "0",
+                "sessionCount": "0"
             })
         self.assertEqual(
             self.one_json("list")["jams"], [{
@@ -185,7 +187,8 @@ class ReservationTest(unittest.TestCase):
                 "userCount": "2",
                 "maxUsers": 2,
                 "fullJamCount": "1",
-                "reservationCount": "0"
+                "reservationCount": "0",
+                "sessionCount": "0"
             })
 
     def test_short_reservation_lapses_on_its_own(self):

@@ -13,6 +13,7 @@ ServerOptions LoopbackOptions() {
   ServerOptions options;
   options.listen = "127.0.0.1:0";
   options.metrics_listen = "";
+  options.resync_grace = absl::ZeroDuration();
   return options;
 }
 
@@ -31,10 +32,12 @@ std::unique_ptr<BalancerClient> NewClient(const BalancerServer& server,
                                           absl::Duration deadline) {
   grpc::ChannelArguments args;
   args.SetInt("grpc.use_local_subchannel_pool", 1);
+  BalancerClient::Options options;
+  options.deadline = deadline;
   return std::make_unique<BalancerClient>(
       grpc::CreateCustomChannel(TargetOf(server),
                                 grpc::InsecureChannelCredentials(), args),
-      BalancerClient::Options{deadline});
+      options);
 }
 
 }  // namespace jambalancer::test

@@ -13,7 +13,8 @@
 namespace jambalancer::test {
 
 // The server's defaults, except that it listens on 127.0.0.1 on a port the
-// OS picks and serves no metrics (tests run side by side).
+// OS picks, serves no metrics (tests run side by side) and opens no resync
+// window at start (tests of the window ask for one).
 ServerOptions LoopbackOptions();
 
 // Starts a real server; fails the test if it cannot.

@@ -27,11 +27,18 @@
   X(AddUser, add_user)             \
   X(GetStats, get_stats)
 
-// Every RPC of the service.
+// Every unary RPC of the service.
 #define JAM_BALANCER_RPCS(X) \
   JAM_BALANCER_BATCH_RPCS(X) \
   X(ListJams, list_jams)     \
-  X(Batch, batch)
+  X(Batch, batch)            \
+  X(KeepAlive, keep_alive)   \
+  X(EndSession, end_session) \
+  X(ListSessions, list_sessions)
+
+// The client-streaming RPCs, after the unary ones in the proto; each has a
+// handler of its own.
+#define JAM_BALANCER_CLIENT_STREAMING_RPCS(X) X(Sync, sync)
 
 namespace jambalancer {
 
@@ -39,6 +46,7 @@ namespace jambalancer {
 enum class Rpc : int {
 #define JAM_BALANCER_RPC_ENUM(Method, field) k##Method,
   JAM_BALANCER_RPCS(JAM_BALANCER_RPC_ENUM)
+      JAM_BALANCER_CLIENT_STREAMING_RPCS(JAM_BALANCER_RPC_ENUM)
 #undef JAM_BALANCER_RPC_ENUM
 };
 
@@ -46,7 +54,19 @@ enum class Rpc : int {
 inline constexpr std::string_view kRpcNames[] = {
 #define JAM_BALANCER_RPC_NAME(Method, field) #Method,
     JAM_BALANCER_RPCS(JAM_BALANCER_RPC_NAME)
+        JAM_BALANCER_CLIENT_STREAMING_RPCS(JAM_BALANCER_RPC_NAME)
 #undef JAM_BALANCER_RPC_NAME
+};
+
+// The method types as gRPC metrics name them ("unary", "client_stream"),
+// indexed by Rpc.
+inline constexpr std::string_view kRpcTypes[] = {
+#define JAM_BALANCER_RPC_UNARY(Method, field) "unary",
+#define JAM_BALANCER_RPC_CLIENT_STREAM(Method, field) "client_stream",
+    JAM_BALANCER_RPCS(JAM_BALANCER_RPC_UNARY)
+        JAM_BALANCER_CLIENT_STREAMING_RPCS(JAM_BALANCER_RPC_CLIENT_STREAM)
+#undef JAM_BALANCER_RPC_CLIENT_STREAM
+#undef JAM_BALANCER_RPC_UNARY
 };
 
 inline constexpr size_t kRpcCount = sizeof(kRpcNames) / sizeof(kRpcNames[0]);
