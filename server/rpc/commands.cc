@@ -16,12 +16,18 @@ absl::Status ValidateOptionalId(absl::string_view field, absl::string_view id) {
   return id.empty() ? absl::OkStatus() : ValidateId(field, id);
 }
 
-// The jam and user ids of RemoveUser, HasCapacity and AddUser.
+// The jam, user and front-end ids of RemoveUser, HasCapacity and AddUser
+// (a front end is always optional; HasCapacity names none).
 absl::Status ValidateJamAndUser(absl::string_view jam_id,
-                                absl::string_view user_id, bool user_optional) {
+                                absl::string_view user_id, bool user_optional,
+                                absl::string_view frontend_id = "") {
   if (absl::Status s = ValidateId("jam_id", jam_id); !s.ok()) return s;
-  return user_optional ? ValidateOptionalId("user_id", user_id)
-                       : ValidateId("user_id", user_id);
+  if (absl::Status s = user_optional ? ValidateOptionalId("user_id", user_id)
+                                     : ValidateId("user_id", user_id);
+      !s.ok()) {
+    return s;
+  }
+  return ValidateOptionalId("frontend_id", frontend_id);
 }
 
 // Puts a batch operation's place in front of its error, e.g.
@@ -83,12 +89,9 @@ absl::StatusOr<RefreshCommand> CommandParser::Parse(
 
 absl::StatusOr<RemoveUserCommand> CommandParser::Parse(
     const v1::RemoveUserRequest& request) const {
-  if (absl::Status s = ValidateJamAndUser(request.jam_id(), request.user_id(),
-                                          /*user_optional=*/false);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = ValidateOptionalId("frontend_id", request.frontend_id());
+  if (absl::Status s =
+          ValidateJamAndUser(request.jam_id(), request.user_id(),
+                             /*user_optional=*/false, request.frontend_id());
       !s.ok()) {
     return s;
   }
@@ -113,12 +116,9 @@ absl::StatusOr<HasCapacityCommand> CommandParser::Parse(
 
 absl::StatusOr<AddUserCommand> CommandParser::Parse(
     const v1::AddUserRequest& request) const {
-  if (absl::Status s = ValidateJamAndUser(request.jam_id(), request.user_id(),
-                                          /*user_optional=*/false);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = ValidateOptionalId("frontend_id", request.frontend_id());
+  if (absl::Status s =
+          ValidateJamAndUser(request.jam_id(), request.user_id(),
+                             /*user_optional=*/false, request.frontend_id());
       !s.ok()) {
     return s;
   }
