@@ -1,0 +1,378 @@
+// frontend-simulator: a small front end for fault tests with real processes.
+//
+// It holds its own truth, as a real front end's sockets would: which of its
+// users is in which jam, and since when. It Starts a FrontEndSession, then
+// places --users arrivals one after another (CurrentJam with the user's id,
+// then AddUser; on added=false it follows redirect_jam_id), and now and then
+// one of its users leaves (RemoveUser). Every call goes through
+// FrontEndSession::Call, so after a balancer restart the simulator resyncs
+// its truth and retries; calls that fail UNAVAILABLE (the balancer is down)
+// are retried with a short, bounded backoff.
+//
+// Every 50 ms it writes its truth as JSON to --report (a temporary file,
+// then rename): the users present per jam, and the history of every stay
+// [jam, user, joined_unix_us, left_unix_us or -1]. A stay starts when
+// AddUser answered added=true and ends before RemoveUser is sent, so it lies
+// within the balancer's own record of that user. After the arrivals it keeps
+// its users (and its session) for --hold, then ends its session and exits;
+// --seconds bounds the whole run. Exit status 0 unless a call failed for good.
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "client/balancer_client.h"
+#include "client/frontend_session.h"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:50051", "host:port of the balancer");
+ABSL_FLAG(std::string, frontend_id, "", "this front end's id (required)");
+ABSL_FLAG(absl::Duration, lease, absl::Seconds(3), "the session's lease");
+ABSL_FLAG(int, users, 50, "how many users arrive");
+ABSL_FLAG(int, max_users, 7,
+          "the balancer's --max_users; the simulator counts its own jams "
+          "holding more as violations");
+ABSL_FLAG(int, seconds, 60, "bound of the whole run, in seconds");
+ABSL_FLAG(std::string, report, "", "path of the JSON report (required)");
+ABSL_FLAG(absl::Duration, pace, absl::Milliseconds(40),
+          "pause between two arrivals");
+ABSL_FLAG(absl::Duration, hold, absl::ZeroDuration(),
+          "after the arrivals, keep the users connected this long before "
+          "ending the session and exiting");
+ABSL_FLAG(int, remove_every, 4,
+          "on average one user in this many arrivals leaves (0: none)");
+ABSL_FLAG(uint32_t, seed, 1, "seed of the random choices");
+
+namespace jambalancer {
+namespace {
+
+// One user's stay in a jam, in the simulator's truth.
+struct Stay {
+  std::string jam;
+  std::string user;
+  int64_t joined_us;
+  int64_t left_us = -1;  // -1: still there.
+};
+
+std::string Quote(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+int64_t NowUs() { return absl::ToUnixMicros(absl::Now()); }
+
+class Simulator {
+ public:
+  Simulator(BalancerClient& client, std::string frontend_id,
+            absl::Duration lease, absl::Time end, int max_users)
+      : frontend_id_(std::move(frontend_id)),
+        end_(end),
+        max_users_(max_users),
+        session_(client, lease, [this] { return Truth(); }) {}
+
+  absl::Status Start() {
+    absl::Status status;
+    do {
+      status = session_.Start();
+      if (status.ok()) return status;
+      absl::SleepFor(absl::Milliseconds(100));
+    } while (absl::Now() < end_);
+    return status;
+  }
+
+  // Places users; returns false if the run was cut by --seconds.
+  bool Run(int users, absl::Duration pace, int remove_every, uint32_t seed) {
+    std::mt19937 rng(seed);
+    for (int i = 0; i < users; ++i) {
+      if (absl::Now() >= end_) return false;
+      Arrive(absl::StrCat(frontend_id_, "-u", i));
+      if (remove_every > 0 && rng() % remove_every == 0) LeaveOne(rng);
+      absl::SleepFor(pace);
+    }
+    return true;
+  }
+
+  absl::Status End() { return session_.End().status(); }
+
+  // Writes the report atomically.
+  bool WriteReport(const std::string& path, bool done, bool timed_out) {
+    std::string json;
+    {
+      absl::MutexLock lock(&mu_);
+      std::map<std::string, std::vector<std::string>> jams;
+      std::vector<std::string> history;
+      for (const Stay& stay : stays_) {
+        if (stay.left_us < 0) jams[stay.jam].push_back(Quote(stay.user));
+        history.push_back(absl::StrCat("[", Quote(stay.jam), ",",
+                                       Quote(stay.user), ",", stay.joined_us,
+                                       ",", stay.left_us, "]"));
+      }
+      std::vector<std::string> jam_entries;
+      for (auto& [jam, users] : jams) {
+        std::sort(users.begin(), users.end());
+        jam_entries.push_back(
+            absl::StrCat(Quote(jam), ":[", absl::StrJoin(users, ","), "]"));
+      }
+      absl::StrAppend(
+          &json, "{\"frontend_id\":", Quote(frontend_id_),
+          ",\"written_unix_us\":", NowUs(),
+          ",\"done\":", done ? "true" : "false",
+          ",\"timed_out\":", timed_out ? "true" : "false",
+          ",\"arrivals\":", arrivals_, ",\"added\":", added_,
+          ",\"redirects\":", redirects_, ",\"removed\":", removed_,
+          ",\"retries\":", retries_.load(), ",\"errors\":", errors_,
+          ",\"gave_up\":", gave_up_, ",\"violations\":", violations_,
+          ",\"syncs\":", session_.sync_count(),
+          ",\"last_error\":", Quote(last_error_), ",\"truth_calls_unix_ms\":[",
+          absl::StrJoin(truth_calls_ms_, ","), "],\"jams\":{",
+          absl::StrJoin(jam_entries, ","), "},\"history\":[",
+          absl::StrJoin(history, ","), "]}\n");
+    }
+    const std::string temp = path + ".tmp";
+    std::FILE* file = std::fopen(temp.c_str(), "w");
+    if (file == nullptr) return false;
+    const bool written =
+        std::fwrite(json.data(), 1, json.size(), file) == json.size();
+    if (std::fclose(file) != 0 || !written) return false;
+    return std::rename(temp.c_str(), path.c_str()) == 0;
+  }
+
+  int errors() {
+    absl::MutexLock lock(&mu_);
+    return errors_ + gave_up_ + violations_;
+  }
+
+ private:
+  static const absl::Status& StatusOf(const absl::Status& status) {
+    return status;
+  }
+  template <typename T>
+  static const absl::Status& StatusOf(const absl::StatusOr<T>& result) {
+    return result.status();
+  }
+
+  // session_.Call(fn), retried with a short backoff while the balancer is
+  // unreachable or the resync failed, for at most 20 s (and not past end_).
+  template <typename Fn>
+  std::invoke_result_t<Fn&, BalancerClient&> Retry(Fn fn) {
+    const absl::Time give_up = std::min(end_, absl::Now() + absl::Seconds(20));
+    absl::Duration backoff = absl::Milliseconds(20);
+    while (true) {
+      auto result = session_.Call(fn);
+      const absl::StatusCode code = StatusOf(result).code();
+      const bool transient = code == absl::StatusCode::kUnavailable ||
+                             code == absl::StatusCode::kDeadlineExceeded ||
+                             code == absl::StatusCode::kFailedPrecondition;
+      if (!transient || absl::Now() + backoff >= give_up) {
+        if (!StatusOf(result).ok()) Failed(StatusOf(result));
+        return result;
+      }
+      ++retries_;
+      absl::SleepFor(backoff);
+      backoff = std::min(backoff * 2, absl::Milliseconds(200));
+    }
+  }
+
+  void Failed(const absl::Status& status) {
+    absl::MutexLock lock(&mu_);
+    ++errors_;
+    last_error_ = status.ToString();
+  }
+
+  // What the front end hosts, for a Sync: its present users, and each
+  // joining user in the jam it was sent to (so the Sync keeps its seat).
+  std::vector<BalancerClient::JamUsers> Truth() {
+    absl::MutexLock lock(&mu_);
+    truth_calls_ms_.push_back(absl::ToUnixMillis(absl::Now()));
+    std::map<std::string, std::vector<std::string>> jams;
+    for (const Stay& stay : stays_) {
+      if (stay.left_us < 0) jams[stay.jam].push_back(stay.user);
+    }
+    for (const auto& [user, jam] : joining_) jams[jam].push_back(user);
+    std::vector<BalancerClient::JamUsers> truth;
+    for (auto& [jam, users] : jams) truth.push_back({jam, std::move(users)});
+    return truth;
+  }
+
+  void SetJoining(const std::string& user, const std::string& jam) {
+    absl::MutexLock lock(&mu_);
+    if (jam.empty()) {
+      joining_.erase(user);
+    } else {
+      joining_[user] = jam;
+    }
+  }
+
+  void Arrive(const std::string& user) {
+    {
+      absl::MutexLock lock(&mu_);
+      ++arrivals_;
+    }
+    auto current = Retry([&](BalancerClient& c) {
+      return c.CurrentJam(user, absl::Minutes(1));
+    });
+    if (!current.ok()) return;
+    std::string jam = current->jam_id();
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      // Counted as present before AddUser, so a resync keeps the seat.
+      SetJoining(user, jam);
+      auto added =
+          Retry([&](BalancerClient& c) { return c.AddUser(jam, user); });
+      if (!added.ok()) break;
+      if (added->added()) {
+        absl::MutexLock lock(&mu_);
+        joining_.erase(user);
+        stays_.push_back({jam, user, NowUs()});
+        ++added_;
+        int here = 0;
+        for (const Stay& stay : stays_) {
+          if (stay.left_us < 0 && stay.jam == jam) ++here;
+        }
+        if (here > max_users_) ++violations_;
+        return;
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        ++redirects_;
+      }
+      jam = added->redirect_jam_id();
+      if (jam.empty()) break;
+    }
+    SetJoining(user, "");
+    absl::MutexLock lock(&mu_);
+    ++gave_up_;
+  }
+
+  // One present user leaves: gone from the truth first, then RemoveUser.
+  void LeaveOne(std::mt19937& rng) {
+    std::string jam, user;
+    {
+      absl::MutexLock lock(&mu_);
+      std::vector<Stay*> present;
+      for (Stay& stay : stays_) {
+        if (stay.left_us < 0) present.push_back(&stay);
+      }
+      if (present.empty()) return;
+      Stay* leaving = present[rng() % present.size()];
+      leaving->left_us = NowUs();
+      jam = leaving->jam;
+      user = leaving->user;
+      ++removed_;
+    }
+    // removed=false is fine: a resync may already have dropped the user.
+    Retry([&](BalancerClient& c) {
+      return c.RemoveUser(jam, user);
+    }).IgnoreError();
+  }
+
+  const std::string frontend_id_;
+  const absl::Time end_;
+  const int max_users_;
+
+  absl::Mutex mu_;
+  std::vector<Stay> stays_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> joining_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> truth_calls_ms_ ABSL_GUARDED_BY(mu_);
+  int arrivals_ ABSL_GUARDED_BY(mu_) = 0;
+  int added_ ABSL_GUARDED_BY(mu_) = 0;
+  int redirects_ ABSL_GUARDED_BY(mu_) = 0;
+  int removed_ ABSL_GUARDED_BY(mu_) = 0;
+  int errors_ ABSL_GUARDED_BY(mu_) = 0;
+  int gave_up_ ABSL_GUARDED_BY(mu_) = 0;
+  int violations_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int> retries_{0};
+
+  // Last: its keep-alive thread calls Truth() until it is destroyed.
+  FrontEndSession session_;
+};
+
+int Main() {
+  const std::string frontend_id = absl::GetFlag(FLAGS_frontend_id);
+  const std::string report = absl::GetFlag(FLAGS_report);
+  if (frontend_id.empty() || report.empty()) {
+    std::fprintf(stderr, "--frontend_id and --report are required\n");
+    return 2;
+  }
+  const absl::Time end =
+      absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_seconds));
+  const absl::Duration lease = absl::GetFlag(FLAGS_lease);
+
+  // Reconnect quickly after the balancer comes back (gRPC's default backoff
+  // starts at 1 s and grows), as a front end that cares about restarts would.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 300);
+  BalancerClient::Options options;
+  options.frontend_id = frontend_id;
+  // Below a third of the lease, as FrontEndSession asks.
+  options.deadline = std::min(absl::Seconds(5), lease / 4);
+  BalancerClient client(
+      grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target),
+                                grpc::InsecureChannelCredentials(), args),
+      options);
+
+  Simulator simulator(client, frontend_id, lease, end,
+                      absl::GetFlag(FLAGS_max_users));
+  if (absl::Status started = simulator.Start(); !started.ok()) {
+    std::fprintf(stderr, "%s: Start: %s\n", frontend_id.c_str(),
+                 started.ToString().c_str());
+    simulator.WriteReport(report, /*done=*/true, /*timed_out=*/true);
+    return 1;
+  }
+
+  std::atomic<bool> stop_reporting{false};
+  std::thread reporter([&] {
+    while (!stop_reporting.load()) {
+      simulator.WriteReport(report, /*done=*/false, /*timed_out=*/false);
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  });
+  const bool finished = simulator.Run(
+      absl::GetFlag(FLAGS_users), absl::GetFlag(FLAGS_pace),
+      absl::GetFlag(FLAGS_remove_every), absl::GetFlag(FLAGS_seed));
+  stop_reporting.store(true);
+  reporter.join();
+  if (!simulator.WriteReport(report, /*done=*/true, !finished)) {
+    std::fprintf(stderr, "%s: cannot write %s\n", frontend_id.c_str(),
+                 report.c_str());
+    return 1;
+  }
+
+  absl::SleepFor(std::min(absl::GetFlag(FLAGS_hold), end - absl::Now()));
+  simulator.End().IgnoreError();  // Its lease would end it anyway.
+  return finished && simulator.errors() == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace jambalancer
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return jambalancer::Main();
+}
