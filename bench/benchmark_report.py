@@ -179,7 +179,8 @@ def main():
     sections = []
     targets = []
 
-    def target(name, ratios, limit, higher_is_better=True, doubt=""):
+    def target(name, ratios, limit, higher_is_better=True, doubt="",
+               unit="", digits=2):
         if not ratios:
             targets.append((name, "not measured", "—"))
             return
@@ -188,7 +189,7 @@ def main():
         verdict = "yes" if met else "**no**"
         if doubt:
             verdict += f" ({doubt})"
-        targets.append((name, spread(ratios, 2), verdict))
+        targets.append((name, spread(ratios, digits, unit), verdict))
 
     # Throughput against the limit.
     rows = []
@@ -214,6 +215,38 @@ def main():
         ratio_of[(client, workload, metric)] = ratios
         rows.append((name, client, spread(empty, unit=unit),
                      spread(balancer, unit=unit), spread(ratios, 2)))
+    # Front-end sessions (jam-balancer only): the arrival mix with
+    # front-end ids and keepalives against the anonymous one, measured next
+    # to each other in each round; and the Sync of every front end after a
+    # start.
+    anonymous = jb("balancer", "arrivals")
+    with_ids = jb("balancer", "arrivals_fe")
+    fe_ratios = results.ratios(with_ids, anonymous)
+    sync_wall = jb("balancer", "sync", "wall_s")
+    sync_frontends = settings.get("sync_frontends", 8)
+    sync_users = settings.get("sync_users", 125000)
+    sync_name = (f"Sync of {sync_frontends} x {sync_users:,} users after a "
+                 "start: time until all answered")
+    rows = []
+    if with_ids:
+        rows.append(("Arrival mix, anonymous (calls/s)",
+                     spread(anonymous, unit="calls/s")))
+        rows.append((f"Arrival mix with front-end ids over "
+                     f"{settings.get('frontends', 4)} front ends and "
+                     "keepalives (calls/s)", spread(with_ids, unit="calls/s")))
+        rows.append(("with ids / anonymous", spread(fe_ratios, 2)))
+    if sync_wall:
+        rows.append((sync_name, spread(sync_wall, 3, "s")))
+        rows.append(("Sync: slowest front end's own time",
+                     spread(jb("balancer", "sync", "frontend_s_max"), 3,
+                            "s")))
+        rows.append(("Sync: users placed per second",
+                     spread(jb("balancer", "sync", "users_per_s"),
+                            unit="users/s")))
+    if rows:
+        sections.append(("Front-end sessions (jam-balancer)",
+                         table(["Measure", "jam-balancer"], rows)))
+
     sections.append(("Throughput: jam-balancer against the empty server "
                      "(closed loop)",
                      table(["Workload", "Client", "empty-server",
@@ -365,6 +398,10 @@ def main():
            ratio_of.get(("h2load", "current_jam", "calls_per_s"), []), 0.9)
     target("Arrival mix ≥ 0.9× the empty server (jam-bench)",
            ratio_of.get(("jam-bench", "arrivals", "calls_per_s"), []), 0.9)
+    target("Arrival mix with front-end ids and keepalives vs anonymous "
+           "arrival mix (jam-balancer) ≥ 0.95", fe_ratios, 0.95)
+    target(sync_name + " ≤ 2 s", list(sync_wall.values()), 2.0,
+           higher_is_better=False, unit="s", digits=3)
 
     def target_median(name, balancer, other, limit):
         b, o = median(balancer), median(other)
@@ -456,7 +493,19 @@ machine's {machine['nproc']} CPUs, as do Redis and redis-benchmark.
   arrival (3 calls per arrival); `batch` sends Batch calls of
   {batch} operations of the same life cycle (AddUser for the users the
   previous batch answered, departures, CurrentJam for new users, about a
-  third each).
+  third each). `arrivals_fe` (jam-balancer only) is `arrivals` with every
+  call naming its front end (`frontend_id`): the channels are spread over
+  {settings.get('frontends', 4)} front ends, each of which opens its session
+  with an empty `Sync` (lease 10 s) before the warm-up and sends `KeepAlive`
+  every lease/3 during the run; keepalives are not counted as calls (a
+  failed one would count as an error). It runs next to the balancer's
+  anonymous `arrivals` run of the same round (after it in odd rounds, before
+  it in even ones), and the ratio is per round.
+- **Sync after a start** (jam-balancer only, one run per round): a fresh
+  balancer, then {settings.get('sync_frontends', 8)} front ends on their own
+  connections each `Sync` {settings.get('sync_users', 125000):,} users in
+  jams of 7 (ids unique per front end), all at once; the time is from the
+  first `Sync` sent until the last answered (the truths are built before).
 - **Server CPU per call**: the server process's user + system time over a
   run (from /proc) divided by the calls it answered. Unlike calls/s, it
   hardly depends on how much CPU the client or other work on the machine

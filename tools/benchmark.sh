@@ -10,7 +10,12 @@
 # first, ...):
 #   1. bench/empty-server (the same service answering at once: the limit)
 #      and jam-balancer, driven by jam-bench (closed loop) on current_jam,
-#      arrivals and batch;
+#      arrivals and batch; and jam-balancer alone on arrivals_fe (the
+#      arrival mix with front-end ids over --frontends front ends that Sync
+#      first and send KeepAlive every lease/3), next to its anonymous
+#      arrivals run (before it in even rounds, after it in odd ones), and on
+#      sync (--sync_frontends front ends each Sync --sync_users users at once
+#      to a fresh server: the time until all are answered);
 #   2. both servers driven by h2load on CurrentJam, checking that every
 #      request was a successful gRPC call (the balancer's
 #      grpc_server_handled_total{grpc_code="OK"} delta, the empty server's
@@ -24,7 +29,7 @@
 #      operation at 1e3, 1e5 and 1e6 jams, and heap bytes per user).
 # Prints medians, ranges and ratios and writes them to BENCHMARKS.md with
 # the machine and the exact commands. Every server listens on 127.0.0.1 on a
-# free port and is killed on exit. About 9 minutes with the defaults.
+# free port and is killed on exit. About 10 minutes with the defaults.
 #
 # Options (also as environment variables of the same name in capitals):
 #   --rounds=N          rounds (3)
@@ -39,6 +44,10 @@
 #   --prepopulate=N     jams filled before each run (10000)
 #   --population=N      users the arrivals keep (10000)
 #   --batch_size=N      operations per Batch call (16)
+#   --frontends=N       front ends of the arrivals_fe runs (4; at most
+#                       --channels)
+#   --sync_frontends=N  front ends of the sync runs (8)
+#   --sync_users=N      users each front end Syncs (125000)
 #   --output=FILE       report file (BENCHMARKS.md in the repository)
 #   --bin_dir=DIR       use the binaries built in DIR; skips install and build
 #   --smoke             a seconds-long check of this script (for ctest): one
@@ -60,6 +69,9 @@ channels=${CHANNELS:-4}
 prepopulate=${PREPOPULATE:-10000}
 population=${POPULATION:-10000}
 batch_size=${BATCH_SIZE:-16}
+frontends=${FRONTENDS:-4}
+sync_frontends=${SYNC_FRONTENDS:-8}
+sync_users=${SYNC_USERS:-125000}
 output=${OUTPUT:-$repo/BENCHMARKS.md}
 bin_dir=${BIN_DIR:-}
 smoke=false
@@ -78,6 +90,9 @@ for arg in "$@"; do
     --prepopulate=*) prepopulate=${arg#*=} ;;
     --population=*) population=${arg#*=} ;;
     --batch_size=*) batch_size=${arg#*=} ;;
+    --frontends=*) frontends=${arg#*=} ;;
+    --sync_frontends=*) sync_frontends=${arg#*=} ;;
+    --sync_users=*) sync_users=${arg#*=} ;;
     --output=*) output=${arg#*=} ;;
     --bin_dir=*) bin_dir=${arg#*=} ;;
     --smoke) smoke=true ;;
@@ -99,7 +114,7 @@ if $smoke; then
     exit 2
   }
   rounds=1 duration=1 open_duration=1 warmup=0.3 prepopulate=1000
-  population=1000 output=$work/BENCHMARKS.md
+  population=1000 output=$work/BENCHMARKS.md sync_users=2000
 fi
 
 log() { printf 'benchmark: %s\n' "$*" >&2; }
@@ -247,6 +262,7 @@ run_jam_bench() {
     --workload="$workload" --channels="$channels" --warmup="${warmup}s"
     --population="$population" --batch_size="$batch_size" --format=json
     --progress=false)
+  if [ "$workload" = arrivals_fe ]; then cmd+=(--frontends="$frontends"); fi
   if [ -n "$open" ]; then
     # Room for a backlog: a late call waits for a slot, charged to latency.
     cmd+=(--rate="$rate" --concurrency=$((concurrency * 4))
@@ -279,6 +295,36 @@ cpu = float(sys.argv[3]) / r['answered'] * 1e6 if r['answered'] else 0
 print(f"benchmark:   jam-bench {r['workload']:<12}{loop} {sys.argv[2]:<13}"
       f"{r['calls_per_s']:>9,.0f} calls/s{extra}  p50 {r['latency_us']['p50']:,.0f} µs"
       f"  p99 {r['latency_us']['p99']:,.0f} µs  server CPU {cpu:.1f} µs/call")
+EOF
+}
+
+# jam-bench sync against a fresh jam-balancer (not prepopulated: the state
+# after a start): --sync_frontends front ends each Sync --sync_users users
+# at once. $1 round.
+run_sync() {
+  local round=$1 tag="r$1-balancer-jb-sync"
+  start_grpc_server balancer "$work/$tag.server.log"
+  local cmd=("$jam_bench" --target=127.0.0.1:"$server_port" --workload=sync
+    --frontends="$sync_frontends" --users_per_frontend="$sync_users"
+    --deadline=120s --format=json --progress=false)
+  note_command "jam-bench sync" "${cmd[@]}"
+  local cpu_before cpu_after
+  cpu_before=$(cpu_ticks "$server_pid")
+  if ! timeout 300 "${cmd[@]}" >"$work/$tag.json" 2>"$work/$tag.err"; then
+    die "jam-bench failed ($tag): $(cat "$work/$tag.json" "$work/$tag.err")"
+  fi
+  cpu_after=$(cpu_ticks "$server_pid")
+  stop_pid "$server_pid"
+  local json cpu
+  json=$(cat "$work/$tag.json")
+  cpu=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$clock_ticks" 'BEGIN { printf "%.4f", t / hz }')
+  record "$round" balancer jam-bench sync "${json%\}},\"server_cpu_s\":$cpu}"
+  python3 - "$work/$tag.json" "$cpu" <<'EOF' >&2
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"benchmark:   jam-bench sync {r['frontends']} x {r['users_per_frontend']:,} users"
+      f" jam-balancer  {r['wall_s']:.3f} s until all answered"
+      f" (slowest front end {r['frontend_s_max']:.3f} s)  server CPU {float(sys.argv[2]):.2f} s")
 EOF
 }
 
@@ -494,8 +540,18 @@ for round in $(seq "$rounds"); do
   if ((round % 2)); then order=(empty balancer); else order=(balancer empty); fi
   log "round $round/$rounds"
   for workload in current_jam arrivals batch; do
-    for server in "${order[@]}"; do run_jam_bench "$round" "$server" "$workload"; done
+    for server in "${order[@]}"; do
+      # arrivals_fe next to the balancer's anonymous arrivals, alternating.
+      if [ "$workload:$server" = arrivals:balancer ] && ! ((round % 2)); then
+        run_jam_bench "$round" balancer arrivals_fe
+      fi
+      run_jam_bench "$round" "$server" "$workload"
+      if [ "$workload:$server" = arrivals:balancer ] && ((round % 2)); then
+        run_jam_bench "$round" balancer arrivals_fe
+      fi
+    done
   done
+  run_sync "$round"
   if $have_h2load; then
     for server in "${order[@]}"; do run_h2load "$round" "$server"; done
   fi
@@ -553,10 +609,10 @@ fi
 
 # --- Report. ---
 load_after=$(awk '{ printf "[\"%s\",\"%s\",\"%s\"]", $1, $2, $3 }' /proc/loadavg)
-printf '{"load_after":%s,"rounds":%s,"duration_s":%s,"open_duration_s":%s,"open_fraction":%s,"light_fraction":%s,"warmup_s":%s,"concurrency":%s,"channels":%s,"prepopulate":%s,"population":%s,"batch_size":%s,"max_users":%s,"elapsed_s":%s,"smoke":%s}' \
+printf '{"load_after":%s,"rounds":%s,"duration_s":%s,"open_duration_s":%s,"open_fraction":%s,"light_fraction":%s,"warmup_s":%s,"concurrency":%s,"channels":%s,"prepopulate":%s,"population":%s,"batch_size":%s,"max_users":%s,"elapsed_s":%s,"smoke":%s,"frontends":%s,"sync_frontends":%s,"sync_users":%s}' \
   "$load_after" "$rounds" "$duration" "$open_duration" "$open_fraction" "$light_fraction" "$warmup" "$concurrency" "$channels" \
   "$prepopulate" "$population" "$batch_size" "$max_users" $(($(date +%s) - started)) \
-  "$smoke" >"$work/settings.json"
+  "$smoke" "$frontends" "$sync_frontends" "$sync_users" >"$work/settings.json"
 python3 bench/benchmark_report.py --input_dir="$work" --output="$output"
 log "report written to $output"
 if ! $smoke; then

@@ -12,7 +12,9 @@ bool ParseWorkload(const std::string& name, WorkloadKind* kind) {
       {"arrivals", WorkloadKind::kArrivals},
       {"refresh", WorkloadKind::kRefresh},
       {"has_capacity", WorkloadKind::kHasCapacity},
-      {"batch", WorkloadKind::kBatch}};
+      {"batch", WorkloadKind::kBatch},
+      {"arrivals_fe", WorkloadKind::kArrivalsFe},
+      {"sync", WorkloadKind::kSync}};
   for (const auto& [candidate, value] : kNames) {
     if (name == candidate) {
       *kind = value;

@@ -14,11 +14,14 @@ enum class WorkloadKind {
   kArrivals,
   kRefresh,
   kHasCapacity,
-  kBatch
+  kBatch,
+  kArrivalsFe,
+  kSync
 };
 
 // Sets `*kind` to the workload spelled `name` on the command line
-// (current_jam, arrivals, refresh, has_capacity or batch). False, leaving
+// (current_jam, arrivals, refresh, has_capacity, batch, arrivals_fe or
+// sync). False, leaving
 // `*kind` alone, if no workload has that name.
 bool ParseWorkload(const std::string& name, WorkloadKind* kind);
 
@@ -38,9 +41,14 @@ struct Config {
   int batch_size = 16;
   int prepopulate = 0;      // jams filled before the warm-up
   int population = 1000;    // users the arrivals and batch workloads keep
-  absl::Duration deadline;  // of each call
-  bool json = false;        // report format: JSON, else text
-  bool progress = true;     // progress lines on stderr
+  absl::Duration deadline;  // of each call (sync: of each whole stream)
+  // arrivals_fe: front ends the channels are spread over (at most
+  // `channels`); sync: front ends that Sync at once.
+  int frontends = 4;
+  int users_per_frontend = 125000;  // sync
+  absl::Duration lease;             // arrivals_fe, sync: the sessions' lease
+  bool json = false;                // report format: JSON, else text
+  bool progress = true;             // progress lines on stderr
 };
 
 }  // namespace bench

@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "bench/load/config.h"
 #include "bench/load/recorder.h"
+#include "bench/load/setup.h"
 #include "bench/load/workload.h"
 #include "jambalancer/v1/jam_balancer.grpc.pb.h"
 
@@ -43,7 +44,11 @@ bool Driver::Run() {
   slots_.resize(config_.concurrency);
   for (int i = 0; i < config_.concurrency; ++i) {
     slots_[i].index = i;
-    slots_[i].stub = stubs_[i % stubs_.size()].get();
+    const int channel = i % static_cast<int>(stubs_.size());
+    slots_[i].stub = stubs_[channel].get();
+    if (config_.workload == WorkloadKind::kArrivalsFe) {
+      slots_[i].frontend_id = FrontendId(channel % config_.frontends);
+    }
   }
   const Clock::time_point begin = Clock::now();
   const Clock::time_point measure_begin =

@@ -11,7 +11,10 @@
 // Prints the result on stdout (--format=text or json, bench/load/report.h:
 // calls, ops and arrivals counted in the window with their rates, latency
 // percentiles in µs, `answered` = every call answered in any phase, errors
-// by status code) and a progress line on stderr every second. Exit status:
+// by status code) and a progress line on stderr every second. arrivals_fe
+// first opens the front ends' sessions and keeps them alive during the run
+// (bench/load/sessions.h); sync is one run of concurrent Syncs, with a
+// report of its own (bench/load/sync.h). Exit status:
 // 0 if every call succeeded, 1 if any call failed or answered nonsense (the
 // report lists the status codes), 2 on wrong usage.
 
@@ -34,12 +37,16 @@
 #include "bench/load/driver.h"
 #include "bench/load/recorder.h"
 #include "bench/load/report.h"
+#include "bench/load/sessions.h"
 #include "bench/load/setup.h"
+#include "bench/load/sync.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051",
           "host:port of the server (or any gRPC target URI)");
 ABSL_FLAG(std::string, workload, "current_jam",
-          "current_jam, arrivals, refresh, has_capacity or batch");
+          "current_jam, arrivals, refresh, has_capacity, batch, arrivals_fe "
+          "(arrivals with front-end ids and keepalives) or sync (front ends "
+          "Sync at once; one run)");
 ABSL_FLAG(int32_t, concurrency, 64,
           "calls in flight in total (closed loop); most calls in flight (open "
           "loop)");
@@ -59,7 +66,19 @@ ABSL_FLAG(bool, prepopulate_only, false,
 ABSL_FLAG(int32_t, population, 1000,
           "arrivals, batch: users the workload keeps in jams, split over the "
           "slots; past that, every arrival comes with a departure");
-ABSL_FLAG(absl::Duration, deadline, absl::Seconds(5), "deadline of each call");
+ABSL_FLAG(absl::Duration, deadline, absl::Seconds(5),
+          "deadline of each call (sync: of each front end's whole Sync)");
+ABSL_FLAG(int32_t, frontends, 0,
+          "arrivals_fe: front ends the channels are spread over (at most "
+          "--channels; channel c belongs to front end c % frontends); sync: "
+          "front ends that Sync at once, each on its own channel; 0 = 4 for "
+          "arrivals_fe, 8 for sync");
+ABSL_FLAG(int32_t, users_per_frontend, 125000,
+          "sync: users each front end Syncs, in jams of 7");
+ABSL_FLAG(absl::Duration, lease, absl::Seconds(10),
+          "arrivals_fe, sync: lease of the sessions; arrivals_fe sends "
+          "KeepAlive every lease/3 (not counted as calls; a failed one is an "
+          "error)");
 ABSL_FLAG(std::string, format, "text", "report format: text or json");
 ABSL_FLAG(bool, progress, true, "a progress line on stderr every second");
 
@@ -85,13 +104,19 @@ bool ReadFlags(Config* config) {
   config->prepopulate = absl::GetFlag(FLAGS_prepopulate);
   config->population = absl::GetFlag(FLAGS_population);
   config->deadline = absl::GetFlag(FLAGS_deadline);
+  config->frontends = absl::GetFlag(FLAGS_frontends);
+  if (config->frontends == 0) {
+    config->frontends = config->workload_name == "sync" ? 8 : 4;
+  }
+  config->users_per_frontend = absl::GetFlag(FLAGS_users_per_frontend);
+  config->lease = absl::GetFlag(FLAGS_lease);
   config->progress = absl::GetFlag(FLAGS_progress);
   const std::string format = absl::GetFlag(FLAGS_format);
   std::string error;
   if (!ParseWorkload(config->workload_name, &config->workload)) {
     error =
-        "--workload must be current_jam, arrivals, refresh, has_capacity "
-        "or batch";
+        "--workload must be current_jam, arrivals, refresh, has_capacity, "
+        "batch, arrivals_fe or sync";
   } else if (config->concurrency < 1 || config->concurrency > 100000) {
     error = "--concurrency must be 1 to 100000";
   } else if (config->channels < 1 || config->channels > 1000) {
@@ -113,6 +138,20 @@ bool ReadFlags(Config* config) {
   } else if (config->deadline <= absl::ZeroDuration() ||
              config->deadline > absl::Hours(1)) {
     error = "--deadline must be more than 0 and at most 1h";
+  } else if (config->frontends < 1 || config->frontends > 1000) {
+    error = "--frontends must be 1 to 1000";
+  } else if (config->workload == WorkloadKind::kArrivalsFe &&
+             config->frontends >
+                 std::min(config->channels, config->concurrency)) {
+    error =
+        "arrivals_fe: --frontends must be at most --channels (and "
+        "--concurrency)";
+  } else if (config->users_per_frontend < 0 ||
+             config->users_per_frontend > 10000000) {
+    error = "--users_per_frontend must be 0 to 1e7";
+  } else if (config->lease < absl::Milliseconds(500) ||
+             config->lease > absl::Hours(1)) {
+    error = "--lease must be 500ms to 1h";
   } else if (format != "text" && format != "json") {
     error = "--format must be text or json";
   }
@@ -129,10 +168,17 @@ int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Load generator for the jam balancer (gRPC callback API).\n"
       "Usage: jam-bench [--target=HOST:PORT] "
-      "[--workload=current_jam|arrivals|refresh|has_capacity|batch] "
+      "[--workload=current_jam|arrivals|refresh|has_capacity|batch|"
+      "arrivals_fe|sync] "
       "[--concurrency=N] [--channels=N] [--warmup=2s] [--duration=10s] "
       "[--rate=CALLS_PER_S] [--batch_size=N] [--prepopulate=JAMS] "
+      "[--frontends=N] [--users_per_frontend=N] [--lease=10s] "
       "[--format=text|json]\n"
+      "sync reports, as JSON: workload, target, frontends, "
+      "users_per_frontend, jam_users, lease_s, jams, users, wall_s (first "
+      "Sync sent until the last answered), users_per_s, frontend_s (each "
+      "front end's Sync time, by front end), frontend_s_max, errors_total, "
+      "errors (BAD_RESPONSE: a Sync answered other counts than sent).\n"
       "Exit status: 0 all calls succeeded, 1 a call failed, 2 wrong usage.");
   const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
@@ -141,8 +187,9 @@ int Main(int argc, char** argv) {
   }
   Config config;
   if (!ReadFlags(&config)) return kExitUsage;
+  const bool sync = config.workload == WorkloadKind::kSync;
   absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> channels =
-      ConnectChannels(config.target, config.channels);
+      ConnectChannels(config.target, sync ? config.frontends : config.channels);
   if (!channels.ok()) {
     std::cerr << "jam-bench: " << channels.status().message() << "\n";
     return kExitFailed;
@@ -153,13 +200,43 @@ int Main(int argc, char** argv) {
     return kExitFailed;
   }
   if (absl::GetFlag(FLAGS_prepopulate_only)) return kExitOk;
+  if (sync) {
+    const SyncResult result = RunSync(*channels, config);
+    PrintSyncReport(config, result, std::cout);
+    std::cout.flush();
+    if (!result.first_error.empty()) {
+      std::cerr << "jam-bench: first error: " << result.first_error << "\n";
+    }
+    return result.ErrorCount() == 0 ? kExitOk : kExitFailed;
+  }
+  std::unique_ptr<KeepAlives> keepalives;
+  if (config.workload == WorkloadKind::kArrivalsFe) {
+    const absl::Status started = StartSessions(*channels, config);
+    if (!started.ok()) {
+      std::cerr << "jam-bench: " << started.message() << "\n";
+      return kExitFailed;
+    }
+    keepalives = std::make_unique<KeepAlives>(*channels, config);
+    keepalives->Start();
+  }
   Driver driver(config, *channels, *max_users);
   const bool drained = driver.Run();
-  const Totals totals = driver.Collect();
+  Totals totals = driver.Collect();
+  if (keepalives != nullptr) {
+    keepalives->Stop();
+    keepalives->AddErrors(&totals);
+    if (config.progress) {
+      std::cerr << "jam-bench: " << keepalives->sent() << " keepalives, "
+                << keepalives->failed() << " failed\n";
+    }
+  }
   PrintReport(config, totals, driver.WindowSeconds(), driver.late_starts(),
               std::cout);
   std::cout.flush();
-  const std::string first_error = driver.FirstError();
+  std::string first_error = driver.FirstError();
+  if (first_error.empty() && keepalives != nullptr) {
+    first_error = keepalives->first_error();
+  }
   if (!first_error.empty()) {
     std::cerr << "jam-bench: first error: " << first_error << "\n";
   }

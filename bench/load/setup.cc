@@ -32,6 +32,8 @@ constexpr int kPrepopulateBatch = 500;
 
 std::string PrepopulatedJamId(int i) { return absl::StrFormat("pre-%07d", i); }
 
+std::string FrontendId(int f) { return absl::StrCat("bench-fe-", f); }
+
 absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> ConnectChannels(
     const std::string& target, int channels) {
   std::vector<std::shared_ptr<grpc::Channel>> connected;

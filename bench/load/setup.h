@@ -23,6 +23,10 @@ inline constexpr uint32_t kDefaultMaxUsers = 7;
 // The id of jam `i` (0 to --prepopulate - 1) of the prepopulated set.
 std::string PrepopulatedJamId(int i);
 
+// The id of front end `f` (0 to --frontends - 1) of the arrivals_fe and
+// sync workloads.
+std::string FrontendId(int f);
+
 // Opens `channels` channels to `target`, each with its own subchannel, hence
 // its own TCP connection, and waits up to 5 s for each to connect. An error
 // naming the target if one does not.

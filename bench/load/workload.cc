@@ -27,6 +27,7 @@ void Workload::Start(Slot& slot) {
       StartCurrentJam(slot);
       break;
     case WorkloadKind::kArrivals:
+    case WorkloadKind::kArrivalsFe:
       StartArrivalStep(slot);
       break;
     case WorkloadKind::kRefresh:
@@ -37,6 +38,10 @@ void Workload::Start(Slot& slot) {
       break;
     case WorkloadKind::kBatch:
       StartBatch(slot);
+      break;
+    case WorkloadKind::kSync:  // not run by the driver (bench/load/sync.h)
+      done_(slot, grpc::Status(grpc::StatusCode::INTERNAL, "sync in driver"),
+            Outcome());
       break;
   }
 }
@@ -60,6 +65,9 @@ void Workload::StartArrivalStep(Slot& slot) {
       slot.user_id = slot.NewUserId();
       slot.current_jam_request.Clear();
       slot.current_jam_request.set_user_id(slot.user_id);
+      if (!slot.frontend_id.empty()) {
+        slot.current_jam_request.set_frontend_id(slot.frontend_id);
+      }
       slot.current_jam_response.Clear();
       slot.stub->async()->CurrentJam(
           slot.context.get(), &slot.current_jam_request,
@@ -76,6 +84,9 @@ void Workload::StartArrivalStep(Slot& slot) {
     case 1:
       slot.add_user_request.set_jam_id(slot.jam_id);
       slot.add_user_request.set_user_id(slot.user_id);
+      if (!slot.frontend_id.empty()) {
+        slot.add_user_request.set_frontend_id(slot.frontend_id);
+      }
       slot.add_user_response.Clear();
       slot.stub->async()->AddUser(
           slot.context.get(), &slot.add_user_request, &slot.add_user_response,
@@ -99,6 +110,9 @@ void Workload::StartArrivalStep(Slot& slot) {
     default:
       slot.remove_user_request.set_jam_id(slot.members.front().first);
       slot.remove_user_request.set_user_id(slot.members.front().second);
+      if (!slot.frontend_id.empty()) {
+        slot.remove_user_request.set_frontend_id(slot.frontend_id);
+      }
       slot.members.pop_front();
       slot.remove_user_response.Clear();
       slot.stub->async()->RemoveUser(

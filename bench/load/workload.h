@@ -38,6 +38,15 @@ namespace bench {
 //                 previous batch, RemoveUser departures, and CurrentJam for
 //                 new users (about a third each in the steady state).
 //                 Reports operations/s as well as calls/s.
+//   arrivals_fe   arrivals, each call with the frontend_id of the slot's
+//                 front end: the channels are spread over --frontends front
+//                 ends (channel c belongs to front end c % frontends), each
+//                 of which Syncs an empty truth before the warm-up and sends
+//                 KeepAlive every --lease/3 during the run
+//                 (bench/load/sessions.h; keepalives are not counted as
+//                 calls, but a failed one counts as an error).
+//   sync          not a rate loop: --frontends front ends each Sync
+//                 --users_per_frontend users at once; bench/load/sync.h.
 
 // One simulated client: at most one call in flight. Only the thread that
 // runs its current call (or, between calls, the one that starts the next)
@@ -56,6 +65,8 @@ struct Slot {
 
   // Set by the driver (bench/load/driver.h):
   int index = 0;
+  // arrivals_fe: the front end every call names; empty: anonymous calls.
+  std::string frontend_id;
   v1::JamBalancerService::Stub* stub = nullptr;
   // The current call's; the driver makes a fresh one, with its deadline,
   // before each call.
