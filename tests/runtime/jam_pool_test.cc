@@ -135,7 +135,7 @@ TEST_P(JamPoolTest, ALapsedLeaseRemovesItsFrontEndsUsersOnly) {
 // calls posted meanwhile run between them and see it half removed.
 TEST_P(JamPoolTest, OtherCallsRunBetweenRemovalSteps) {
   JamPool pool(7, /*run_inline=*/GetParam());
-  constexpr int kUsers = 20 * static_cast<int>(JamPool::kRemovalStep);
+  constexpr int kUsers = 49 * static_cast<int>(JamPool::kRemovalStep);
   HostUsers(pool, "big", kUsers, absl::Milliseconds(200));
   const LatencyHistogram::Snapshot before = pool.strand_run_time().Read();
   bool saw_part = false;
