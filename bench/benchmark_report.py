@@ -215,6 +215,11 @@ def main():
         ratio_of[(client, workload, metric)] = ratios
         rows.append((name, client, spread(empty, unit=unit),
                      spread(balancer, unit=unit), spread(ratios, 2)))
+    sections.append(("Throughput: jam-balancer against the empty server "
+                     "(closed loop)",
+                     table(["Workload", "Client", "empty-server",
+                            "jam-balancer", "balancer / empty"], rows)))
+
     # Front-end sessions (jam-balancer only): the arrival mix with
     # front-end ids and keepalives against the anonymous one, measured next
     # to each other in each round; and the Sync of every front end after a
@@ -227,30 +232,26 @@ def main():
     sync_users = settings.get("sync_users", 125000)
     sync_name = (f"Sync of {sync_frontends} x {sync_users:,} users after a "
                  "start: time until all answered")
-    rows = []
+    fe_rows = []
     if with_ids:
-        rows.append(("Arrival mix, anonymous (calls/s)",
-                     spread(anonymous, unit="calls/s")))
-        rows.append((f"Arrival mix with front-end ids over "
-                     f"{settings.get('frontends', 4)} front ends and "
-                     "keepalives (calls/s)", spread(with_ids, unit="calls/s")))
-        rows.append(("with ids / anonymous", spread(fe_ratios, 2)))
+        fe_rows.append(("Arrival mix, anonymous (calls/s)",
+                        spread(anonymous, unit="calls/s")))
+        fe_rows.append((f"Arrival mix with front-end ids over "
+                        f"{settings.get('frontends', 4)} front ends and "
+                        "keepalives (calls/s)",
+                        spread(with_ids, unit="calls/s")))
+        fe_rows.append(("with ids / anonymous", spread(fe_ratios, 2)))
     if sync_wall:
-        rows.append((sync_name, spread(sync_wall, 3, "s")))
-        rows.append(("Sync: slowest front end's own time",
-                     spread(jb("balancer", "sync", "frontend_s_max"), 3,
-                            "s")))
-        rows.append(("Sync: users placed per second",
-                     spread(jb("balancer", "sync", "users_per_s"),
-                            unit="users/s")))
-    if rows:
+        fe_rows.append((sync_name, spread(sync_wall, 3, "s")))
+        fe_rows.append(("Sync: slowest front end's own time",
+                        spread(jb("balancer", "sync", "frontend_s_max"), 3,
+                               "s")))
+        fe_rows.append(("Sync: users placed per second",
+                        spread(jb("balancer", "sync", "users_per_s"),
+                               unit="users/s")))
+    if fe_rows:
         sections.append(("Front-end sessions (jam-balancer)",
-                         table(["Measure", "jam-balancer"], rows)))
-
-    sections.append(("Throughput: jam-balancer against the empty server "
-                     "(closed loop)",
-                     table(["Workload", "Client", "empty-server",
-                            "jam-balancer", "balancer / empty"], rows)))
+                         table(["Measure", "jam-balancer"], fe_rows)))
 
     # Server CPU per call: what the balancer adds to gRPC's own cost,
     # nearly independent of how much CPU the client and others take.
