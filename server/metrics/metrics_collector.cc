@@ -47,6 +47,9 @@ PoolReading MetricsCollector::ReadPool(JamPool& pool, absl::Duration timeout) {
   auto read = std::make_shared<Read>();
   const bool posted = pool.Post([read](PoolState& state, absl::Time now) {
     read->snapshot = state.jams.Snapshot(now);
+    read->sessions = {state.sessions.size(), state.sessions_expired,
+                      state.members_removed_by_expiry,
+                      state.reservations_removed_by_expiry};
     read->done.Notify();
   });
   PoolReading reading;

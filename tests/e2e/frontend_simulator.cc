@@ -16,6 +16,19 @@
 // within the balancer's own record of that user. After the arrivals it keeps
 // its users (and its session) for --hold, then ends its session and exits;
 // --seconds bounds the whole run. Exit status 0 unless a call failed for good.
+// The report goes on being written (done=true) during --hold, so that its
+// syncs and keep_alives show what happened meanwhile.
+//
+// The report also times every call the simulator makes (each attempt of
+// Retry, a resync inside it included; not the keep-alive thread's): "calls"
+// lists [sent_unix_us, latency_us] of each, and "latency" sums them up
+// (count, p50_ms, p99_ms, max_ms, nearest rank).
+//
+// --initial_users=N adds N users that the front end hosts from the start,
+// in jams of --max_users (ids <frontend_id>-j<k> and <frontend_id>-i<n>):
+// they are part of every Sync's truth (Start's places them) and never
+// leave. The report counts them ("initial_users") but lists neither them
+// nor their jams, so that a large front end's report stays small.
 
 #include <grpcpp/grpcpp.h>
 
@@ -61,6 +74,12 @@ ABSL_FLAG(absl::Duration, hold, absl::ZeroDuration(),
 ABSL_FLAG(int, remove_every, 4,
           "on average one user in this many arrivals leaves (0: none)");
 ABSL_FLAG(uint32_t, seed, 1, "seed of the random choices");
+ABSL_FLAG(int, initial_users, 0,
+          "users hosted from the start, in jams of --max_users, placed by "
+          "Start's Sync; they never leave");
+ABSL_FLAG(absl::Duration, deadline, absl::ZeroDuration(),
+          "deadline of each call, a Sync's whole stream included (0: a "
+          "quarter of --lease, at most 5s)");
 
 namespace jambalancer {
 namespace {
@@ -85,14 +104,32 @@ std::string Quote(absl::string_view s) {
 
 int64_t NowUs() { return absl::ToUnixMicros(absl::Now()); }
 
+// The nearest-rank `percent` percentile of `sorted_us`, in ms.
+double PercentileMs(const std::vector<int64_t>& sorted_us, int percent) {
+  if (sorted_us.empty()) return 0;
+  const size_t rank = (sorted_us.size() * percent + 99) / 100;
+  return static_cast<double>(sorted_us[std::max<size_t>(rank, 1) - 1]) / 1e3;
+}
+
 class Simulator {
  public:
   Simulator(BalancerClient& client, std::string frontend_id,
-            absl::Duration lease, absl::Time end, int max_users)
+            absl::Duration lease, absl::Time end, int max_users,
+            int initial_users)
       : frontend_id_(std::move(frontend_id)),
         end_(end),
         max_users_(max_users),
-        session_(client, lease, [this] { return Truth(); }) {}
+        initial_users_(initial_users),
+        session_(client, lease, [this] { return Truth(); }) {
+    for (int i = 0; i < initial_users; ++i) {
+      if (i % std::max(max_users, 1) == 0) {
+        initial_jams_.push_back(
+            {absl::StrCat(frontend_id_, "-j", initial_jams_.size()), {}});
+      }
+      initial_jams_.back().user_ids.push_back(
+          absl::StrCat(frontend_id_, "-i", i));
+    }
+  }
 
   absl::Status Start() {
     absl::Status status;
@@ -137,6 +174,13 @@ class Simulator {
         jam_entries.push_back(
             absl::StrCat(Quote(jam), ":[", absl::StrJoin(users, ","), "]"));
       }
+      std::vector<int64_t> latencies_us;
+      std::vector<std::string> calls;
+      for (const auto& [sent_us, latency_us] : calls_) {
+        latencies_us.push_back(latency_us);
+        calls.push_back(absl::StrCat("[", sent_us, ",", latency_us, "]"));
+      }
+      std::sort(latencies_us.begin(), latencies_us.end());
       absl::StrAppend(
           &json, "{\"frontend_id\":", Quote(frontend_id_),
           ",\"written_unix_us\":", NowUs(),
@@ -147,10 +191,17 @@ class Simulator {
           ",\"retries\":", retries_.load(), ",\"errors\":", errors_,
           ",\"gave_up\":", gave_up_, ",\"violations\":", violations_,
           ",\"syncs\":", session_.sync_count(),
+          ",\"keep_alives\":", session_.keep_alive_count(),
+          ",\"initial_users\":", initial_users_,
+          ",\"latency\":{\"count\":", latencies_us.size(),
+          ",\"p50_ms\":", PercentileMs(latencies_us, 50),
+          ",\"p99_ms\":", PercentileMs(latencies_us, 99),
+          ",\"max_ms\":", PercentileMs(latencies_us, 100), "}",
           ",\"last_error\":", Quote(last_error_), ",\"truth_calls_unix_ms\":[",
           absl::StrJoin(truth_calls_ms_, ","), "],\"jams\":{",
           absl::StrJoin(jam_entries, ","), "},\"history\":[",
-          absl::StrJoin(history, ","), "]}\n");
+          absl::StrJoin(history, ","), "],\"calls\":[",
+          absl::StrJoin(calls, ","), "]}\n");
     }
     const std::string temp = path + ".tmp";
     std::FILE* file = std::fopen(temp.c_str(), "w");
@@ -182,7 +233,9 @@ class Simulator {
     const absl::Time give_up = std::min(end_, absl::Now() + absl::Seconds(20));
     absl::Duration backoff = absl::Milliseconds(20);
     while (true) {
+      const absl::Time sent = absl::Now();
       auto result = session_.Call(fn);
+      RecordCall(sent, absl::Now() - sent);
       const absl::StatusCode code = StatusOf(result).code();
       const bool transient = code == absl::StatusCode::kUnavailable ||
                              code == absl::StatusCode::kDeadlineExceeded ||
@@ -195,6 +248,12 @@ class Simulator {
       absl::SleepFor(backoff);
       backoff = std::min(backoff * 2, absl::Milliseconds(200));
     }
+  }
+
+  void RecordCall(absl::Time sent, absl::Duration latency) {
+    absl::MutexLock lock(&mu_);
+    calls_.emplace_back(absl::ToUnixMicros(sent),
+                        absl::ToInt64Microseconds(latency));
   }
 
   void Failed(const absl::Status& status) {
@@ -213,7 +272,7 @@ class Simulator {
       if (stay.left_us < 0) jams[stay.jam].push_back(stay.user);
     }
     for (const auto& [user, jam] : joining_) jams[jam].push_back(user);
-    std::vector<BalancerClient::JamUsers> truth;
+    std::vector<BalancerClient::JamUsers> truth = initial_jams_;
     for (auto& [jam, users] : jams) truth.push_back({jam, std::move(users)});
     return truth;
   }
@@ -292,11 +351,16 @@ class Simulator {
   const std::string frontend_id_;
   const absl::Time end_;
   const int max_users_;
+  const int initial_users_;
+  // The --initial_users, set before the session can call Truth().
+  std::vector<BalancerClient::JamUsers> initial_jams_;
 
   absl::Mutex mu_;
   std::vector<Stay> stays_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> joining_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> truth_calls_ms_ ABSL_GUARDED_BY(mu_);
+  // [sent_unix_us, latency_us] of every call Retry made.
+  std::vector<std::pair<int64_t, int64_t>> calls_ ABSL_GUARDED_BY(mu_);
   int arrivals_ ABSL_GUARDED_BY(mu_) = 0;
   int added_ ABSL_GUARDED_BY(mu_) = 0;
   int redirects_ ABSL_GUARDED_BY(mu_) = 0;
@@ -332,13 +396,17 @@ int Main() {
   options.frontend_id = frontend_id;
   // Below a third of the lease, as FrontEndSession asks.
   options.deadline = std::min(absl::Seconds(5), lease / 4);
+  if (absl::GetFlag(FLAGS_deadline) > absl::ZeroDuration()) {
+    options.deadline = absl::GetFlag(FLAGS_deadline);
+  }
   BalancerClient client(
       grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target),
                                 grpc::InsecureChannelCredentials(), args),
       options);
 
   Simulator simulator(client, frontend_id, lease, end,
-                      absl::GetFlag(FLAGS_max_users));
+                      absl::GetFlag(FLAGS_max_users),
+                      absl::GetFlag(FLAGS_initial_users));
   if (absl::Status started = simulator.Start(); !started.ok()) {
     std::fprintf(stderr, "%s: Start: %s\n", frontend_id.c_str(),
                  started.ToString().c_str());
@@ -346,13 +414,20 @@ int Main() {
     return 1;
   }
 
+  // Writes the report every 50 ms until `stop`; one writer at a time, as
+  // they share the temporary file.
+  auto reporter_until = [&](std::atomic<bool>& stop, bool done,
+                            bool timed_out) {
+    return std::thread([&simulator, &report, &stop, done, timed_out] {
+      while (!stop.load()) {
+        simulator.WriteReport(report, done, timed_out);
+        absl::SleepFor(absl::Milliseconds(50));
+      }
+    });
+  };
   std::atomic<bool> stop_reporting{false};
-  std::thread reporter([&] {
-    while (!stop_reporting.load()) {
-      simulator.WriteReport(report, /*done=*/false, /*timed_out=*/false);
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-  });
+  std::thread reporter =
+      reporter_until(stop_reporting, /*done=*/false, /*timed_out=*/false);
   const bool finished = simulator.Run(
       absl::GetFlag(FLAGS_users), absl::GetFlag(FLAGS_pace),
       absl::GetFlag(FLAGS_remove_every), absl::GetFlag(FLAGS_seed));
@@ -364,7 +439,12 @@ int Main() {
     return 1;
   }
 
+  std::atomic<bool> stop_holding{false};
+  std::thread hold_reporter =
+      reporter_until(stop_holding, /*done=*/true, !finished);
   absl::SleepFor(std::min(absl::GetFlag(FLAGS_hold), end - absl::Now()));
+  stop_holding.store(true);
+  hold_reporter.join();
   simulator.End().IgnoreError();  // Its lease would end it anyway.
   return finished && simulator.errors() == 0 ? 0 : 1;
 }

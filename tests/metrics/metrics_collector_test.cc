@@ -85,6 +85,29 @@ TEST_F(MetricsCollectorTest, CollectsEveryPartOfMetrics) {
   EXPECT_EQ(names.size(), 29u);
 }
 
+TEST_F(MetricsCollectorTest, SessionFamiliesShowThePoolsSessions) {
+  ReadOnStrand<bool>(pool_, [](PoolState& state, absl::Time now) {
+    state.sessions.Start("fe-1", absl::Seconds(10), now);
+    state.sessions.Start("fe-2", absl::Seconds(10), now);
+    state.sessions_expired = 3;
+    state.members_removed_by_expiry = 40;
+    state.reservations_removed_by_expiry = 2;
+    return true;
+  });
+  const std::vector<MetricFamily> families = collector_.Collect();
+  EXPECT_EQ(OnlySeries(families, "jam_balancer_sessions").gauge.value, 2.0);
+  EXPECT_EQ(
+      OnlySeries(families, "jam_balancer_sessions_expired_total").counter.value,
+      3.0);
+  EXPECT_EQ(OnlySeries(families, "jam_balancer_users_removed_by_expiry_total")
+                .counter.value,
+            40.0);
+  EXPECT_EQ(
+      OnlySeries(families, "jam_balancer_reservations_removed_by_expiry_total")
+          .counter.value,
+      2.0);
+}
+
 TEST_F(MetricsCollectorTest, CollectionFamiliesShowThePoolNow) {
   EXPECT_EQ(Fill(pool_, "a", 3), 3u);
   EXPECT_EQ(Fill(pool_, "b", 7), 7u);
