@@ -30,10 +30,24 @@ const char* StatusCodeName(int code) {
   return code >= 0 && code < kStatusCodes ? kNames[code] : "UNKNOWN";
 }
 
-uint64_t Totals::ErrorCount() const {
+NamedErrors NameErrors(const ErrorsByCode& errors, uint64_t bad_responses) {
+  NamedErrors named;
+  for (int code = 0; code < kStatusCodes; ++code) {
+    if (errors[code] > 0)
+      named.emplace_back(StatusCodeName(code), errors[code]);
+  }
+  if (bad_responses > 0) named.emplace_back("BAD_RESPONSE", bad_responses);
+  return named;
+}
+
+uint64_t CountErrors(const ErrorsByCode& errors, uint64_t bad_responses) {
   uint64_t sum = bad_responses;
   for (uint64_t n : errors) sum += n;
   return sum;
+}
+
+uint64_t Totals::ErrorCount() const {
+  return CountErrors(errors, bad_responses);
 }
 
 double Totals::PercentileMicros(double q) const {

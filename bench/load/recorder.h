@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/load/histogram.h"
@@ -19,6 +21,15 @@ inline constexpr int kStatusCodes = 17;
 // The name of gRPC status code `code` ("UNAVAILABLE"); "UNKNOWN" for a
 // number that is not one.
 const char* StatusCodeName(int code);
+
+// Failures by status code; kStatusCodes entries (OK never counts).
+using ErrorsByCode = std::array<uint64_t, kStatusCodes>;
+// The failures a report lists: each status code that occurred, by name, then
+// BAD_RESPONSE (calls that answered nonsense), in that order.
+using NamedErrors = std::vector<std::pair<std::string, uint64_t>>;
+NamedErrors NameErrors(const ErrorsByCode& errors, uint64_t bad_responses);
+// Every failure of both kinds.
+uint64_t CountErrors(const ErrorsByCode& errors, uint64_t bad_responses);
 
 // Adds `n` to a counter that only one thread writes (no locked instruction);
 // other threads may read it at any time.
@@ -69,7 +80,7 @@ struct Totals {
   uint64_t arrivals = 0;
   uint64_t redirects = 0;
   uint64_t answered = 0;
-  std::array<uint64_t, kStatusCodes> errors{};
+  ErrorsByCode errors{};
   uint64_t bad_responses = 0;
 
   // Failed calls and calls that answered nonsense.

@@ -20,15 +20,7 @@ void PrintReport(const Config& config, const Totals& totals,
                  double window_seconds, uint64_t late_starts,
                  std::ostream& out) {
   const double per_second = window_seconds > 0 ? 1 / window_seconds : 0;
-  std::vector<std::pair<std::string, uint64_t>> errors;
-  for (int code = 0; code < kStatusCodes; ++code) {
-    if (totals.errors[code] > 0) {
-      errors.emplace_back(StatusCodeName(code), totals.errors[code]);
-    }
-  }
-  if (totals.bad_responses > 0) {
-    errors.emplace_back("BAD_RESPONSE", totals.bad_responses);
-  }
+  const NamedErrors errors = NameErrors(totals.errors, totals.bad_responses);
   const bool open_loop = config.rate > 0;
   if (config.json) {
     std::string json = absl::StrFormat(
@@ -52,9 +44,7 @@ void PrintReport(const Config& config, const Totals& totals,
         totals.PercentileMicros(0.5), totals.PercentileMicros(0.9),
         totals.PercentileMicros(0.99), totals.PercentileMicros(0.999),
         totals.latency_max_ns / 1e3, totals.ErrorCount());
-    json += absl::StrJoin(errors, ",", [](std::string* s, const auto& e) {
-      absl::StrAppend(s, "\"", e.first, "\":", e.second);
-    });
+    json += ErrorsJsonMembers(errors);
     json += "}}\n";
     out << json;
     return;
@@ -89,6 +79,16 @@ void PrintReport(const Config& config, const Totals& totals,
       totals.PercentileMicros(0.5), totals.PercentileMicros(0.9),
       totals.PercentileMicros(0.99), totals.PercentileMicros(0.999),
       totals.latency_max_ns / 1e3, totals.MeanMicros());
+  PrintErrorsLine(errors, out);
+}
+
+std::string ErrorsJsonMembers(const NamedErrors& errors) {
+  return absl::StrJoin(errors, ",", [](std::string* s, const auto& e) {
+    absl::StrAppend(s, "\"", e.first, "\":", e.second);
+  });
+}
+
+void PrintErrorsLine(const NamedErrors& errors, std::ostream& out) {
   out << "errors       "
       << (errors.empty()
               ? std::string("none")

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <ostream>
+#include <string>
 
 #include "bench/load/config.h"
 #include "bench/load/recorder.h"
@@ -16,6 +17,12 @@ namespace bench {
 // loop) `late_starts`; latency percentiles in µs; `answered` = every call
 // answered in any phase; errors by status code name, plus BAD_RESPONSE.
 //
+// Every report writes its errors the same way: these are the pieces.
+// `errors` as the members of a JSON object: "NAME":N,...
+std::string ErrorsJsonMembers(const NamedErrors& errors);
+// `errors` as the text line "errors       NAME: N, ..." ("none" if empty).
+void PrintErrorsLine(const NamedErrors& errors, std::ostream& out);
+
 // tools/benchmark.sh, bench/benchmark_report.py and bench/jam_bench_smoke.sh
 // parse this output: keep its keys, their order and the text's layout.
 void PrintReport(const Config& config, const Totals& totals,

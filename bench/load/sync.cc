@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "bench/load/config.h"
 #include "bench/load/recorder.h"
+#include "bench/load/report.h"
 #include "bench/load/setup.h"
 #include "client/balancer_client.h"
 
@@ -49,9 +50,7 @@ std::vector<JamUsers> Truth(int f, int users) {
 }  // namespace
 
 uint64_t SyncResult::ErrorCount() const {
-  uint64_t count = bad_responses;
-  for (int code = 1; code < kStatusCodes; ++code) count += errors[code];
-  return count;
+  return CountErrors(errors, bad_responses);
 }
 
 SyncResult RunSync(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
@@ -128,15 +127,7 @@ SyncResult RunSync(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
 
 void PrintSyncReport(const Config& config, const SyncResult& result,
                      std::ostream& out) {
-  std::vector<std::pair<std::string, uint64_t>> errors;
-  for (int code = 1; code < kStatusCodes; ++code) {
-    if (result.errors[code] > 0) {
-      errors.emplace_back(StatusCodeName(code), result.errors[code]);
-    }
-  }
-  if (result.bad_responses > 0) {
-    errors.emplace_back("BAD_RESPONSE", result.bad_responses);
-  }
+  const NamedErrors errors = NameErrors(result.errors, result.bad_responses);
   const double users_per_s =
       result.wall_seconds > 0 ? result.users / result.wall_seconds : 0;
   const double max_seconds =
@@ -162,9 +153,7 @@ void PrintSyncReport(const Config& config, const SyncResult& result,
                           "],\"frontend_s_max\":%.4f,\"errors_total\":%d,"
                           "\"errors\":{",
                           max_seconds, result.ErrorCount());
-    json += absl::StrJoin(errors, ",", [](std::string* s, const auto& e) {
-      absl::StrAppend(s, "\"", e.first, "\":", e.second);
-    });
+    json += ErrorsJsonMembers(errors);
     json += "}}\n";
     out << json;
     return;
@@ -181,11 +170,7 @@ void PrintSyncReport(const Config& config, const SyncResult& result,
                     [](std::string* s, double seconds) {
                       absl::StrAppendFormat(s, "%.3f", seconds);
                     }));
-  out << "errors       "
-      << (errors.empty()
-              ? std::string("none")
-              : absl::StrJoin(errors, ", ", absl::PairFormatter(": ")))
-      << "\n";
+  PrintErrorsLine(errors, out);
 }
 
 }  // namespace bench

@@ -33,7 +33,7 @@ struct SyncResult {
   // Each front end's Sync that failed, by status code, and (BAD_RESPONSE)
   // that answered other jam or user counts than sent (the empty server
   // answers 0).
-  std::array<uint64_t, kStatusCodes> errors{};
+  ErrorsByCode errors{};
   uint64_t bad_responses = 0;
   std::string first_error;  // "CODE: message"; empty if none
 
