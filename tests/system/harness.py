@@ -22,6 +22,8 @@ import unittest
 SERVER = None
 JAMCTL = None
 BUF = None
+# Further binaries a test asked main() for, by flag name.
+BINARIES = {}
 
 # How long a server may take to log its port, and a stopped one to exit.
 START_TIMEOUT_S = 10
@@ -273,13 +275,19 @@ def buf_curl(*args):
                 "--http2-prior-knowledge", *args])
 
 
-def main():
+def main(extra_binaries=()):
+    """Reads the binaries' paths (--server, --jamctl, --buf, and --NAME for
+    each NAME of `extra_binaries`, kept in BINARIES), then runs the tests."""
     global SERVER, JAMCTL, BUF
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--server", required=True)
     parser.add_argument("--jamctl", required=True)
     parser.add_argument("--buf", required=True)
+    for name in extra_binaries:
+        parser.add_argument(f"--{name}", required=True)
     known, rest = parser.parse_known_args()
     SERVER, JAMCTL, BUF = (os.path.abspath(path) for path in
                            (known.server, known.jamctl, known.buf))
+    for name in extra_binaries:
+        BINARIES[name] = os.path.abspath(getattr(known, name))
     unittest.main(argv=[sys.argv[0], *rest], verbosity=2)

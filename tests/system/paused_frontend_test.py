@@ -19,14 +19,12 @@ server).
 Needs --simulator PATH besides the harness's flags.
 """
 
-import argparse
 import collections
 import datetime
 import json
 import os
 import re
 import signal
-import sys
 import tempfile
 import time
 import unittest
@@ -35,7 +33,6 @@ import urllib.request
 import harness
 from harness import describe, json_lines
 
-SIMULATOR = None
 
 MAX_USERS = 7
 # Test 1: the paused front end.
@@ -156,7 +153,7 @@ class PausedFrontendTest(unittest.TestCase):
         registered with the test) and the path of its report."""
         path = os.path.join(self.workdir, f"{frontend_id}.json")
         process = harness.Background(self, [
-            SIMULATOR, f"--target={self.server.target}",
+            harness.BINARIES["simulator"], f"--target={self.server.target}",
             f"--frontend_id={frontend_id}", f"--max_users={MAX_USERS}",
             "--seconds=100", "--hold=100s", f"--report={path}", *flags
         ])
@@ -376,15 +373,5 @@ class PausedFrontendTest(unittest.TestCase):
               f"longest wait <= {wait_bucket} s (histogram buckets)")
 
 
-def main():
-    global SIMULATOR
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--simulator", required=True)
-    known, rest = parser.parse_known_args()
-    SIMULATOR = os.path.abspath(known.simulator)
-    sys.argv = [sys.argv[0], *rest]
-    harness.main()
-
-
 if __name__ == "__main__":
-    main()
+    harness.main(extra_binaries=("simulator",))

@@ -13,11 +13,9 @@ bounds are asserted.
 Needs --simulator PATH besides the harness's flags.
 """
 
-import argparse
 import collections
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -26,7 +24,6 @@ import unittest
 import harness
 from harness import json_lines
 
-SIMULATOR = None
 
 MAX_USERS = 7
 FRONT_ENDS = ("fe-a", "fe-b", "fe-c")
@@ -158,7 +155,7 @@ class RestartUnderLoadTest(unittest.TestCase):
             # arrivals, until the test kills it.
             simulators.append(
                 harness.Background(self, [
-                    SIMULATOR, f"--target=127.0.0.1:{port}",
+                    harness.BINARIES["simulator"], f"--target=127.0.0.1:{port}",
                     f"--frontend_id={fe}", "--lease=3s",
                     f"--users={USERS_PER_FRONT_END}",
                     f"--max_users={MAX_USERS}", "--seconds=90",
@@ -258,15 +255,5 @@ class RestartUnderLoadTest(unittest.TestCase):
               f"leaves {sum(r['removed'] for r in reports)}")
 
 
-def main():
-    global SIMULATOR
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--simulator", required=True)
-    known, rest = parser.parse_known_args()
-    SIMULATOR = os.path.abspath(known.simulator)
-    sys.argv = [sys.argv[0], *rest]
-    harness.main()
-
-
 if __name__ == "__main__":
-    main()
+    harness.main(extra_binaries=("simulator",))
