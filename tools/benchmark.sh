@@ -228,8 +228,10 @@ start_grpc_server() {
   case $name in
     empty) cmd=("$empty_bin" --listen=127.0.0.1:0) ;;
     balancer)
+      # No resync window: the runs measure a balancer in its steady state
+      # (in the window, arrivals of front ends are redirected to fresh jams).
       cmd=("$balancer_bin" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0
-        --shutdown_grace=1s)
+        --shutdown_grace=1s --resync_grace=0s)
       ;;
   esac
   note_command "$(server_label "$name")" "${cmd[@]}"
@@ -247,6 +249,23 @@ start_grpc_server() {
 }
 
 server_label() { [ "$1" = empty ] && echo empty-server || echo jam-balancer; }
+
+# Runs the jam-bench command "${@:3}" against the server started last,
+# within $2 seconds, into $work/$1.json and $work/$1.err (dies if it fails);
+# then stops the server and sets the caller's `cpu` to the CPU seconds the
+# server used meanwhile.
+run_jam_bench_command() {
+  local tag=$1 limit=$2
+  shift 2
+  local cpu_before cpu_after
+  cpu_before=$(cpu_ticks "$server_pid")
+  if ! timeout "$limit" "$@" >"$work/$tag.json" 2>"$work/$tag.err"; then
+    die "jam-bench failed ($tag): $(cat "$work/$tag.json" "$work/$tag.err")"
+  fi
+  cpu_after=$(cpu_ticks "$server_pid")
+  stop_pid "$server_pid"
+  cpu=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$clock_ticks" 'BEGIN { printf "%.4f", t / hz }')
+}
 
 # jam-bench against a fresh server. $1 round, $2 server, $3 workload, $4
 # open-loop rate (0: closed loop), $5 a suffix for the recorded workload
@@ -273,17 +292,10 @@ run_jam_bench() {
   note_command "jam-bench ${workload}${open:+ open loop}" "${cmd[@]}"
   local limit
   limit=$(awk -v w="$warmup" -v d="$duration" 'BEGIN { printf "%d", w + d + 60 }')
-  local cpu_before cpu_after
-  cpu_before=$(cpu_ticks "$server_pid")
-  if ! timeout "$limit" "${cmd[@]}" >"$work/$tag.json" 2>"$work/$tag.err"; then
-    die "jam-bench failed ($tag): $(cat "$work/$tag.json" "$work/$tag.err")"
-  fi
-  cpu_after=$(cpu_ticks "$server_pid")
-  stop_pid "$server_pid"
   # The server's CPU time per call answered (warm-up and drain included).
   local json cpu
+  run_jam_bench_command "$tag" "$limit" "${cmd[@]}"
   json=$(cat "$work/$tag.json")
-  cpu=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$clock_ticks" 'BEGIN { printf "%.4f", t / hz }')
   record "$round" "$server" jam-bench "$workload${open:+_open}$suffix" \
     "${json%\}},\"server_cpu_s\":$cpu}"
   python3 - "$work/$tag.json" "$(server_label "$server")" "$cpu" <<'EOF' >&2
@@ -308,16 +320,9 @@ run_sync() {
     --frontends="$sync_frontends" --users_per_frontend="$sync_users"
     --deadline=120s --format=json --progress=false)
   note_command "jam-bench sync" "${cmd[@]}"
-  local cpu_before cpu_after
-  cpu_before=$(cpu_ticks "$server_pid")
-  if ! timeout 300 "${cmd[@]}" >"$work/$tag.json" 2>"$work/$tag.err"; then
-    die "jam-bench failed ($tag): $(cat "$work/$tag.json" "$work/$tag.err")"
-  fi
-  cpu_after=$(cpu_ticks "$server_pid")
-  stop_pid "$server_pid"
   local json cpu
+  run_jam_bench_command "$tag" 300 "${cmd[@]}"
   json=$(cat "$work/$tag.json")
-  cpu=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$clock_ticks" 'BEGIN { printf "%.4f", t / hz }')
   record "$round" balancer jam-bench sync "${json%\}},\"server_cpu_s\":$cpu}"
   python3 - "$work/$tag.json" "$cpu" <<'EOF' >&2
 import json, sys
