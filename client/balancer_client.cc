@@ -176,6 +176,13 @@ absl::StatusOr<v1::ListSessionsResponse> BalancerClient::ListSessions() {
   return Call(&Stub::ListSessions, v1::ListSessionsRequest());
 }
 
+absl::StatusOr<v1::GetJamResponse> BalancerClient::GetJam(
+    absl::string_view jam_id) {
+  v1::GetJamRequest request;
+  request.set_jam_id(std::string(jam_id));
+  return Call(&Stub::GetJam, request);
+}
+
 absl::StatusOr<v1::SyncResponse> BalancerClient::Sync(
     absl::Duration lease_ttl, absl::Span<const JamUsers> jams) {
   grpc::ClientContext context;

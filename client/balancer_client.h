@@ -103,6 +103,9 @@ class BalancerClient {
   absl::StatusOr<v1::EndSessionResponse> EndSession();
   // Every front end's session, in front-end id order.
   absl::StatusOr<v1::ListSessionsResponse> ListSessions();
+  // One jam's members with the front end of each (none for a jam the
+  // balancer does not hold).
+  absl::StatusOr<v1::GetJamResponse> GetJam(absl::string_view jam_id);
   // Starts or renews the session of this client's front end with a lease of
   // `lease_ttl` (zero or less: the server's default; whole milliseconds,
   // and the server refuses less than 500 ms and caps long ones), and makes

@@ -111,6 +111,7 @@ constexpr char kUsage[] =
     "  keepalive                renew the lease of --frontend's session\n"
     "  end-session              end --frontend's session, removing its users\n"
     "  sessions                 the front ends' sessions\n"
+    "  jam JAM                  one jam's members and their front ends\n"
     "--frontend=ID: current-jam, refresh, remove-user and add-user speak for\n"
     "front end ID (they then need its live session: sync first); sync,\n"
     "keepalive and end-session need it.\n"
@@ -354,6 +355,10 @@ constexpr Command kEndSessionCommand = {
 constexpr Command kListSessionsCommand = {
     "sessions", 0, 0, FrontEnd::kNo, [](BalancerClient& client, const Args&) {
       return Print("sessions", client.ListSessions());
+    }};
+constexpr Command kGetJamCommand = {
+    "jam", 1, 1, FrontEnd::kNo, [](BalancerClient& client, const Args& args) {
+      return Print("jam", client.GetJam(args[0]));
     }};
 constexpr Command kSyncCommand = {"sync", 0, SIZE_MAX, FrontEnd::kRequired,
                                   Sync};

@@ -637,4 +637,27 @@ JamPage JamCollection::ListJams(absl::string_view after_jam_id, size_t limit,
   return page;
 }
 
+JamDetail JamCollection::GetJam(absl::string_view jam_id, absl::Time now) {
+  ExpireReservations(now);
+  JamDetail detail;
+  const Handle jam = jams_.Find(IdKey(jam_id));
+  if (jam == kNoHandle) return detail;
+  const Jam& record = jams_[jam];
+  detail.members.reserve(record.members.size());
+  for (Handle member : record.members) {
+    const User& user = users_[member];
+    JamMemberSnapshot& snapshot = detail.members.emplace_back();
+    snapshot.user_id = user.id.packed().ToString();
+    if (user.owner != kNoHandle) {
+      snapshot.frontend_id = frontends_[user.owner].id.packed().ToString();
+    }
+  }
+  std::sort(detail.members.begin(), detail.members.end(),
+            [](const JamMemberSnapshot& a, const JamMemberSnapshot& b) {
+              return a.user_id < b.user_id;
+            });
+  detail.reserved_count = record.reserved;
+  return detail;
+}
+
 }  // namespace jambalancer

@@ -87,6 +87,18 @@ struct FrontEndRemoval {
   bool done = false;  // The front end owns nothing any more.
 };
 
+// One member of a jam and the front end that owns it.
+struct JamMemberSnapshot {
+  std::string user_id;
+  std::string frontend_id;  // Empty: anonymous.
+};
+
+// One jam in detail (GetJam).
+struct JamDetail {
+  std::vector<JamMemberSnapshot> members;  // In user id byte order.
+  uint32_t reserved_count = 0;
+};
+
 struct JamSnapshot {
   std::string jam_id;
   std::vector<std::string> user_ids;  // In byte order.
@@ -255,6 +267,9 @@ class JamCollection {
   // is empty), in id order.
   JamPage ListJams(absl::string_view after_jam_id, size_t limit,
                    absl::Time now);
+
+  // One jam's members with their front ends; a jam not held has none.
+  JamDetail GetJam(absl::string_view jam_id, absl::Time now);
 
  private:
   using Handle = uint32_t;

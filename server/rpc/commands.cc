@@ -205,6 +205,14 @@ absl::StatusOr<ListSessionsCommand> CommandParser::Parse(
   return ListSessionsCommand{};
 }
 
+absl::StatusOr<GetJamCommand> CommandParser::Parse(
+    const v1::GetJamRequest& request) const {
+  if (absl::Status s = ValidateId("jam_id", request.jam_id()); !s.ok()) {
+    return s;
+  }
+  return GetJamCommand{request.jam_id()};
+}
+
 absl::StatusOr<SyncCommand> CommandParser::Parse(
     absl::Span<const v1::SyncRequest* const> messages) const {
   if (messages.empty()) {

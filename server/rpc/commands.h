@@ -96,6 +96,10 @@ struct EndSessionCommand {
 
 struct ListSessionsCommand {};
 
+struct GetJamCommand {
+  absl::string_view jam_id;
+};
+
 // A whole Sync stream: the jams of all its messages, in order.
 struct SyncCommand {
   absl::string_view frontend_id;  // Not empty.
@@ -145,6 +149,7 @@ class CommandParser {
       const v1::EndSessionRequest& request) const;
   absl::StatusOr<ListSessionsCommand> Parse(
       const v1::ListSessionsRequest& request) const;
+  absl::StatusOr<GetJamCommand> Parse(const v1::GetJamRequest& request) const;
   // The messages of one Sync stream, in order; the command borrows them.
   // Errors name the message, e.g. "messages[2].jams[0].user_ids[5]".
   absl::StatusOr<SyncCommand> Parse(

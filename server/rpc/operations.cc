@@ -215,6 +215,21 @@ absl::Status Apply(const ListSessionsCommand&, absl::Time now, PoolState& state,
   return absl::OkStatus();
 }
 
+absl::Status Apply(const GetJamCommand& command, absl::Time now,
+                   PoolState& state, v1::GetJamResponse* response) {
+  JamDetail detail = state.jams.GetJam(command.jam_id, now);
+  response->set_jam_id(std::string(command.jam_id));
+  response->mutable_members()->Reserve(static_cast<int>(detail.members.size()));
+  for (JamMemberSnapshot& member : detail.members) {
+    v1::JamMember* out = response->add_members();
+    out->set_user_id(std::move(member.user_id));
+    out->set_frontend_id(std::move(member.frontend_id));
+  }
+  response->set_reserved_count(detail.reserved_count);
+  response->set_max_users(state.jams.max_users());
+  return absl::OkStatus();
+}
+
 absl::Status Apply(const SyncCommand& command, absl::Time now, PoolState& state,
                    v1::SyncResponse* response) {
   if (state.Removing(command.frontend_id)) {

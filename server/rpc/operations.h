@@ -43,6 +43,8 @@ absl::Status Apply(const EndSessionCommand& command, absl::Time now,
                    PoolState& state, v1::EndSessionResponse* response);
 absl::Status Apply(const ListSessionsCommand& command, absl::Time now,
                    PoolState& state, v1::ListSessionsResponse* response);
+absl::Status Apply(const GetJamCommand& command, absl::Time now,
+                   PoolState& state, v1::GetJamResponse* response);
 // Starts or renews the session and makes the listed jams the front end's
 // whole truth. A front end whose lapsed session is still being removed is
 // removed first.

@@ -103,6 +103,7 @@ std::vector<Method> EveryMethod() {
       {"EndSession", [](BalancerClient& c) { return c.EndSession().status(); }},
       {"ListSessions",
        [](BalancerClient& c) { return c.ListSessions().status(); }},
+      {"GetJam", [](BalancerClient& c) { return c.GetJam("jam").status(); }},
       {"Sync",
        [](BalancerClient& c) {
          return c.Sync(absl::ZeroDuration(), {{"jam", {"ann"}}}).status();
@@ -631,6 +632,24 @@ TEST_F(FrontEndClientTest, ListSessionsInFrontEndIdOrder) {
   absl::StatusOr<v1::GetStatsResponse> stats = anonymous_->GetStats();
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->session_count(), 2u);
+}
+
+TEST_F(FrontEndClientTest, GetJamShowsEveryFrontEndsMembers) {
+  std::unique_ptr<BalancerClient> a = FrontEnd("fe-a");
+  std::unique_ptr<BalancerClient> b = FrontEnd("fe-b");
+  ASSERT_TRUE(a->Sync(absl::ZeroDuration(), {{"j1", {"ann"}}}).ok());
+  ASSERT_TRUE(b->Sync(absl::ZeroDuration(), {{"j1", {"bob"}}}).ok());
+  absl::StatusOr<v1::GetJamResponse> jam = anonymous_->GetJam("j1");
+  ASSERT_TRUE(jam.ok()) << jam.status();
+  EXPECT_EQ(jam->jam_id(), "j1");
+  EXPECT_EQ(jam->max_users(), 7u);
+  ASSERT_THAT(jam->members(), SizeIs(2));
+  EXPECT_EQ(jam->members(0).user_id(), "ann");
+  EXPECT_EQ(jam->members(0).frontend_id(), "fe-a");
+  EXPECT_EQ(jam->members(1).user_id(), "bob");
+  EXPECT_EQ(jam->members(1).frontend_id(), "fe-b");
+  EXPECT_EQ(anonymous_->GetJam("").status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(FrontEndClientTest, RemoveUserCanHoldTheSeat) {

@@ -182,5 +182,24 @@ TEST_F(FrontEndTest, RemoveFrontEndWorksInBoundedStepsAndSparesOthers) {
   EXPECT_TRUE(jams_.RemoveFrontEnd("A", 6, kNow).done);  // Unknown: done.
 }
 
+TEST_F(FrontEndTest, GetJamNamesEachMembersFrontEnd) {
+  Refresh("j", {"b1"}, "B");
+  Refresh("j", {"a1"}, "A");
+  jams_.AddUser("j", "anon", kNow);
+  jams_.ReserveSeat("seat", kTtl, kNow, "A");  // In j, the best jam.
+  const JamDetail detail = jams_.GetJam("j", kNow);
+  ASSERT_EQ(detail.members.size(), 3u);
+  EXPECT_EQ(detail.members[0].user_id, "a1");
+  EXPECT_EQ(detail.members[0].frontend_id, "A");
+  EXPECT_EQ(detail.members[1].user_id, "anon");
+  EXPECT_EQ(detail.members[1].frontend_id, "");
+  EXPECT_EQ(detail.members[2].user_id, "b1");
+  EXPECT_EQ(detail.members[2].frontend_id, "B");
+  EXPECT_EQ(detail.reserved_count, 1u);
+  // The seat lapses; an unknown jam has nothing.
+  EXPECT_EQ(jams_.GetJam("j", kNow + kTtl).reserved_count, 0u);
+  EXPECT_TRUE(jams_.GetJam("nope", kNow).members.empty());
+}
+
 }  // namespace
 }  // namespace jambalancer

@@ -222,6 +222,13 @@ TEST(FrontEndCommandTest, SessionCallsNeedAFrontEnd) {
   EXPECT_TRUE(Validate(v1::ListSessionsRequest()).ok());
 }
 
+TEST(GetJamCommandTest, NeedsAValidJamId) {
+  ExpectInvalidArgument(Validate(v1::GetJamRequest()), "jam_id", "empty");
+  v1::GetJamRequest request;
+  request.set_jam_id("j");
+  EXPECT_EQ(Parser().Parse(request)->jam_id, "j");
+}
+
 // The messages of one Sync stream.
 class SyncCommandTest : public ::testing::Test {
  protected:

@@ -575,6 +575,18 @@ TEST_F(SessionOperationsTest, ListSessionsAndStatsCountTheSessions) {
   EXPECT_EQ(Answer(GetStatsCommand{}, state_).session_count(), 2u);
 }
 
+TEST_F(SessionOperationsTest, GetJamAnswersMembersWithTheirFrontEnds) {
+  Sync("fe", "j", {"b", "a"});
+  Answer(AddUserCommand{"j", "x"}, state_);
+  EXPECT_THAT(Answer(GetJamCommand{"j"}, state_),
+              EqualsProto("jam_id: 'j' max_users: 3 "
+                          "members { user_id: 'a' frontend_id: 'fe' } "
+                          "members { user_id: 'b' frontend_id: 'fe' } "
+                          "members { user_id: 'x' }"));
+  EXPECT_THAT(Answer(GetJamCommand{"none"}, state_),
+              EqualsProto("jam_id: 'none' max_users: 3"));
+}
+
 TEST_F(SessionOperationsTest, SyncOfAFrontEndStillBeingRemovedRemovesItFirst) {
   Sync("fe", "old", {"a", "b"});
   // Its lease ran out and the pool queued its removal, not begun yet.

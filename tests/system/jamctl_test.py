@@ -380,6 +380,16 @@ class FrontEndTest(JamctlCase):
         self.assertEqual(sessions[0]["frontendId"], "fe-1")
         self.assertEqual(sessions[0]["memberCount"], "1")
         self.assertEqual(sessions[0]["reservationCount"], "1")
+        self.assertEqual(
+            self.one_json("jam", "j1"), {
+                "jamId": "j1",
+                "members": [{
+                    "userId": "ann",
+                    "frontendId": "fe-1"
+                }],
+                "reservedCount": 1,
+                "maxUsers": 2
+            })
         # Another front end is still fenced; anonymous calls never are.
         result = self.jamctl("--frontend=fe-2", "add-user", "j1", "dan")
         self.assertEqual(result.returncode, 1, describe(result))

@@ -63,7 +63,7 @@ class ReflectionTest(unittest.TestCase):
             methods, {
                 f"{SERVICE}/{method}"
                 for method in ("AddUser", "Batch", "CurrentJam", "EndSession",
-                               "GetStats", "HasCapacity", "KeepAlive",
+                               "GetJam", "GetStats", "HasCapacity", "KeepAlive",
                                "ListJams", "ListSessions", "Refresh",
                                "RemoveUser", "Sync")
             })

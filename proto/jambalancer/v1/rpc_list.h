@@ -34,7 +34,8 @@
   X(Batch, batch)            \
   X(KeepAlive, keep_alive)   \
   X(EndSession, end_session) \
-  X(ListSessions, list_sessions)
+  X(ListSessions, list_sessions) \
+  X(GetJam, get_jam)
 
 // The client-streaming RPCs, after the unary ones in the proto; each has a
 // handler of its own.
