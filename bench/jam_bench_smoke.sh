@@ -4,8 +4,8 @@
 # port 0; every call must succeed and the JSON report must hold calls. Then
 # an open-loop run, and a run against a server that goes away, which must
 # exit 1 naming the status code. arrivals_fe (front-end ids, a short lease so
-# that keepalives go out) and sync (a few thousand users) run against
-# jam-balancer; against the empty server, which does not implement Sync,
+# that keepalives go out), sync (a few thousand users) and expiry (another
+# front end's users expire mid-run) run against jam-balancer; against the empty server, which does not implement Sync,
 # arrivals_fe must fail cleanly at the start (exit 1 naming the front end and
 # the status) or, should the empty server ever answer Sync, pass like the
 # others. Timings mean nothing.
@@ -95,6 +95,23 @@ timeout 60 "$jam_bench" --target=127.0.0.1:"$port" --workload=sync \
 grep -q '^errors       none' "$work/sync2.txt" ||
   fail "sync again: $(cat "$work/sync2.txt")"
 echo "ok  sync again (text): $(grep '^wall' "$work/sync2.txt")"
+# expiry: one more front end's 2,000 users expire mid-run; jam-bench checks
+# that they are gone, and reports both probe windows.
+timeout 60 "$jam_bench" --target=127.0.0.1:"$port" --workload=expiry \
+  --warmup=200ms --duration=3s --concurrency=8 --channels=2 --frontends=2 \
+  --population=50 --users_per_frontend=2000 --expiring_lease=500ms \
+  --probe_window=200ms --format=json --progress=false \
+  >"$work/expiry.json" 2>"$work/expiry.err" ||
+  fail "expiry: jam-bench exited $?: $(cat "$work/expiry.json" "$work/expiry.err")"
+python3 - "$work/expiry.json" <<'EOF' || fail "expiry: bad report: $(cat "$work/expiry.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+e = r["expiry"]
+assert r["errors_total"] == 0 and e["removed"] and e["users"] == 2000, r
+assert e["before"]["calls"] > 0 and e["during"]["calls"] > 0, r
+print(f"ok  expiry: 2,000 users removed; others' p99 {e['before']['p99_us']:.0f}"
+      f" µs before, {e['during']['p99_us']:.0f} µs during")
+EOF
 kill -TERM "$pid"
 
 start "$work/empty.log" "$empty" --listen=127.0.0.1:0

@@ -12,10 +12,14 @@
 #      and jam-balancer, driven by jam-bench (closed loop) on current_jam,
 #      arrivals and batch; and jam-balancer alone on arrivals_fe (the
 #      arrival mix with front-end ids over --frontends front ends that Sync
-#      first and send KeepAlive every lease/3), next to its anonymous
-#      arrivals run (before it in even rounds, after it in odd ones), and on
-#      sync (--sync_frontends front ends each Sync --sync_users users at once
-#      to a fresh server: the time until all are answered);
+#      first and send KeepAlive every lease/3), in two pairs a round with an
+#      anonymous arrivals run, in both orders (ABBA); on sync
+#      (--sync_frontends front ends each Sync --sync_users users at once to
+#      a fresh server: the time until all are answered); and on expiry
+#      (arrivals_fe while one more front end of --expiry_users users lets
+#      its 1 s lease run out: the server's longest removal step, from its
+#      log, and the other front ends' latency before and during the
+#      removal);
 #   2. both servers driven by h2load on CurrentJam, checking that every
 #      request was a successful gRPC call (the balancer's
 #      grpc_server_handled_total{grpc_code="OK"} delta, the empty server's
@@ -48,6 +52,7 @@
 #                       --channels)
 #   --sync_frontends=N  front ends of the sync runs (8)
 #   --sync_users=N      users each front end Syncs (125000)
+#   --expiry_users=N    users of the front end whose lease runs out (100000)
 #   --output=FILE       report file (BENCHMARKS.md in the repository)
 #   --bin_dir=DIR       use the binaries built in DIR; skips install and build
 #   --smoke             a seconds-long check of this script (for ctest): one
@@ -72,6 +77,10 @@ batch_size=${BATCH_SIZE:-16}
 frontends=${FRONTENDS:-4}
 sync_frontends=${SYNC_FRONTENDS:-8}
 sync_users=${SYNC_USERS:-125000}
+expiry_users=${EXPIRY_USERS:-100000}
+# The expiry run's measured window, the lease that runs out in it, and the
+# probe windows before the Sync and after the expiry.
+expiry_duration=6 expiry_lease=1s probe_window=500ms
 output=${OUTPUT:-$repo/BENCHMARKS.md}
 bin_dir=${BIN_DIR:-}
 smoke=false
@@ -93,6 +102,7 @@ for arg in "$@"; do
     --frontends=*) frontends=${arg#*=} ;;
     --sync_frontends=*) sync_frontends=${arg#*=} ;;
     --sync_users=*) sync_users=${arg#*=} ;;
+    --expiry_users=*) expiry_users=${arg#*=} ;;
     --output=*) output=${arg#*=} ;;
     --bin_dir=*) bin_dir=${arg#*=} ;;
     --smoke) smoke=true ;;
@@ -115,6 +125,7 @@ if $smoke; then
   }
   rounds=1 duration=1 open_duration=1 warmup=0.3 prepopulate=1000
   population=1000 output=$work/BENCHMARKS.md sync_users=2000
+  expiry_users=2000 expiry_duration=3 expiry_lease=500ms probe_window=200ms
 fi
 
 log() { printf 'benchmark: %s\n' "$*" >&2; }
@@ -333,6 +344,48 @@ print(f"benchmark:   jam-bench sync {r['frontends']} x {r['users_per_frontend']:
 EOF
 }
 
+# jam-bench expiry against a fresh, prepopulated jam-balancer, then the
+# server's log line that closes the removal (steps, time, longest step)
+# added to the result. $1 round.
+run_expiry() {
+  local round=$1 tag="r$1-balancer-jb-expiry"
+  start_grpc_server balancer "$work/$tag.server.log"
+  prepopulate_server
+  local cmd=("$jam_bench" --target=127.0.0.1:"$server_port" --workload=expiry
+    --channels="$channels" --concurrency="$concurrency"
+    --frontends="$frontends" --population="$population"
+    --users_per_frontend="$expiry_users" --expiring_lease="$expiry_lease"
+    --probe_window="$probe_window" --warmup="${warmup}s"
+    --duration="${expiry_duration}s" --format=json --progress=false)
+  note_command "jam-bench expiry" "${cmd[@]}"
+  local json cpu removal
+  run_jam_bench_command "$tag" 120 "${cmd[@]}"
+  json=$(cat "$work/$tag.json")
+  removal=$(python3 - "$work/$tag.server.log" <<'EOF'
+import json, re, sys
+for line in open(sys.argv[1]):
+    if "users removed after its lease expired" in line:
+        f = dict(re.findall(r"(\w+)=(\S+)", line))
+        print(json.dumps({"members": int(f["members"]), "steps": int(f["steps"]),
+                          "took_ms": float(f["took_ms"]),
+                          "longest_step_ms": float(f["longest_step_ms"])}))
+        break
+EOF
+  )
+  [ -n "$removal" ] || die "expiry: the server logged no finished removal ($work/$tag.server.log)"
+  record "$round" balancer jam-bench expiry \
+    "${json%\}},\"server_cpu_s\":$cpu,\"removal\":$removal}"
+  python3 - "$work/$tag.json" "$removal" <<'EOF' >&2
+import json, sys
+r, m = json.load(open(sys.argv[1])), json.loads(sys.argv[2])
+e = r["expiry"]
+print(f"benchmark:   jam-bench expiry of {m['members']:,} users: {m['steps']} steps"
+      f" in {m['took_ms']:.1f} ms, longest {m['longest_step_ms']:.2f} ms;"
+      f" others' p99 {e['before']['p99_us']:,.0f} µs before,"
+      f" {e['during']['p99_us']:,.0f} µs during")
+EOF
+}
+
 # Fills the --prepopulate jams in the fresh server (before the CPU time of
 # the measured run is taken).
 prepopulate_server() {
@@ -546,7 +599,8 @@ for round in $(seq "$rounds"); do
   log "round $round/$rounds"
   for workload in current_jam arrivals batch; do
     for server in "${order[@]}"; do
-      # arrivals_fe next to the balancer's anonymous arrivals, alternating.
+      # arrivals_fe next to the balancer's anonymous arrivals: A B in odd
+      # rounds, B A in even ones.
       if [ "$workload:$server" = arrivals:balancer ] && ! ((round % 2)); then
         run_jam_bench "$round" balancer arrivals_fe
       fi
@@ -556,6 +610,15 @@ for round in $(seq "$rounds"); do
       fi
     done
   done
+  # A second pair, in the other order (ABBA within the round).
+  if ((round % 2)); then
+    run_jam_bench "$round" balancer arrivals_fe 0 _pair2
+    run_jam_bench "$round" balancer arrivals 0 _pair2
+  else
+    run_jam_bench "$round" balancer arrivals 0 _pair2
+    run_jam_bench "$round" balancer arrivals_fe 0 _pair2
+  fi
+  run_expiry "$round"
   run_sync "$round"
   if $have_h2load; then
     for server in "${order[@]}"; do run_h2load "$round" "$server"; done
@@ -614,10 +677,11 @@ fi
 
 # --- Report. ---
 load_after=$(awk '{ printf "[\"%s\",\"%s\",\"%s\"]", $1, $2, $3 }' /proc/loadavg)
-printf '{"load_after":%s,"rounds":%s,"duration_s":%s,"open_duration_s":%s,"open_fraction":%s,"light_fraction":%s,"warmup_s":%s,"concurrency":%s,"channels":%s,"prepopulate":%s,"population":%s,"batch_size":%s,"max_users":%s,"elapsed_s":%s,"smoke":%s,"frontends":%s,"sync_frontends":%s,"sync_users":%s}' \
+printf '{"load_after":%s,"rounds":%s,"duration_s":%s,"open_duration_s":%s,"open_fraction":%s,"light_fraction":%s,"warmup_s":%s,"concurrency":%s,"channels":%s,"prepopulate":%s,"population":%s,"batch_size":%s,"max_users":%s,"elapsed_s":%s,"smoke":%s,"frontends":%s,"sync_frontends":%s,"sync_users":%s,"expiry_users":%s,"expiry_lease":"%s","probe_window":"%s"}' \
   "$load_after" "$rounds" "$duration" "$open_duration" "$open_fraction" "$light_fraction" "$warmup" "$concurrency" "$channels" \
   "$prepopulate" "$population" "$batch_size" "$max_users" $(($(date +%s) - started)) \
-  "$smoke" "$frontends" "$sync_frontends" "$sync_users" >"$work/settings.json"
+  "$smoke" "$frontends" "$sync_frontends" "$sync_users" "$expiry_users" \
+  "$expiry_lease" "$probe_window" >"$work/settings.json"
 python3 bench/benchmark_report.py --input_dir="$work" --output="$output"
 log "report written to $output"
 if ! $smoke; then

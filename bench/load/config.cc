@@ -14,7 +14,8 @@ bool ParseWorkload(const std::string& name, WorkloadKind* kind) {
       {"has_capacity", WorkloadKind::kHasCapacity},
       {"batch", WorkloadKind::kBatch},
       {"arrivals_fe", WorkloadKind::kArrivalsFe},
-      {"sync", WorkloadKind::kSync}};
+      {"sync", WorkloadKind::kSync},
+      {"expiry", WorkloadKind::kExpiry}};
   for (const auto& [candidate, value] : kNames) {
     if (name == candidate) {
       *kind = value;

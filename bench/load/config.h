@@ -16,12 +16,19 @@ enum class WorkloadKind {
   kHasCapacity,
   kBatch,
   kArrivalsFe,
-  kSync
+  kSync,
+  kExpiry
 };
 
+// Whether the workload's calls carry front-end ids (over config.frontends
+// front ends with sessions and keepalives).
+inline bool HasFrontEnds(WorkloadKind kind) {
+  return kind == WorkloadKind::kArrivalsFe || kind == WorkloadKind::kExpiry;
+}
+
 // Sets `*kind` to the workload spelled `name` on the command line
-// (current_jam, arrivals, refresh, has_capacity, batch, arrivals_fe or
-// sync). False, leaving
+// (current_jam, arrivals, refresh, has_capacity, batch, arrivals_fe, sync or
+// expiry). False, leaving
 // `*kind` alone, if no workload has that name.
 bool ParseWorkload(const std::string& name, WorkloadKind* kind);
 
@@ -45,10 +52,14 @@ struct Config {
   // arrivals_fe: front ends the channels are spread over (at most
   // `channels`); sync: front ends that Sync at once.
   int frontends = 4;
-  int users_per_frontend = 125000;  // sync
+  int users_per_frontend = 125000;  // sync; expiry: the expiring front end
   absl::Duration lease;             // arrivals_fe, sync: the sessions' lease
-  bool json = false;                // report format: JSON, else text
-  bool progress = true;             // progress lines on stderr
+  // expiry (bench/load/expiry.h): the expiring front end's lease, and the
+  // probe windows' length.
+  absl::Duration expiring_lease;
+  absl::Duration probe_window;
+  bool json = false;     // report format: JSON, else text
+  bool progress = true;  // progress lines on stderr
 };
 
 }  // namespace bench

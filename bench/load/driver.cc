@@ -46,7 +46,7 @@ bool Driver::Run() {
     slots_[i].index = i;
     const int channel = i % static_cast<int>(stubs_.size());
     slots_[i].stub = stubs_[channel].get();
-    if (config_.workload == WorkloadKind::kArrivalsFe) {
+    if (HasFrontEnds(config_.workload)) {
       slots_[i].frontend_id = FrontendId(channel % config_.frontends);
     }
   }
@@ -157,6 +157,13 @@ void Driver::Done(Slot& slot, const grpc::Status& status,
         std::chrono::duration_cast<std::chrono::nanoseconds>(now - slot.start)
             .count());
     shard.RecordCall(nanos, outcome.ops, outcome.arrivals, outcome.redirects);
+    const int64_t started = slot.start.time_since_epoch().count();
+    for (int w = 0; w < kProbeWindows; ++w) {
+      if (started >= probe_begin_[w].load(std::memory_order_relaxed) &&
+          started < probe_end_[w].load(std::memory_order_relaxed)) {
+        shard.RecordProbe(w, nanos);
+      }
+    }
   }
   const bool ok = status.ok() && !outcome.bad_response;
   if (!ok) slot.StartOver();
@@ -178,6 +185,14 @@ void Driver::Done(Slot& slot, const grpc::Status& status,
     }
     in_flight_.fetch_sub(1);
   }
+}
+
+void Driver::SetProbe(int window, Clock::time_point begin,
+                      Clock::time_point end) {
+  // Begin first: meanwhile the window is empty (windows are set later in
+  // time than they were), never wider than asked.
+  probe_begin_[window].store(begin.time_since_epoch().count());
+  probe_end_[window].store(end.time_since_epoch().count());
 }
 
 void Driver::NoteError(std::string message) {

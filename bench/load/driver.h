@@ -4,6 +4,7 @@
 #include <grpcpp/channel.h>
 #include <grpcpp/support/status.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -71,6 +72,11 @@ class Driver {
   // empty if none did.
   std::string FirstError();
 
+  // Counts the calls answered OK that start in [begin, end) in probe window
+  // `window` (0 to kProbeWindows - 1) too. Set it before `begin`; any thread.
+  void SetProbe(int window, std::chrono::steady_clock::time_point begin,
+                std::chrono::steady_clock::time_point end);
+
  private:
   using Clock = std::chrono::steady_clock;
   enum class Phase { kWarmup, kMeasure, kDrain };
@@ -106,6 +112,11 @@ class Driver {
   std::vector<Slot*> free_slots_;  // open loop: slots with no call
   std::vector<Slot*> parked_;      // closed loop: slots whose call failed
   bool stop_scheduler_ = false;    // guarded by slots_mu_
+
+  // Probe windows as [begin, end) in steady-clock nanoseconds; empty
+  // (0, 0) until set.
+  std::array<std::atomic<int64_t>, kProbeWindows> probe_begin_{};
+  std::array<std::atomic<int64_t>, kProbeWindows> probe_end_{};
 
   std::atomic<bool> have_error_{false};
   std::mutex first_error_mu_;

@@ -14,13 +14,15 @@
 // by status code) and a progress line on stderr every second. arrivals_fe
 // first opens the front ends' sessions and keeps them alive during the run
 // (bench/load/sessions.h); sync is one run of concurrent Syncs, with a
-// report of its own (bench/load/sync.h). Exit status:
+// report of its own (bench/load/sync.h); expiry is arrivals_fe while one
+// more front end's users expire (bench/load/expiry.h). Exit status:
 // 0 if every call succeeded, 1 if any call failed or answered nonsense (the
 // report lists the status codes), 2 on wrong usage.
 
 #include <grpcpp/channel.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
@@ -35,6 +37,7 @@
 #include "absl/time/time.h"
 #include "bench/load/config.h"
 #include "bench/load/driver.h"
+#include "bench/load/expiry.h"
 #include "bench/load/recorder.h"
 #include "bench/load/report.h"
 #include "bench/load/sessions.h"
@@ -45,8 +48,9 @@ ABSL_FLAG(std::string, target, "127.0.0.1:50051",
           "host:port of the server (or any gRPC target URI)");
 ABSL_FLAG(std::string, workload, "current_jam",
           "current_jam, arrivals, refresh, has_capacity, batch, arrivals_fe "
-          "(arrivals with front-end ids and keepalives) or sync (front ends "
-          "Sync at once; one run)");
+          "(arrivals with front-end ids and keepalives), sync (front ends "
+          "Sync at once; one run) or expiry (arrivals_fe while another front "
+          "end's users expire)");
 ABSL_FLAG(int32_t, concurrency, 64,
           "calls in flight in total (closed loop); most calls in flight (open "
           "loop)");
@@ -73,12 +77,19 @@ ABSL_FLAG(int32_t, frontends, 0,
           "--channels; channel c belongs to front end c % frontends); sync: "
           "front ends that Sync at once, each on its own channel; 0 = 4 for "
           "arrivals_fe, 8 for sync");
-ABSL_FLAG(int32_t, users_per_frontend, 125000,
-          "sync: users each front end Syncs, in jams of 7");
+ABSL_FLAG(int32_t, users_per_frontend, 0,
+          "sync: users each front end Syncs, in jams of 7; expiry: users of "
+          "the expiring front end; 0 = 125000 for sync, 100000 for expiry");
 ABSL_FLAG(absl::Duration, lease, absl::Seconds(10),
           "arrivals_fe, sync: lease of the sessions; arrivals_fe sends "
           "KeepAlive every lease/3 (not counted as calls; a failed one is an "
           "error)");
+ABSL_FLAG(absl::Duration, expiring_lease, absl::Seconds(1),
+          "expiry: lease of the front end whose users expire (at least "
+          "500ms)");
+ABSL_FLAG(absl::Duration, probe_window, absl::Milliseconds(500),
+          "expiry: length of the probe windows before the expiring front "
+          "end's Sync and after its lease ran out");
 ABSL_FLAG(std::string, format, "text", "report format: text or json");
 ABSL_FLAG(bool, progress, true, "a progress line on stderr every second");
 
@@ -109,14 +120,20 @@ bool ReadFlags(Config* config) {
     config->frontends = config->workload_name == "sync" ? 8 : 4;
   }
   config->users_per_frontend = absl::GetFlag(FLAGS_users_per_frontend);
+  if (config->users_per_frontend == 0) {
+    config->users_per_frontend =
+        config->workload_name == "expiry" ? 100000 : 125000;
+  }
   config->lease = absl::GetFlag(FLAGS_lease);
+  config->expiring_lease = absl::GetFlag(FLAGS_expiring_lease);
+  config->probe_window = absl::GetFlag(FLAGS_probe_window);
   config->progress = absl::GetFlag(FLAGS_progress);
   const std::string format = absl::GetFlag(FLAGS_format);
   std::string error;
   if (!ParseWorkload(config->workload_name, &config->workload)) {
     error =
         "--workload must be current_jam, arrivals, refresh, has_capacity, "
-        "batch, arrivals_fe or sync";
+        "batch, arrivals_fe, sync or expiry";
   } else if (config->concurrency < 1 || config->concurrency > 100000) {
     error = "--concurrency must be 1 to 100000";
   } else if (config->channels < 1 || config->channels > 1000) {
@@ -140,11 +157,11 @@ bool ReadFlags(Config* config) {
     error = "--deadline must be more than 0 and at most 1h";
   } else if (config->frontends < 1 || config->frontends > 1000) {
     error = "--frontends must be 1 to 1000";
-  } else if (config->workload == WorkloadKind::kArrivalsFe &&
+  } else if (HasFrontEnds(config->workload) &&
              config->frontends >
                  std::min(config->channels, config->concurrency)) {
     error =
-        "arrivals_fe: --frontends must be at most --channels (and "
+        "arrivals_fe, expiry: --frontends must be at most --channels (and "
         "--concurrency)";
   } else if (config->users_per_frontend < 0 ||
              config->users_per_frontend > 10000000) {
@@ -152,6 +169,20 @@ bool ReadFlags(Config* config) {
   } else if (config->lease < absl::Milliseconds(500) ||
              config->lease > absl::Hours(1)) {
     error = "--lease must be 500ms to 1h";
+  } else if (config->expiring_lease < absl::Milliseconds(500) ||
+             config->expiring_lease > absl::Minutes(5)) {
+    error = "--expiring_lease must be 500ms to 5m";
+  } else if (config->probe_window <= absl::ZeroDuration()) {
+    error = "--probe_window must be more than 0";
+  } else if (config->workload == WorkloadKind::kExpiry &&
+             config->duration * 2 / 3 < config->expiring_lease +
+                                            config->probe_window +
+                                            absl::Seconds(1)) {
+    // The Sync goes out a third into the window; the removal must be
+    // measured inside it, with a second for the Sync itself.
+    error =
+        "expiry: --duration must be at least 1.5 x (--expiring_lease + "
+        "--probe_window + 1s)";
   } else if (format != "text" && format != "json") {
     error = "--format must be text or json";
   }
@@ -169,11 +200,16 @@ int Main(int argc, char** argv) {
       "Load generator for the jam balancer (gRPC callback API).\n"
       "Usage: jam-bench [--target=HOST:PORT] "
       "[--workload=current_jam|arrivals|refresh|has_capacity|batch|"
-      "arrivals_fe|sync] "
+      "arrivals_fe|sync|expiry] "
       "[--concurrency=N] [--channels=N] [--warmup=2s] [--duration=10s] "
       "[--rate=CALLS_PER_S] [--batch_size=N] [--prepopulate=JAMS] "
       "[--frontends=N] [--users_per_frontend=N] [--lease=10s] "
-      "[--format=text|json]\n"
+      "[--expiring_lease=1s] [--probe_window=500ms] [--format=text|json]\n"
+      "expiry adds to the report \"expiry\":{users, lease_s, sync_s, "
+      "expired_after_s, removed, window_s, before and during: {calls, "
+      "p50_us, p99_us, p999_us, max_us}} (the other front ends' calls "
+      "started in the window before the Sync and in the one after the "
+      "lease ran out).\n"
       "sync reports, as JSON: workload, target, frontends, "
       "users_per_frontend, jam_users, lease_s, jams, users, wall_s (first "
       "Sync sent until the last answered), users_per_s, frontend_s (each "
@@ -210,7 +246,7 @@ int Main(int argc, char** argv) {
     return result.ErrorCount() == 0 ? kExitOk : kExitFailed;
   }
   std::unique_ptr<KeepAlives> keepalives;
-  if (config.workload == WorkloadKind::kArrivalsFe) {
+  if (HasFrontEnds(config.workload)) {
     const absl::Status started = StartSessions(*channels, config);
     if (!started.ok()) {
       std::cerr << "jam-bench: " << started.message() << "\n";
@@ -220,8 +256,33 @@ int Main(int argc, char** argv) {
     keepalives->Start();
   }
   Driver driver(config, *channels, *max_users);
+  std::unique_ptr<ExpiringFrontEnd> expiring;
+  if (config.workload == WorkloadKind::kExpiry) {
+    absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> own =
+        ConnectChannels(config.target, 1);
+    if (!own.ok()) {
+      std::cerr << "jam-bench: " << own.status().message() << "\n";
+      return kExitFailed;
+    }
+    expiring = std::make_unique<ExpiringFrontEnd>(own->front(), config, driver);
+    // A third into the measured window (the driver starts right after).
+    expiring->Start(
+        std::chrono::steady_clock::now() +
+        absl::ToChronoNanoseconds(config.warmup + config.duration / 3));
+  }
   const bool drained = driver.Run();
   Totals totals = driver.Collect();
+  ReportExtra extra;
+  std::string expiry_error;
+  if (expiring != nullptr) {
+    const ExpiryResult result = expiring->Finish();
+    extra.json_members = ExpiryJsonMembers(result, totals, config);
+    extra.text = ExpiryTextLines(result, totals, config);
+    if (!result.error.empty()) {
+      expiry_error = result.error;
+      ++totals.bad_responses;  // Counted with the run's errors.
+    }
+  }
   if (keepalives != nullptr) {
     keepalives->Stop();
     keepalives->AddErrors(&totals);
@@ -231,12 +292,13 @@ int Main(int argc, char** argv) {
     }
   }
   PrintReport(config, totals, driver.WindowSeconds(), driver.late_starts(),
-              std::cout);
+              std::cout, extra);
   std::cout.flush();
   std::string first_error = driver.FirstError();
   if (first_error.empty() && keepalives != nullptr) {
     first_error = keepalives->first_error();
   }
+  if (first_error.empty()) first_error = expiry_error;
   if (!first_error.empty()) {
     std::cerr << "jam-bench: first error: " << first_error << "\n";
   }

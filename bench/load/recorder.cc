@@ -54,6 +54,10 @@ double Totals::PercentileMicros(double q) const {
   return Histogram::PercentileNanos(latency, calls, q, latency_max_ns) / 1e3;
 }
 
+double ProbeTotals::PercentileMicros(double q) const {
+  return Histogram::PercentileNanos(latency, calls, q, max_ns) / 1e3;
+}
+
 double Totals::MeanMicros() const {
   return calls == 0 ? 0 : latency_sum_ns / 1e3 / calls;
 }
@@ -87,6 +91,15 @@ Totals Recorder::Collect() {
       totals.errors[i] += shard->errors[i].load();
     }
     totals.bad_responses += shard->bad_responses.load();
+    for (int w = 0; w < kProbeWindows; ++w) {
+      const ProbeCounts& from = shard->probes[w];
+      ProbeTotals& to = totals.probes[w];
+      for (int i = 0; i < Histogram::kBuckets; ++i) {
+        to.latency[i] += from.latency[i].load(std::memory_order_relaxed);
+      }
+      to.calls += from.calls.load();
+      to.max_ns = std::max(to.max_ns, from.max_ns.load());
+    }
   }
   return totals;
 }

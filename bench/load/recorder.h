@@ -38,6 +38,18 @@ inline void Bump(std::atomic<uint64_t>& counter, uint64_t n = 1) {
                 std::memory_order_relaxed);
 }
 
+// Probe windows: spans of time set while a run goes on (Driver::SetProbe),
+// whose calls' latencies are also counted apart, by the time each call
+// started, e.g. just before and just after an event on the server.
+inline constexpr int kProbeWindows = 2;
+
+// Calls answered OK that started inside one probe window, by latency.
+struct ProbeCounts {
+  std::array<std::atomic<uint64_t>, Histogram::kBuckets> latency{};
+  std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> max_ns{0};
+};
+
 // What one thread recorded. Written only by its thread (with Bump); read by
 // any.
 struct Shard {
@@ -56,6 +68,17 @@ struct Shard {
     Bump(redirects, call_redirects);
   }
 
+  // Counts a call answered OK after `nanos` that started in probe window
+  // `window`.
+  void RecordProbe(int window, uint64_t nanos) {
+    ProbeCounts& probe = probes[window];
+    Bump(probe.latency[Histogram::Index(nanos)]);
+    Bump(probe.calls);
+    if (nanos > probe.max_ns.load(std::memory_order_relaxed)) {
+      probe.max_ns.store(nanos, std::memory_order_relaxed);
+    }
+  }
+
   // Calls answered OK inside the measured window, by latency.
   std::array<std::atomic<uint64_t>, Histogram::kBuckets> latency{};
   std::atomic<uint64_t> latency_sum_ns{0};
@@ -68,6 +91,17 @@ struct Shard {
   std::atomic<uint64_t> answered{0};  // calls answered, any status
   std::array<std::atomic<uint64_t>, kStatusCodes> errors{};
   std::atomic<uint64_t> bad_responses{0};  // OK but not what was asked
+  std::array<ProbeCounts, kProbeWindows> probes;
+};
+
+// Sums of one probe window's counts.
+struct ProbeTotals {
+  std::vector<uint64_t> latency = std::vector<uint64_t>(Histogram::kBuckets);
+  uint64_t calls = 0;
+  uint64_t max_ns = 0;
+
+  // As Totals::PercentileMicros.
+  double PercentileMicros(double q) const;
 };
 
 // Sums of all shards at one moment.
@@ -82,6 +116,7 @@ struct Totals {
   uint64_t answered = 0;
   ErrorsByCode errors{};
   uint64_t bad_responses = 0;
+  std::array<ProbeTotals, kProbeWindows> probes;
 
   // Failed calls and calls that answered nonsense.
   uint64_t ErrorCount() const;

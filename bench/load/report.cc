@@ -17,8 +17,8 @@ namespace jambalancer {
 namespace bench {
 
 void PrintReport(const Config& config, const Totals& totals,
-                 double window_seconds, uint64_t late_starts,
-                 std::ostream& out) {
+                 double window_seconds, uint64_t late_starts, std::ostream& out,
+                 const ReportExtra& extra) {
   const double per_second = window_seconds > 0 ? 1 / window_seconds : 0;
   const NamedErrors errors = NameErrors(totals.errors, totals.bad_responses);
   const bool open_loop = config.rate > 0;
@@ -32,7 +32,7 @@ void PrintReport(const Config& config, const Totals& totals,
         "\"arrivals\":%d,\"arrivals_per_s\":%.1f,\"redirects\":%d,"
         "\"late_starts\":%d,\"answered\":%d,"
         "\"latency_us\":{\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,"
-        "\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},"
+        "\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},%s"
         "\"errors_total\":%d,\"errors\":{",
         config.workload_name, config.target, open_loop ? "open" : "closed",
         config.rate, config.concurrency, config.channels, config.batch_size,
@@ -43,7 +43,7 @@ void PrintReport(const Config& config, const Totals& totals,
         late_starts, totals.answered, totals.MeanMicros(),
         totals.PercentileMicros(0.5), totals.PercentileMicros(0.9),
         totals.PercentileMicros(0.99), totals.PercentileMicros(0.999),
-        totals.latency_max_ns / 1e3, totals.ErrorCount());
+        totals.latency_max_ns / 1e3, extra.json_members, totals.ErrorCount());
     json += ErrorsJsonMembers(errors);
     json += "}}\n";
     out << json;
@@ -79,6 +79,7 @@ void PrintReport(const Config& config, const Totals& totals,
       totals.PercentileMicros(0.5), totals.PercentileMicros(0.9),
       totals.PercentileMicros(0.99), totals.PercentileMicros(0.999),
       totals.latency_max_ns / 1e3, totals.MeanMicros());
+  out << extra.text;
   PrintErrorsLine(errors, out);
 }
 

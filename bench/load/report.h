@@ -25,9 +25,15 @@ void PrintErrorsLine(const NamedErrors& errors, std::ostream& out);
 
 // tools/benchmark.sh, bench/benchmark_report.py and bench/jam_bench_smoke.sh
 // parse this output: keep its keys, their order and the text's layout.
+// A workload's own results: `json_members` ("key":value, pairs each ending
+// in a comma) go before "errors_total"; `text` lines before the errors line.
+struct ReportExtra {
+  std::string json_members;
+  std::string text;
+};
 void PrintReport(const Config& config, const Totals& totals,
-                 double window_seconds, uint64_t late_starts,
-                 std::ostream& out);
+                 double window_seconds, uint64_t late_starts, std::ostream& out,
+                 const ReportExtra& extra = {});
 
 }  // namespace bench
 }  // namespace jambalancer

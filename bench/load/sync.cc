@@ -31,14 +31,16 @@ namespace bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using JamUsers = BalancerClient::JamUsers;
 
-std::vector<JamUsers> Truth(int f, int users) {
-  std::vector<JamUsers> jams;
+}  // namespace
+
+std::vector<BalancerClient::JamUsers> SyncTruth(absl::string_view prefix,
+                                                int users) {
+  std::vector<BalancerClient::JamUsers> jams;
   jams.reserve((users + kSyncJamUsers - 1) / kSyncJamUsers);
   for (int u = 0; u < users; ++u) {
     if (u % kSyncJamUsers == 0) {
-      jams.push_back({absl::StrCat("sync-", f, "-", u / kSyncJamUsers), {}});
+      jams.push_back({absl::StrCat(prefix, "-", u / kSyncJamUsers), {}});
       jams.back().user_ids.reserve(kSyncJamUsers);
     }
     jams.back().user_ids.push_back(
@@ -46,8 +48,6 @@ std::vector<JamUsers> Truth(int f, int users) {
   }
   return jams;
 }
-
-}  // namespace
 
 uint64_t SyncResult::ErrorCount() const {
   return CountErrors(errors, bad_responses);
@@ -57,11 +57,11 @@ SyncResult RunSync(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
                    const Config& config) {
   const int frontends = config.frontends;
   const absl::Time built = absl::Now();
-  std::vector<std::vector<JamUsers>> truths(frontends);
+  std::vector<std::vector<BalancerClient::JamUsers>> truths(frontends);
   std::vector<std::unique_ptr<BalancerClient>> clients;
   SyncResult result;
   for (int f = 0; f < frontends; ++f) {
-    truths[f] = Truth(f, config.users_per_frontend);
+    truths[f] = SyncTruth(absl::StrCat("sync-", f), config.users_per_frontend);
     result.jams += truths[f].size();
     result.users += config.users_per_frontend;
     BalancerClient::Options options;

@@ -10,8 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "bench/load/config.h"
 #include "bench/load/recorder.h"
+#include "client/balancer_client.h"
 
 namespace jambalancer {
 namespace bench {
@@ -24,6 +26,11 @@ namespace bench {
 // config.deadline for the whole stream, all at once. The truths are built
 // before the clock starts. One run, not a rate loop.
 inline constexpr int kSyncJamUsers = 7;
+
+// A front end's truth of `users` users in jams of kSyncJamUsers: jams
+// "PREFIX-J", users "PREFIX-J-U".
+std::vector<BalancerClient::JamUsers> SyncTruth(absl::string_view prefix,
+                                                int users);
 
 struct SyncResult {
   double wall_seconds = 0;  // first Sync sent until the last answered

@@ -28,6 +28,7 @@ void Workload::Start(Slot& slot) {
       break;
     case WorkloadKind::kArrivals:
     case WorkloadKind::kArrivalsFe:
+    case WorkloadKind::kExpiry:
       StartArrivalStep(slot);
       break;
     case WorkloadKind::kRefresh:

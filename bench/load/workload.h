@@ -47,6 +47,9 @@ namespace bench {
 //                 calls, but a failed one counts as an error).
 //   sync          not a rate loop: --frontends front ends each Sync
 //                 --users_per_frontend users at once; bench/load/sync.h.
+//   expiry        arrivals_fe while one more front end Syncs
+//                 --users_per_frontend users and lets its lease run out;
+//                 bench/load/expiry.h.
 
 // One simulated client: at most one call in flight. Only the thread that
 // runs its current call (or, between calls, the one that starts the next)
@@ -65,7 +68,8 @@ struct Slot {
 
   // Set by the driver (bench/load/driver.h):
   int index = 0;
-  // arrivals_fe: the front end every call names; empty: anonymous calls.
+  // arrivals_fe, expiry: the front end every call names; empty: anonymous
+  // calls.
   std::string frontend_id;
   v1::JamBalancerService::Stub* stub = nullptr;
   // The current call's; the driver makes a fresh one, with its deadline,

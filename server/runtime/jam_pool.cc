@@ -50,11 +50,34 @@ void JamPool::Expire(absl::Time now) {
 
 void JamPool::RemoveStep() {
   if (state_.removals.empty()) return;
-  const FrontEndRemoval step = state_.jams.RemoveFrontEnd(
-      state_.removals.front(), kRemovalStep, absl::Now());
+  const absl::Time begin = absl::Now();
+  if (removal_.steps == 0 || removal_.frontend_id != state_.removals.front()) {
+    removal_ = RemovalProgress();
+    removal_.frontend_id = state_.removals.front();
+    removal_.started = begin;
+  }
+  const FrontEndRemoval step =
+      state_.jams.RemoveFrontEnd(state_.removals.front(), kRemovalStep, begin);
   state_.members_removed_by_expiry += step.members_removed;
   state_.reservations_removed_by_expiry += step.reservations_removed;
-  if (step.done) state_.removals.pop_front();
+  const absl::Time end = absl::Now();
+  removal_.members += step.members_removed;
+  removal_.reservations += step.reservations_removed;
+  ++removal_.steps;
+  removal_.longest_step = std::max(removal_.longest_step, end - begin);
+  if (step.done) {
+    Log(LogLevel::kInfo, "front end's users removed after its lease expired",
+        {{"frontend_id", state_.removals.front()},
+         {"members", absl::StrCat(removal_.members)},
+         {"reservations", absl::StrCat(removal_.reservations)},
+         {"steps", absl::StrCat(removal_.steps)},
+         {"took_ms",
+          absl::StrCat(absl::ToDoubleMilliseconds(end - removal_.started))},
+         {"longest_step_ms",
+          absl::StrCat(absl::ToDoubleMilliseconds(removal_.longest_step))}});
+    removal_ = RemovalProgress();
+    state_.removals.pop_front();
+  }
   if (state_.removals.empty()) return;
   // The next step queues behind whatever calls arrived meanwhile.
   strand_.Post([this] {

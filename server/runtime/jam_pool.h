@@ -59,7 +59,20 @@ class JamPool {
   // step if any is left. Strand only.
   void RemoveStep();
 
+  // The removal of the first queued front end, for its closing log line.
+  // Strand only. A Sync may take a front end out of the queue mid-removal
+  // (it removes the rest at once), so progress names whose it is.
+  struct RemovalProgress {
+    std::string frontend_id;
+    absl::Time started;
+    uint64_t members = 0;
+    uint64_t reservations = 0;
+    int steps = 0;
+    absl::Duration longest_step;
+  };
+
   PoolState state_;  // Touched only by tasks on strand_.
+  RemovalProgress removal_;
   // The time the strand's timer is set for. Strand only.
   absl::Time timer_at_ = absl::InfiniteFuture();
   Strand strand_;  // Last member: its thread stops first.
