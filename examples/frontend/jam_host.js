@@ -9,9 +9,13 @@
 // - leave(jam, user, socket): when a user's last socket in a jam closes,
 //   RemoveUser with a held seat, so that a reload lands in the same jam.
 // - After every join and leave, Refresh of that jam with this front end's
-//   users there (its presence truth; scoped to its front-end id).
+//   users there (its presence truth; scoped to its front-end id). A jam whose
+//   AddUser or Refresh failed (a timeout: it may or may not have happened)
+//   is refreshed again at the next poll.
 // - Every pollMs, GetJam of each jam it hosts; a changed member list (all
-//   front ends' members) is pushed to the jam's sockets.
+//   front ends' members) is pushed to the jam's sockets. When GetJam
+//   answers again after failing, a keepalive checks the session at once (the
+//   balancer may have restarted).
 //
 // Every call that names the front end goes through FrontendSession.call, so
 // a lost session (balancer restart, lapsed lease) is answered by a Sync of
@@ -37,6 +41,9 @@ class JamHost {
     this._chains = new Map();
     // Jams with a Refresh queued that has not started yet.
     this._refreshQueued = new Set();
+    // Jams the balancer may hold otherwise than the presence says: refreshed
+    // at the next poll.
+    this._unsure = new Set();
     // jamId -> the last member list pushed to its sockets (JSON).
     this._views = new Map();
     this._pollTimer = null;
@@ -60,8 +67,14 @@ class JamHost {
   // Rejects with the balancer's error, or when redirects do not end.
   async join(jamId, userId, socket) {
     for (let redirects = 0; ; ++redirects) {
-      const answer = await this._inOrder(
-          jamId, () => this._session.call((c) => c.addUser(jamId, userId)));
+      let answer;
+      try {
+        answer = await this._inOrder(
+            jamId, () => this._session.call((c) => c.addUser(jamId, userId)));
+      } catch (err) {
+        this._unsure.add(jamId);
+        throw err;
+      }
       if (answer.added) break;
       if (redirects === MAX_REDIRECTS || !answer.redirectJamId) {
         throw new Error(`AddUser refused user ${userId} after ${redirects} ` +
@@ -131,8 +144,11 @@ class JamHost {
       this._refreshQueued.delete(jamId);
       const users = this._presence.users(jamId);
       return this._session.call((c) => c.refresh(jamId, users));
-    }).catch((err) => this._log.error(
-        `Refresh of jam ${jamId} failed: ${describe(err)}`));
+    }).catch((err) => {
+      this._unsure.add(jamId);
+      this._log.error(`Refresh of jam ${jamId} failed (retried at the next ` +
+                      `poll): ${describe(err)}`);
+    });
   }
 
   // Runs `call` after the calls queued before it for `jamId`.
@@ -151,6 +167,8 @@ class JamHost {
     if (this._polling) return;  // The last round is still waiting.
     this._polling = true;
     try {
+      for (const jamId of this._unsure) this._queueRefresh(jamId);
+      this._unsure.clear();
       const jamIds = this._presence.jamIds();
       for (const jamId of this._views.keys()) {
         if (!jamIds.includes(jamId)) this._views.delete(jamId);
@@ -177,6 +195,11 @@ class JamHost {
     if (this._balancerDown) {
       this._balancerDown = false;
       this._log.info('balancer answers GetJam again');
+      // It may have restarted and forgotten this front end: a keepalive now
+      // tells (FAILED_PRECONDITION resyncs) without waiting for the next
+      // period.
+      this._session.call((c) => c.keepAlive()).catch((err) => this._log.error(
+          `keepalive after the outage failed: ${describe(err)}`));
     }
     // Until the balancer lists every user here (after its restart, before
     // this front end resynced), keep showing the last list.
