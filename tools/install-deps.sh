@@ -38,3 +38,21 @@ if [ ! -x tools/node_modules/.bin/buf ] ||
   ! (cd tools && npm ls --all >/dev/null 2>&1); then
   (cd tools && npm ci --no-audit --no-fund)
 fi
+
+# Chromium for the browser test (tests/browser, driven by playwright-core).
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'ok installed'; then
+  echo "install-deps: installing chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends chromium
+fi
+
+# The demo front end's and the browser test's packages (both link
+# client/node, installed above), installed again when their lock files ask
+# for what is not there.
+for dir in examples/frontend tests/browser; do
+  if [ ! -d "$dir/node_modules" ] ||
+    ! (cd "$dir" && npm ls --all >/dev/null 2>&1); then
+    (cd "$dir" && npm ci --no-audit --no-fund)
+  fi
+done
