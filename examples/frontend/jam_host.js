@@ -56,8 +56,7 @@ class JamHost {
   // reserves a seat there (or answers the jam where the user is a member or
   // holds a seat). -> {jamId, newJam}
   async place(userId) {
-    const answer =
-        await this._session.call((c) => c.currentJam(userId));
+    const answer = await this._session.call((c) => c.currentJam(userId));
     return {jamId: answer.jamId, newJam: answer.newJam};
   }
 
@@ -84,7 +83,8 @@ class JamHost {
                      `${answer.redirectJamId}`);
       jamId = answer.redirectJamId;
     }
-    if (socket.readyState !== socket.OPEN || this._stopping) {
+    if (this._stopping) return null;  // EndSession removes everyone.
+    if (socket.readyState !== socket.OPEN) {
       this._removeFromBalancer(jamId, userId);
       return null;
     }

@@ -330,7 +330,7 @@ async () => {
   arrivals.catch(() => {});  // Awaited below.
   // The union of the truths, read before and after ListJams and equal both
   // times (no join or leave in between), equals ListJams.
-  const resynced = await waitFor('ListJams equals the union of the front ends\' truths',
+  await waitFor('ListJams equals the union of the front ends\' truths',
       async () => {
         const truthBefore = show(union(await Promise.all(FRONT_ENDS.map(frontEndTruth))));
         const listed = show(await balancerJams());
