@@ -39,6 +39,13 @@ if [ ! -x tools/node_modules/.bin/buf ] ||
   (cd tools && npm ci --no-audit --no-fund)
 fi
 
+# The Node.js client's dependencies (client/node), installed again when its
+# lock file asks for what is not there.
+if [ ! -d client/node/node_modules ] ||
+  ! (cd client/node && npm ls --all >/dev/null 2>&1); then
+  (cd client/node && npm ci --no-audit --no-fund)
+fi
+
 # Chromium for the browser test (tests/browser, driven by playwright-core).
 if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'ok installed'; then
   echo "install-deps: installing chromium"
