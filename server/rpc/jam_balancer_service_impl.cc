@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -105,13 +106,32 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::Serve(
     finish(ToGrpcStatus(status));
     return reactor;
   }
-  const bool posted = pool_->Post([response, finish, call = std::move(call)](
-                                      PoolState& state, absl::Time now) {
-    const absl::Status applied =
-        Apply(*call->command, now, state, &call->response());
-    finish(applied.ok() ? Serialize(call->response(), response)
-                        : ToGrpcStatus(applied));
-  });
+  const bool posted =
+      pool_->Post([response, finish, call = std::move(call)](
+                      PoolState& state, absl::Time now) mutable {
+        if constexpr (std::is_same_v<Command, EndSessionCommand>) {
+          // Answered once the front end's users are all gone (the pool removes
+          // them in steps); the call lives until then.
+          Call<Command, Request, Response>& ending = *call;
+          const absl::Status applied =
+              Apply(*ending.command, now, state,
+                    [response, finish,
+                     call = std::move(call)](absl::StatusOr<uint64_t> removed) {
+                      if (!removed.ok()) {
+                        finish(ToGrpcStatus(removed.status()));
+                        return;
+                      }
+                      call->response().set_removed_user_count(*removed);
+                      finish(Serialize(call->response(), response));
+                    });
+          if (!applied.ok()) finish(ToGrpcStatus(applied));
+        } else {
+          const absl::Status applied =
+              Apply(*call->command, now, state, &call->response());
+          finish(applied.ok() ? Serialize(call->response(), response)
+                              : ToGrpcStatus(applied));
+        }
+      });
   if (!posted) finish(kShuttingDown);
   return reactor;
 }

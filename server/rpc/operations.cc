@@ -190,14 +190,13 @@ absl::Status Apply(const KeepAliveCommand& command, absl::Time now,
 }
 
 absl::Status Apply(const EndSessionCommand& command, absl::Time now,
-                   PoolState& state, v1::EndSessionResponse* response) {
+                   PoolState& state, FrontEndRemovalTask::Done done) {
   if (!state.sessions.IsLive(command.frontend_id, now)) {
     return NoSession(command.frontend_id);
   }
   state.sessions.End(command.frontend_id);
-  const FrontEndRemoval removal = state.jams.RemoveFrontEnd(
-      command.frontend_id, std::numeric_limits<size_t>::max(), now);
-  response->set_removed_user_count(removal.members_removed);
+  state.removals.emplace_back(std::string(command.frontend_id),
+                              /*expired=*/false, std::move(done));
   return absl::OkStatus();
 }
 
@@ -232,13 +231,15 @@ absl::Status Apply(const GetJamCommand& command, absl::Time now,
 
 absl::Status Apply(const SyncCommand& command, absl::Time now, PoolState& state,
                    v1::SyncResponse* response) {
-  if (state.Removing(command.frontend_id)) {
-    // Its lapsed session's users go first, or later removal steps would
+  if (auto task = state.FindRemoval(command.frontend_id);
+      task != state.removals.end()) {
+    // Its ended session's users go first, or later removal steps would
     // take the users this Sync places.
-    state.jams.RemoveFrontEnd(command.frontend_id,
-                              std::numeric_limits<size_t>::max(), now);
-    state.removals.erase(std::find(state.removals.begin(), state.removals.end(),
-                                   command.frontend_id));
+    state.CountRemoved(*task, state.jams.RemoveFrontEnd(
+                                  command.frontend_id,
+                                  std::numeric_limits<size_t>::max(), now));
+    task->Finish(task->members_removed);
+    state.removals.erase(task);
   }
   const absl::Time expires =
       state.sessions.Start(command.frontend_id, command.lease_ttl, now);

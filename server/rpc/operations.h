@@ -38,16 +38,19 @@ absl::Status Apply(const BatchCommand& command, absl::Time now,
                    PoolState& state, v1::BatchResponse* response);
 absl::Status Apply(const KeepAliveCommand& command, absl::Time now,
                    PoolState& state, v1::KeepAliveResponse* response);
-// Ends the session and removes the front end's users (all in this step).
+// Ends the session and queues the removal of the front end's members and
+// reservations (PoolState::removals: the pool removes them in steps); `done`
+// gets the count of members removed once they are all gone. On an error
+// (no live session) nothing changes and `done` is not called.
 absl::Status Apply(const EndSessionCommand& command, absl::Time now,
-                   PoolState& state, v1::EndSessionResponse* response);
+                   PoolState& state, FrontEndRemovalTask::Done done);
 absl::Status Apply(const ListSessionsCommand& command, absl::Time now,
                    PoolState& state, v1::ListSessionsResponse* response);
 absl::Status Apply(const GetJamCommand& command, absl::Time now,
                    PoolState& state, v1::GetJamResponse* response);
 // Starts or renews the session and makes the listed jams the front end's
-// whole truth. A front end whose lapsed session is still being removed is
-// removed first.
+// whole truth. A front end whose ended session is still being removed is
+// removed first (in this step; its EndSession, if any, is answered).
 absl::Status Apply(const SyncCommand& command, absl::Time now, PoolState& state,
                    v1::SyncResponse* response);
 

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/util/log.h"
@@ -17,6 +18,7 @@ JamPool::JamPool(uint32_t max_users, bool run_inline)
 bool JamPool::Post(Operation operation) {
   return strand_.Post([this, operation = std::move(operation)]() mutable {
     std::move(operation)(state_, absl::Now());
+    ScheduleRemoval();
     ArmExpiryTimer();
   });
 }
@@ -36,54 +38,63 @@ void JamPool::ArmExpiryTimer() {
 
 void JamPool::Expire(absl::Time now) {
   state_.jams.ExpireReservations(now);
-  const std::vector<std::string> expired = state_.sessions.Expire(now);
-  if (expired.empty()) return;
-  const bool idle = state_.removals.empty();
-  for (const std::string& frontend_id : expired) {
+  for (std::string& frontend_id : state_.sessions.Expire(now)) {
     ++state_.sessions_expired;
     Log(LogLevel::kInfo, "front-end lease expired, removing its users",
         {{"frontend_id", frontend_id}});
-    state_.removals.push_back(frontend_id);
+    state_.removals.emplace_back(std::move(frontend_id), /*expired=*/true);
   }
-  if (idle) RemoveStep();
+  ScheduleRemoval();
+}
+
+void JamPool::ScheduleRemoval() {
+  if (state_.removals.empty() || removal_posted_) return;
+  removal_posted_ = true;
+  // The step queues behind whatever calls arrived meanwhile.
+  const bool posted = strand_.Post([this] {
+    removal_posted_ = false;
+    RemoveStep();
+    ScheduleRemoval();
+    ArmExpiryTimer();
+  });
+  if (posted) return;
+  // Shutting down: the removals cannot finish; whoever waits is told.
+  for (FrontEndRemovalTask& task : state_.removals) {
+    task.Finish(absl::UnavailableError("server is shutting down"));
+  }
 }
 
 void JamPool::RemoveStep() {
   if (state_.removals.empty()) return;
+  FrontEndRemovalTask& task = state_.removals.front();
   const absl::Time begin = absl::Now();
-  if (removal_.steps == 0 || removal_.frontend_id != state_.removals.front()) {
+  if (removal_.steps == 0 || removal_.frontend_id != task.frontend_id) {
     removal_ = RemovalProgress();
-    removal_.frontend_id = state_.removals.front();
+    removal_.frontend_id = task.frontend_id;
     removal_.started = begin;
   }
   const FrontEndRemoval step =
-      state_.jams.RemoveFrontEnd(state_.removals.front(), kRemovalStep, begin);
-  state_.members_removed_by_expiry += step.members_removed;
-  state_.reservations_removed_by_expiry += step.reservations_removed;
+      state_.jams.RemoveFrontEnd(task.frontend_id, kRemovalStep, begin);
+  state_.CountRemoved(task, step);
   const absl::Time end = absl::Now();
-  removal_.members += step.members_removed;
   removal_.reservations += step.reservations_removed;
   ++removal_.steps;
   removal_.longest_step = std::max(removal_.longest_step, end - begin);
-  if (step.done) {
-    Log(LogLevel::kInfo, "front end's users removed after its lease expired",
-        {{"frontend_id", state_.removals.front()},
-         {"members", absl::StrCat(removal_.members)},
-         {"reservations", absl::StrCat(removal_.reservations)},
-         {"steps", absl::StrCat(removal_.steps)},
-         {"took_ms",
-          absl::StrCat(absl::ToDoubleMilliseconds(end - removal_.started))},
-         {"longest_step_ms",
-          absl::StrCat(absl::ToDoubleMilliseconds(removal_.longest_step))}});
-    removal_ = RemovalProgress();
-    state_.removals.pop_front();
-  }
-  if (state_.removals.empty()) return;
-  // The next step queues behind whatever calls arrived meanwhile.
-  strand_.Post([this] {
-    RemoveStep();
-    ArmExpiryTimer();
-  });
+  if (!step.done) return;
+  Log(LogLevel::kInfo,
+      task.expired ? "front end's users removed after its lease expired"
+                   : "front end's users removed after it ended its session",
+      {{"frontend_id", task.frontend_id},
+       {"members", absl::StrCat(task.members_removed)},
+       {"reservations", absl::StrCat(removal_.reservations)},
+       {"steps", absl::StrCat(removal_.steps)},
+       {"took_ms",
+        absl::StrCat(absl::ToDoubleMilliseconds(end - removal_.started))},
+       {"longest_step_ms",
+        absl::StrCat(absl::ToDoubleMilliseconds(removal_.longest_step))}});
+  removal_ = RemovalProgress();
+  task.Finish(task.members_removed);
+  state_.removals.pop_front();
 }
 
 }  // namespace jambalancer

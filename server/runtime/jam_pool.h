@@ -16,10 +16,12 @@ namespace jambalancer {
 // operation on the state runs on the strand, in the order posted, and gets
 // the current time from the strand; nothing else can reach the state, so it
 // needs no lock. A strand timer expires reservations and leases on time
-// even when no call arrives. A front end whose lease ran out is removed in
-// steps of at most kRemovalStep users, each a strand task of its own, so
-// other calls run in between however large it is. The server has one pool
-// today; several pools would be several JamPools, each on its own strand.
+// even when no call arrives. A front end whose session is over (its lease
+// ran out, or an operation queued it in PoolState::removals, as EndSession
+// does) is removed in steps of at most kRemovalStep users, each a strand
+// task of its own, so other calls run in between however large it is. The
+// server has one pool today; several pools would be several JamPools, each on
+// its own strand.
 //
 // Thread-safe.
 class JamPool {
@@ -55,8 +57,11 @@ class JamPool {
   // Expires what is due: reservations, and leases (queueing their front
   // ends for removal). Strand only.
   void Expire(absl::Time now);
-  // Removes one step of the first queued front end, then posts the next
-  // step if any is left. Strand only.
+  // Posts the next removal step if a removal is queued (an expiry or an
+  // EndSession) and no step is posted yet. Strand only.
+  void ScheduleRemoval();
+  // Removes one step of the first queued front end; when it is done, says
+  // so (log line, its task's `done`). Strand only.
   void RemoveStep();
 
   // The removal of the first queued front end, for its closing log line.
@@ -65,7 +70,6 @@ class JamPool {
   struct RemovalProgress {
     std::string frontend_id;
     absl::Time started;
-    uint64_t members = 0;
     uint64_t reservations = 0;
     int steps = 0;
     absl::Duration longest_step;
@@ -73,6 +77,7 @@ class JamPool {
 
   PoolState state_;  // Touched only by tasks on strand_.
   RemovalProgress removal_;
+  bool removal_posted_ = false;  // A RemoveStep task is queued. Strand only.
   // The time the strand's timer is set for. Strand only.
   absl::Time timer_at_ = absl::InfiniteFuture();
   Strand strand_;  // Last member: its thread stops first.

@@ -5,12 +5,38 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <utility>
 
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "server/core/jam_collection.h"
 #include "server/core/session_table.h"
 
 namespace jambalancer {
+
+// A front end whose session is over (its lease ran out, or it ended it) and
+// whose members and reservations are being removed, in steps.
+struct FrontEndRemovalTask {
+  // Called once all are gone with the members removed in all, or with an
+  // error if the removal cannot finish (shutdown). On the strand.
+  using Done = absl::AnyInvocable<void(absl::StatusOr<uint64_t>) &&>;
+
+  FrontEndRemovalTask(std::string frontend_id, bool expired, Done done = {})
+      : frontend_id(std::move(frontend_id)),
+        expired(expired),
+        done(std::move(done)) {}
+
+  std::string frontend_id;
+  bool expired = false;  // The lease ran out (else EndSession).
+  uint64_t members_removed = 0;
+  Done done;  // May be empty.
+
+  // Calls `done`, if any, once.
+  void Finish(absl::StatusOr<uint64_t> result) {
+    if (done) std::exchange(done, nullptr)(std::move(result));
+  }
+};
 
 // What a pool's operations run against: the jams and the front ends'
 // sessions. Touched only on the pool's strand.
@@ -19,13 +45,23 @@ struct PoolState {
 
   JamCollection jams;
   SessionTable sessions;
-  // Front ends whose lease ran out and that still own users, removed in
-  // steps, first one first. A new session of such a front end must wait
-  // until its removal is done, or the steps would remove its new users.
-  std::deque<std::string> removals;
-  bool Removing(absl::string_view frontend_id) const {
-    return std::find(removals.begin(), removals.end(), frontend_id) !=
-           removals.end();
+  // Front ends whose session is over and that still own users, removed in
+  // steps by the pool, first one first. A new session of such a front end
+  // must wait until its removal is done, or the steps would remove its new
+  // users (Sync finishes the removal first).
+  std::deque<FrontEndRemovalTask> removals;
+  auto FindRemoval(absl::string_view frontend_id) {
+    return std::find_if(removals.begin(), removals.end(),
+                        [frontend_id](const FrontEndRemovalTask& task) {
+                          return task.frontend_id == frontend_id;
+                        });
+  }
+  // Counts what one step of `task` removed.
+  void CountRemoved(FrontEndRemovalTask& task, const FrontEndRemoval& step) {
+    task.members_removed += step.members_removed;
+    if (!task.expired) return;
+    members_removed_by_expiry += step.members_removed;
+    reservations_removed_by_expiry += step.reservations_removed;
   }
   // Running totals of the front ends removed when their lease ran out.
   uint64_t sessions_expired = 0;

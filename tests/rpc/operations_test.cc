@@ -5,6 +5,7 @@
 #include "server/rpc/operations.h"
 
 #include <deque>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -550,14 +551,61 @@ TEST_F(SessionOperationsTest, ABatchWithAFencedOperationRunsNothing) {
   EXPECT_EQ(response.results_size(), 0);
 }
 
-TEST_F(SessionOperationsTest, EndSessionRemovesTheFrontEndsUsers) {
+// The pool's removal steps (JamPool::RemoveStep), `limit` users at a time:
+// true once the first queued removal is done (its `done` called).
+bool RemoveStep(PoolState& state, size_t limit) {
+  FrontEndRemovalTask& task = state.removals.front();
+  const FrontEndRemoval step =
+      state.jams.RemoveFrontEnd(task.frontend_id, limit, kNow);
+  state.CountRemoved(task, step);
+  if (!step.done) return false;
+  task.Finish(task.members_removed);
+  state.removals.pop_front();
+  return true;
+}
+
+TEST_F(SessionOperationsTest, EndSessionQueuesTheRemovalAndAnswersWhenDone) {
   Sync("fe", "j", {"a", "b"});
   Answer(AddUserCommand{"j", "x"}, state_);  // Anonymous: stays.
-  EXPECT_EQ(Answer(EndSessionCommand{"fe"}, state_).removed_user_count(), 2u);
+  std::optional<absl::StatusOr<uint64_t>> answer;
+  ASSERT_TRUE(Apply(EndSessionCommand{"fe"}, kNow, state_,
+                    [&](absl::StatusOr<uint64_t> removed) { answer = removed; })
+                  .ok());
+  // Ended at once (its calls are fenced from now on); removed in steps.
+  EXPECT_FALSE(state_.sessions.IsLive("fe", kNow));
+  ASSERT_EQ(state_.removals.size(), 1u);
+  EXPECT_FALSE(state_.removals.front().expired);
+  EXPECT_FALSE(answer.has_value());
+  EXPECT_FALSE(RemoveStep(state_, 1));
+  EXPECT_FALSE(answer.has_value());
+  EXPECT_TRUE(RemoveStep(state_, 1));
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(**answer, 2u);
   EXPECT_THAT(Members("j"), ElementsAre("x"));
-  v1::EndSessionResponse again;
-  EXPECT_EQ(Apply(EndSessionCommand{"fe"}, kNow, state_, &again).code(),
+  EXPECT_EQ(state_.members_removed_by_expiry, 0u);  // Not an expiry.
+  // No session any more: refused, and `done` is not called.
+  bool called = false;
+  EXPECT_EQ(Apply(EndSessionCommand{"fe"}, kNow, state_,
+                  [&](absl::StatusOr<uint64_t>) { called = true; })
+                .code(),
             absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(state_.removals.empty());
+  EXPECT_FALSE(called);
+}
+
+TEST_F(SessionOperationsTest, SyncDuringItsEndSessionFinishesTheRemoval) {
+  Sync("fe", "old", {"a", "b", "c"});
+  std::optional<absl::StatusOr<uint64_t>> answer;
+  ASSERT_TRUE(Apply(EndSessionCommand{"fe"}, kNow, state_,
+                    [&](absl::StatusOr<uint64_t> removed) { answer = removed; })
+                  .ok());
+  EXPECT_FALSE(RemoveStep(state_, 1));
+  Sync("fe", "new", {"c"});
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(**answer, 3u);
+  EXPECT_TRUE(state_.removals.empty());
+  EXPECT_THAT(Members("old"), IsEmpty());
+  EXPECT_THAT(Members("new"), ElementsAre("c"));
 }
 
 TEST_F(SessionOperationsTest, ListSessionsAndStatsCountTheSessions) {
@@ -591,9 +639,10 @@ TEST_F(SessionOperationsTest, SyncOfAFrontEndStillBeingRemovedRemovesItFirst) {
   Sync("fe", "old", {"a", "b"});
   // Its lease ran out and the pool queued its removal, not begun yet.
   state_.sessions.Expire(kNow + absl::Seconds(10));
-  state_.removals.push_back("fe");
+  state_.removals.emplace_back("fe", /*expired=*/true);
   Sync("fe", "new", {"b"}, kNow + absl::Seconds(11));
   EXPECT_TRUE(state_.removals.empty());
+  EXPECT_EQ(state_.members_removed_by_expiry, 2u);
   EXPECT_THAT(Members("old"), IsEmpty());
   EXPECT_THAT(Members("new"), ElementsAre("b"));
 }

@@ -114,6 +114,15 @@ TEST_P(SessionsModelTest, AgreesWithBruteForceModel) {
   absl::Time now = absl::FromUnixSeconds(1'700'000'000);
   const std::vector<std::string> frontends = {"fe-a", "fe-b", "fe-c"};
   int fenced = 0, expired = 0, ended = 0, synced = 0;
+  // Front ends that ended their session, and whether EndSession answered.
+  std::map<std::string, bool> ends;
+  // Once a front end's removal is done, its EndSession (if any) answered.
+  auto check_answered = [&](const std::string& frontend) {
+    auto it = ends.find(frontend);
+    if (it == ends.end()) return;
+    ASSERT_TRUE(it->second) << "EndSession of " << frontend << " unanswered";
+    ends.erase(it);
+  };
 
   for (int step = 0; step < 3000; ++step) {
     SCOPED_TRACE(absl::StrCat("seed ", seed, " step ", step));
@@ -124,20 +133,24 @@ TEST_P(SessionsModelTest, AgreesWithBruteForceModel) {
     // The pool's timer: lapsed sessions expire and their front ends are
     // queued for removal ...
     for (const std::string& frontend : state.sessions.Expire(now)) {
-      state.removals.push_back(frontend);
+      state.removals.emplace_back(frontend, /*expired=*/true);
       model.sessions.erase(frontend);
       model.removing.insert(frontend);
       ++expired;
     }
     // ... which goes on in small steps between the calls.
     for (int n = pick(3); n > 0 && !state.removals.empty(); --n) {
-      const std::string frontend = state.removals.front();
+      FrontEndRemovalTask& task = state.removals.front();
+      const std::string frontend = task.frontend_id;
       const FrontEndRemoval removal =
           state.jams.RemoveFrontEnd(frontend, 1 + pick(3), now);
+      state.CountRemoved(task, removal);
       if (removal.done) {
+        task.Finish(task.members_removed);
         state.removals.pop_front();
         model.DropMembersOf(frontend);
         model.removing.erase(frontend);
+        ASSERT_NO_FATAL_FAILURE(check_answered(frontend));
       }
     }
 
@@ -184,7 +197,10 @@ TEST_P(SessionsModelTest, AgreesWithBruteForceModel) {
         status = Apply(command, now, state, &response);
         ASSERT_TRUE(status.ok()) << status;  // Sync is always accepted.
         // A front end still being removed is removed first.
-        if (model.removing.erase(frontend)) model.DropMembersOf(frontend);
+        if (model.removing.erase(frontend)) {
+          model.DropMembersOf(frontend);
+          ASSERT_NO_FATAL_FAILURE(check_answered(frontend));
+        }
         // Each listed user ends in the last jam listing it; the front end's
         // members listed nowhere go.
         std::map<std::string, std::string> last_jam;
@@ -222,16 +238,23 @@ TEST_P(SessionsModelTest, AgreesWithBruteForceModel) {
         }
         break;
       }
-      case 2: {                                         // EndSession
+      case 2: {  // EndSession: queued like an expiry, answered when done.
         if (frontend.empty() || pick(4) > 0) continue;  // Rarely.
         call = absl::StrCat("EndSession ", frontend);
         SCOPED_TRACE(call);
-        v1::EndSessionResponse response;
-        status = Apply(EndSessionCommand{frontend}, now, state, &response);
+        const uint64_t owned = model.MemberCount(frontend);
+        status =
+            Apply(EndSessionCommand{frontend}, now, state,
+                  [&ends, frontend, owned](absl::StatusOr<uint64_t> removed) {
+                    // All of them, unless some moved away meanwhile.
+                    EXPECT_TRUE(removed.ok());
+                    EXPECT_LE(*removed, owned);
+                    ends[frontend] = true;
+                  });
         if (status.ok()) {
-          ASSERT_EQ(response.removed_user_count(), model.MemberCount(frontend));
-          model.DropMembersOf(frontend);
           model.sessions.erase(frontend);
+          model.removing.insert(frontend);
+          ends[frontend] = false;
           ++ended;
         }
         break;

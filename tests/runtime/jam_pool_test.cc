@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -163,6 +164,58 @@ TEST_P(JamPoolTest, OtherCallsRunBetweenRemovalSteps) {
       break;
     }
   }
+}
+
+// A removal queued by an operation (as EndSession queues one) goes in steps
+// too, other calls running in between, and its `done` hears the count once
+// every user is gone.
+TEST_P(JamPoolTest, AQueuedRemovalAnswersOnceAllAreGone) {
+  JamPool pool(7, /*run_inline=*/GetParam());
+  constexpr int kUsers = 20 * static_cast<int>(JamPool::kRemovalStep) + 3;
+  HostUsers(pool, "leaving", kUsers, absl::Minutes(1));
+  HostUsers(pool, "staying", 10, absl::Minutes(1));
+  std::atomic<int> answers{0};
+  std::atomic<uint64_t> answered{0};
+  // The users still there when the answer came.
+  std::atomic<uint64_t> left_at_answer{~uint64_t{0}};
+  std::thread ender([&] {
+    pool.Post([&](PoolState& state, absl::Time) {
+      state.sessions.End("leaving");
+      state.removals.emplace_back(
+          "leaving", /*expired=*/false, [&](absl::StatusOr<uint64_t> removed) {
+            answered = removed.value_or(0);
+            left_at_answer = state.jams.CountsOf("leaving").member_count;
+            ++answers;
+          });
+    });
+  });
+  // Two threads read: whichever holds the strand in inline mode drains it,
+  // so the other's reads are the ones that queue between the steps.
+  std::atomic<bool> saw_part{false};
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  auto probe = [&] {
+    while (answers.load() == 0 && absl::Now() < give_up) {
+      const uint64_t left =
+          ReadOnStrand<uint64_t>(pool, [](PoolState& state, absl::Time) {
+            return state.jams.CountsOf("leaving").member_count;
+          });
+      if (left > 0 && left < kUsers) saw_part = true;
+    }
+  };
+  std::thread prober(probe);
+  probe();
+  prober.join();
+  ender.join();
+  ASSERT_EQ(answers.load(), 1);
+  EXPECT_EQ(answered.load(), static_cast<uint64_t>(kUsers));
+  EXPECT_EQ(left_at_answer.load(), 0u);
+  EXPECT_TRUE(saw_part.load());
+  ReadOnStrand<bool>(pool, [](PoolState& state, absl::Time now) {
+    EXPECT_TRUE(state.removals.empty());
+    EXPECT_EQ(state.members_removed_by_expiry, 0u);  // Not an expiry.
+    EXPECT_EQ(state.jams.Snapshot(now).user_count, 10u);
+    return true;
+  });
 }
 
 TEST_P(JamPoolTest, RemovalsQueueInExpiryOrder) {

@@ -27,7 +27,7 @@ SERVICE = "jambalancer.v1.JamBalancerService"
 HEALTH = "grpc.health.v1.Health"
 METHODS = ("CurrentJam", "Refresh", "RemoveUser", "HasCapacity", "AddUser",
            "GetStats", "ListJams", "Batch", "KeepAlive", "EndSession",
-           "ListSessions", "Sync")
+           "ListSessions", "GetJam", "Sync")
 # gRPC's method types, as the middleware labels them.
 CLIENT_STREAMING = ("Sync",)
 
