@@ -12,6 +12,8 @@ packages=(
   clang-format python3 curl yamllint
   # A real Prometheus server and promtool, for the metrics tests.
   prometheus
+  # A real browser for the browser test (tests/browser, playwright-core).
+  chromium
 )
 # Node.js and npm only if no node is on the machine yet (some images ship a
 # newer one than Debian's).
@@ -44,14 +46,6 @@ fi
 if [ ! -d client/node/node_modules ] ||
   ! (cd client/node && npm ls --all >/dev/null 2>&1); then
   (cd client/node && npm ci --no-audit --no-fund)
-fi
-
-# Chromium for the browser test (tests/browser, driven by playwright-core).
-if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'ok installed'; then
-  echo "install-deps: installing chromium"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends chromium
 fi
 
 # The demo front end's and the browser test's packages (both link
