@@ -21,7 +21,7 @@ std::string ProtobufVersion() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
-    const ServerOptions& options) {
+    const ServerOptions& options, const ServingGate* gate) {
   if (options.max_users < 1) {
     return absl::InvalidArgumentError("max_users must be at least 1");
   }
@@ -59,14 +59,14 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  std::unique_ptr<BalancerServer> server(new BalancerServer(options));
+  std::unique_ptr<BalancerServer> server(new BalancerServer(options, gate));
   // Jams that front ends resupply after this start stay closed for a while
-  // (see JamCollection::StartResync).
-  if (options.resync_grace > absl::ZeroDuration()) {
+  // (see JamCollection::StartResync). A replica behind a gate does so each
+  // time it starts to lead instead.
+  if (gate == nullptr) {
     server->pool_.Post(
-        [grace = options.resync_grace, seat = options.reservation_ttl](
-            PoolState& state, absl::Time now) {
-          state.jams.StartResync(now + grace, seat);
+        [server = server.get()](PoolState& state, absl::Time now) {
+          server->StartResync(state, now);
         });
   }
   grpc::ServerBuilder builder;
@@ -91,8 +91,27 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
   grpc::HealthCheckServiceInterface* health =
       server->server_->GetHealthCheckService();
   health->SetServingStatus("", true);
-  health->SetServingStatus(v1::JamBalancerService::service_full_name(), true);
+  health->SetServingStatus(v1::JamBalancerService::service_full_name(),
+                           gate == nullptr);
   return server;
+}
+
+void BalancerServer::StartResync(PoolState& state, absl::Time now) const {
+  if (options_.resync_grace > absl::ZeroDuration()) {
+    state.jams.StartResync(now + options_.resync_grace,
+                           options_.reservation_ttl);
+  }
+}
+
+void BalancerServer::OnLeadershipChange(bool leading, int64_t epoch) {
+  pool_.Reset([this, leading, epoch](PoolState& state, absl::Time now) {
+    if (!leading) return;
+    state.epoch = epoch;
+    StartResync(state, now);
+  });
+  // After the reset is queued: calls that see SERVING run on the new state.
+  server_->GetHealthCheckService()->SetServingStatus(
+      v1::JamBalancerService::service_full_name(), leading);
 }
 
 absl::Status BalancerServer::StartMetrics(const std::string& listen) {

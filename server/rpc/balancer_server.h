@@ -14,6 +14,7 @@
 #include "server/metrics/rpc_metrics.h"
 #include "server/rpc/jam_balancer_service_impl.h"
 #include "server/rpc/server_options.h"
+#include "server/rpc/serving_gate.h"
 #include "server/runtime/jam_pool.h"
 
 namespace jambalancer {
@@ -26,9 +27,13 @@ namespace jambalancer {
 class BalancerServer {
  public:
   // Starts serving. INVALID_ARGUMENT for bad options, UNAVAILABLE if the
-  // address cannot be bound.
+  // address cannot be bound. With a `gate` (it must outlive the server) the
+  // replica is one of several sharing an election: it answers balancer
+  // calls only while the gate lets it (see JamBalancerServiceImpl), and
+  // starts as a standby (health NOT_SERVING for the balancer service) until
+  // told it leads (OnLeadershipChange).
   static absl::StatusOr<std::unique_ptr<BalancerServer>> Start(
-      const ServerOptions& options);
+      const ServerOptions& options, const ServingGate* gate = nullptr);
 
   ~BalancerServer();
 
@@ -37,22 +42,36 @@ class BalancerServer {
   // The metrics port actually bound; 0 when metrics are off.
   int metrics_port() const { return metrics_port_; }
 
+  // A leadership transition (any thread; in order). Leading at `epoch`:
+  // the pool starts over empty at that epoch, with the resync window of a
+  // start (front ends resupply it), and health reports SERVING. Not
+  // leading: health reports NOT_SERVING for the balancer service and the
+  // pool's state is dropped (a later leadership starts empty again).
+  void OnLeadershipChange(bool leading, int64_t epoch);
+
   // Marks health NOT_SERVING, stops accepting calls, lets calls in flight
   // finish for up to `grace` (then cancels them), and stops the strand.
   // Idempotent; returns when the server is down.
   void Shutdown(absl::Duration grace);
 
  private:
-  explicit BalancerServer(const ServerOptions& options)
-      : pool_(options.max_users, options.strand_inline),
+  BalancerServer(const ServerOptions& options, const ServingGate* gate)
+      : options_(options),
+        pool_(options.max_users, options.strand_inline),
         service_(&pool_, &rpc_metrics_,
                  CommandParser(
                      {options.reservation_ttl, options.max_reservation_ttl},
-                     {options.lease_ttl, options.max_lease_ttl})) {}
+                     {options.lease_ttl, options.max_lease_ttl}),
+                 gate) {}
+
+  // The resync window of a start, on the pool's state at `now`. Strand
+  // only.
+  void StartResync(PoolState& state, absl::Time now) const;
 
   // Starts the /metrics endpoint. UNAVAILABLE if it cannot listen.
   absl::Status StartMetrics(const std::string& listen);
 
+  const ServerOptions options_;
   RpcMetrics rpc_metrics_ = JamBalancerServiceImpl::NewRpcMetrics();
   JamPool pool_;
   JamBalancerServiceImpl service_;

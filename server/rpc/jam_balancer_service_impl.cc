@@ -84,13 +84,21 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::Serve(
   const auto method = static_cast<size_t>(rpc);
   metrics_->Started(method);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  // Finishes the call; any thread. Counts it as handled.
-  auto finish = [this, method, reactor, started](const grpc::Status& status) {
+  // Finishes the call, its operation having run at `epoch` (none: it did not
+  // run); any thread. Counts it as handled.
+  auto finish = [this, method, reactor, started, context](
+                    const grpc::Status& result,
+                    std::optional<int64_t> epoch = std::nullopt) {
+    const grpc::Status status = Gate(context, result, epoch);
     metrics_->Handled(
         method, static_cast<absl::StatusCode>(status.error_code()),
         absl::FromChrono(std::chrono::steady_clock::now() - started));
     reactor->Finish(status);
   };
+  if (!MayStart()) {
+    finish(grpc::Status::OK);  // Refused by the gate.
+    return reactor;
+  }
 
   auto call = std::make_unique<Call<Command, Request, Response>>();
   absl::Status status = ParseRequest(*request, &call->request());
@@ -109,31 +117,63 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::Serve(
   const bool posted =
       pool_->Post([response, finish, call = std::move(call)](
                       PoolState& state, absl::Time now) mutable {
+        const int64_t epoch = state.epoch;
         if constexpr (std::is_same_v<Command, EndSessionCommand>) {
           // Answered once the front end's users are all gone (the pool removes
           // them in steps); the call lives until then.
           Call<Command, Request, Response>& ending = *call;
           const absl::Status applied =
               Apply(*ending.command, now, state,
-                    [response, finish,
+                    [response, finish, epoch,
                      call = std::move(call)](absl::StatusOr<uint64_t> removed) {
                       if (!removed.ok()) {
-                        finish(ToGrpcStatus(removed.status()));
+                        finish(ToGrpcStatus(removed.status()), epoch);
                         return;
                       }
                       call->response().set_removed_user_count(*removed);
-                      finish(Serialize(call->response(), response));
+                      finish(Serialize(call->response(), response), epoch);
                     });
-          if (!applied.ok()) finish(ToGrpcStatus(applied));
+          if (!applied.ok()) finish(ToGrpcStatus(applied), epoch);
         } else {
           const absl::Status applied =
               Apply(*call->command, now, state, &call->response());
           finish(applied.ok() ? Serialize(call->response(), response)
-                              : ToGrpcStatus(applied));
+                              : ToGrpcStatus(applied),
+                 epoch);
         }
       });
   if (!posted) finish(kShuttingDown);
   return reactor;
+}
+
+bool JamBalancerServiceImpl::MayStart() const {
+  return gate_ == nullptr || gate_->MayServe(absl::Now());
+}
+
+grpc::Status JamBalancerServiceImpl::Gate(
+    grpc::CallbackServerContext* context, const grpc::Status& status,
+    std::optional<int64_t> applied_epoch) const {
+  if (gate_ == nullptr) return status;
+  const int64_t epoch = gate_->Epoch();
+  if (epoch > 0) {
+    context->AddTrailingMetadata(kEpochMetadataKey, absl::StrCat(epoch));
+  }
+  if (gate_->MayServe(absl::Now()) &&
+      (!applied_epoch.has_value() || *applied_epoch == epoch)) {
+    return status;
+  }
+  // A standby, a fenced leader, or an answer from a state of an earlier
+  // leadership: none may reach the caller.
+  const std::string leader = gate_->LeaderAddress();
+  if (!leader.empty()) context->AddTrailingMetadata(kLeaderMetadataKey, leader);
+  return grpc::Status(
+      grpc::StatusCode::UNAVAILABLE,
+      leader.empty() ? "this replica is not the leader, and no leader is "
+                       "known yet: retry"
+                     : absl::StrCat("this replica is not the leader: call the "
+                                    "leader at ",
+                                    leader, " (trailing metadata ",
+                                    kLeaderMetadataKey, ")"));
 }
 
 #define JAM_BALANCER_DEFINE_HANDLER(Method, field)                            \
@@ -160,6 +200,10 @@ class JamBalancerServiceImpl::SyncReactor
         response_(response),
         started_(std::chrono::steady_clock::now()) {
     service_->metrics_->Started(kMethod);
+    if (!service_->MayStart()) {
+      Done(grpc::Status::OK);  // Refused by the gate.
+      return;
+    }
     StartRead(&incoming_);
   }
 
@@ -205,13 +249,17 @@ class JamBalancerServiceImpl::SyncReactor
           const absl::Status applied =
               jambalancer::Apply(*command_, now, state, &response);
           Done(applied.ok() ? Serialize(response, response_)
-                            : ToGrpcStatus(applied));
+                            : ToGrpcStatus(applied),
+               state.epoch);
         });
     if (!posted) Done(kShuttingDown);
   }
 
-  // Counts the call and finishes it; `this` lives until OnDone.
-  void Done(const grpc::Status& status) {
+  // Counts the call and finishes it, its operation having run at `epoch`
+  // (none: it did not run); `this` lives until OnDone.
+  void Done(const grpc::Status& result,
+            std::optional<int64_t> epoch = std::nullopt) {
+    const grpc::Status status = service_->Gate(context_, result, epoch);
     service_->metrics_->Handled(
         kMethod, static_cast<absl::StatusCode>(status.error_code()),
         absl::FromChrono(std::chrono::steady_clock::now() - started_));

@@ -3,10 +3,14 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
+#include <optional>
+
 #include "jambalancer/v1/jam_balancer.grpc.pb.h"
 #include "jambalancer/v1/rpc_list.h"
 #include "server/metrics/rpc_metrics.h"
 #include "server/rpc/commands.h"
+#include "server/rpc/serving_gate.h"
 #include "server/runtime/jam_pool.h"
 
 namespace jambalancer {
@@ -45,11 +49,15 @@ using RawCallbackService =
 // nothing. Every call is counted in RpcMetrics under its method.
 class JamBalancerServiceImpl final : public internal::RawCallbackService {
  public:
-  // `pool` and `metrics` must outlive the service; `metrics` counts methods
-  // in the order of JAM_BALANCER_RPCS (see NewRpcMetrics).
+  // `pool`, `metrics` and `gate` must outlive the service; `metrics`
+  // counts methods in the order of JAM_BALANCER_RPCS (see NewRpcMetrics).
+  // With a `gate` (null: the server runs alone) a call is answered only
+  // while the gate lets this replica serve, and only at the epoch its
+  // operation ran at (see Gate).
   JamBalancerServiceImpl(JamPool* pool, RpcMetrics* metrics,
-                         CommandParser parser)
-      : pool_(pool), metrics_(metrics), parser_(parser) {}
+                         CommandParser parser,
+                         const ServingGate* gate = nullptr)
+      : pool_(pool), metrics_(metrics), parser_(parser), gate_(gate) {}
 
   // RpcMetrics labelled with this service's name and its methods.
   static RpcMetrics NewRpcMetrics();
@@ -76,9 +84,21 @@ class JamBalancerServiceImpl final : public internal::RawCallbackService {
                                   const grpc::ByteBuffer* request,
                                   grpc::ByteBuffer* response);
 
+  // With a gate, the status a call finishes with, and its trailing metadata:
+  // the epoch; and when this replica may not serve at all (or no longer
+  // leads the epoch `applied_epoch` that the operation ran at), UNAVAILABLE
+  // with the leader's address. Without a gate, `status`. Any thread; call
+  // once per call, before Finish.
+  grpc::Status Gate(grpc::CallbackServerContext* context,
+                    const grpc::Status& status,
+                    std::optional<int64_t> applied_epoch) const;
+  // Whether a call may start at all (a standby refuses before parsing).
+  bool MayStart() const;
+
   JamPool* const pool_;
   RpcMetrics* const metrics_;
   const CommandParser parser_;
+  const ServingGate* const gate_;
 };
 
 }  // namespace jambalancer

@@ -13,11 +13,27 @@
 namespace jambalancer {
 
 JamPool::JamPool(uint32_t max_users, bool run_inline)
-    : state_(max_users), strand_(run_inline) {}
+    : max_users_(max_users),
+      state_(std::make_unique<PoolState>(max_users)),
+      strand_(run_inline) {}
 
 bool JamPool::Post(Operation operation) {
   return strand_.Post([this, operation = std::move(operation)]() mutable {
-    std::move(operation)(state_, absl::Now());
+    std::move(operation)(*state_, absl::Now());
+    ScheduleRemoval();
+    ArmExpiryTimer();
+  });
+}
+
+bool JamPool::Reset(Operation init) {
+  return strand_.Post([this, init = std::move(init)]() mutable {
+    for (FrontEndRemovalTask& task : state_->removals) {
+      task.Finish(absl::UnavailableError(
+          "the pool's state was reset (this replica stopped leading)"));
+    }
+    state_ = std::make_unique<PoolState>(max_users_);
+    removal_ = RemovalProgress();
+    std::move(init)(*state_, absl::Now());
     ScheduleRemoval();
     ArmExpiryTimer();
   });
@@ -25,7 +41,7 @@ bool JamPool::Post(Operation operation) {
 
 void JamPool::ArmExpiryTimer() {
   const absl::Time next =
-      std::min(state_.jams.NextExpiry(), state_.sessions.NextExpiry());
+      std::min(state_->jams.NextExpiry(), state_->sessions.NextExpiry());
   // Most operations leave the earliest expiry as it was: no lock taken then.
   if (next == timer_at_) return;
   timer_at_ = next;
@@ -37,18 +53,18 @@ void JamPool::ArmExpiryTimer() {
 }
 
 void JamPool::Expire(absl::Time now) {
-  state_.jams.ExpireReservations(now);
-  for (std::string& frontend_id : state_.sessions.Expire(now)) {
-    ++state_.sessions_expired;
+  state_->jams.ExpireReservations(now);
+  for (std::string& frontend_id : state_->sessions.Expire(now)) {
+    ++state_->sessions_expired;
     Log(LogLevel::kInfo, "front-end lease expired, removing its users",
         {{"frontend_id", frontend_id}});
-    state_.removals.emplace_back(std::move(frontend_id), /*expired=*/true);
+    state_->removals.emplace_back(std::move(frontend_id), /*expired=*/true);
   }
   ScheduleRemoval();
 }
 
 void JamPool::ScheduleRemoval() {
-  if (state_.removals.empty() || removal_posted_) return;
+  if (state_->removals.empty() || removal_posted_) return;
   removal_posted_ = true;
   // The step queues behind whatever calls arrived meanwhile.
   const bool posted = strand_.Post([this] {
@@ -59,14 +75,14 @@ void JamPool::ScheduleRemoval() {
   });
   if (posted) return;
   // Shutting down: the removals cannot finish; whoever waits is told.
-  for (FrontEndRemovalTask& task : state_.removals) {
+  for (FrontEndRemovalTask& task : state_->removals) {
     task.Finish(absl::UnavailableError("server is shutting down"));
   }
 }
 
 void JamPool::RemoveStep() {
-  if (state_.removals.empty()) return;
-  FrontEndRemovalTask& task = state_.removals.front();
+  if (state_->removals.empty()) return;
+  FrontEndRemovalTask& task = state_->removals.front();
   const absl::Time begin = absl::Now();
   if (removal_.steps == 0 || removal_.frontend_id != task.frontend_id) {
     removal_ = RemovalProgress();
@@ -74,8 +90,8 @@ void JamPool::RemoveStep() {
     removal_.started = begin;
   }
   const FrontEndRemoval step =
-      state_.jams.RemoveFrontEnd(task.frontend_id, kRemovalStep, begin);
-  state_.CountRemoved(task, step);
+      state_->jams.RemoveFrontEnd(task.frontend_id, kRemovalStep, begin);
+  state_->CountRemoved(task, step);
   const absl::Time end = absl::Now();
   removal_.reservations += step.reservations_removed;
   ++removal_.steps;
@@ -94,7 +110,7 @@ void JamPool::RemoveStep() {
         absl::StrCat(absl::ToDoubleMilliseconds(removal_.longest_step))}});
   removal_ = RemovalProgress();
   task.Finish(task.members_removed);
-  state_.removals.pop_front();
+  state_->removals.pop_front();
 }
 
 }  // namespace jambalancer

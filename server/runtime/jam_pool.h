@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
@@ -42,6 +43,12 @@ class JamPool {
   // Queues `operation`. Returns false, dropping it unrun, after Shutdown.
   bool Post(Operation operation);
 
+  // Queues the replacement of the whole state by a fresh, empty one (as a
+  // new leader starts empty), then runs `init` on it. Removals in progress
+  // are dropped; whoever waits on one is told UNAVAILABLE. Returns false
+  // after Shutdown.
+  bool Reset(Operation init);
+
   // Runs what is queued, then refuses further operations. Idempotent.
   void Shutdown() { strand_.Shutdown(); }
 
@@ -75,7 +82,9 @@ class JamPool {
     absl::Duration longest_step;
   };
 
-  PoolState state_;  // Touched only by tasks on strand_.
+  const uint32_t max_users_;
+  // Touched only by tasks on strand_; replaced by Reset.
+  std::unique_ptr<PoolState> state_;
   RemovalProgress removal_;
   bool removal_posted_ = false;  // A RemoveStep task is queued. Strand only.
   // The time the strand's timer is set for. Strand only.

@@ -45,6 +45,10 @@ struct PoolState {
 
   JamCollection jams;
   SessionTable sessions;
+  // The leadership epoch this state belongs to (etcd's revision of the
+  // leader key; 0 when the server runs alone). A new leader starts with a
+  // fresh state of its own epoch.
+  int64_t epoch = 0;
   // Front ends whose session is over and that still own users, removed in
   // steps by the pool, first one first. A new session of such a front end
   // must wait until its removal is done, or the steps would remove its new

@@ -1,9 +1,15 @@
 #include "server/rpc/balancer_server.h"
 
+#include <atomic>
+#include <chrono>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "client/balancer_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -12,7 +18,11 @@
 namespace jambalancer {
 namespace {
 
+using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::Key;
+using ::testing::Not;
+using ::testing::Pair;
 
 TEST(BalancerServerStartTest, RejectsZeroMaxUsersAndBusyPort) {
   ServerOptions options = test::LoopbackOptions();
@@ -69,6 +79,108 @@ TEST(BalancerServerTest, HealthNamesTheServiceUntilShutdown) {
   server->Shutdown(absl::Seconds(1));
   server->Shutdown(absl::Seconds(1));  // Idempotent.
   EXPECT_FALSE(client->IsServing(service).ok());
+}
+
+// A gate whose answers the test sets, standing in for the etcd election
+// (server/ha), which has tests of its own against real etcd members.
+class SettableGate : public ServingGate {
+ public:
+  bool MayServe(absl::Time) const override { return serving_; }
+  int64_t Epoch() const override { return epoch_; }
+  std::string LeaderAddress() const override {
+    absl::MutexLock lock(&mu_);
+    return leader_;
+  }
+  void Set(bool serving, int64_t epoch, std::string leader) {
+    {
+      absl::MutexLock lock(&mu_);
+      leader_ = std::move(leader);
+    }
+    epoch_ = epoch;
+    serving_ = serving;
+  }
+
+ private:
+  std::atomic<bool> serving_{false};
+  std::atomic<int64_t> epoch_{0};
+  mutable absl::Mutex mu_;
+  std::string leader_ ABSL_GUARDED_BY(mu_);
+};
+
+// One AddUser over a raw stub, with its trailing metadata.
+struct Answer {
+  grpc::Status status;
+  v1::AddUserResponse response;
+  std::multimap<std::string, std::string> trailers;
+};
+Answer AddUser(v1::JamBalancerService::Stub& stub, const std::string& user) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
+  v1::AddUserRequest request;
+  request.set_jam_id("j");
+  request.set_user_id(user);
+  Answer answer;
+  answer.status = stub.AddUser(&context, request, &answer.response);
+  for (const auto& [key, value] : context.GetServerTrailingMetadata()) {
+    answer.trailers.emplace(std::string(key.data(), key.size()),
+                            std::string(value.data(), value.size()));
+  }
+  return answer;
+}
+
+TEST(BalancerServerGateTest, OnlyTheLeaderAnswersAndOnlyAtItsEpoch) {
+  SettableGate gate;
+  auto started = BalancerServer::Start(test::LoopbackOptions(), &gate);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<BalancerServer> server = *std::move(started);
+  std::unique_ptr<BalancerClient> client = test::NewClient(*server);
+  const std::string service = v1::JamBalancerService::service_full_name();
+  auto stub = v1::JamBalancerService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", server->port()),
+                          grpc::InsecureChannelCredentials()));
+
+  // A standby: refused, pointing at the leader; health NOT_SERVING for the
+  // balancer service, SERVING for the process.
+  gate.Set(false, 7, "10.0.0.1:50051");
+  Answer standby = AddUser(*stub, "ann");
+  EXPECT_EQ(standby.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(standby.status.error_message(), HasSubstr("10.0.0.1:50051"));
+  EXPECT_THAT(standby.trailers,
+              Contains(Pair(kLeaderMetadataKey, "10.0.0.1:50051")));
+  EXPECT_THAT(standby.trailers, Contains(Pair(kEpochMetadataKey, "7")));
+  EXPECT_FALSE(*client->IsServing(service));
+  EXPECT_TRUE(*client->IsServing(""));
+
+  // It now leads at epoch 9, but its state is not that epoch's until the
+  // server is told: an answer from the old state must not go out.
+  gate.Set(true, 9, "127.0.0.1:1");
+  EXPECT_EQ(AddUser(*stub, "bob").status.error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  server->OnLeadershipChange(true, 9);
+  Answer leader = AddUser(*stub, "cat");
+  ASSERT_TRUE(leader.status.ok()) << leader.status.error_message();
+  EXPECT_TRUE(leader.response.added());
+  EXPECT_EQ(leader.response.user_count(), 1u);  // A fresh state: cat only.
+  EXPECT_THAT(leader.trailers, Contains(Pair(kEpochMetadataKey, "9")));
+  EXPECT_THAT(leader.trailers, Not(Contains(Key(kLeaderMetadataKey))));
+  EXPECT_TRUE(*client->IsServing(service));
+
+  // Fenced (its lease lapsed): refused at once, before etcd says anything.
+  gate.Set(false, 9, "");
+  Answer fenced = AddUser(*stub, "dan");
+  EXPECT_EQ(fenced.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(fenced.trailers, Not(Contains(Key(kLeaderMetadataKey))));
+  server->OnLeadershipChange(false, 9);
+  EXPECT_FALSE(*client->IsServing(service));
+
+  // Leading again later at a higher epoch: it starts empty again.
+  gate.Set(true, 12, "127.0.0.1:1");
+  server->OnLeadershipChange(true, 12);
+  Answer again = AddUser(*stub, "eve");
+  ASSERT_TRUE(again.status.ok()) << again.status.error_message();
+  EXPECT_EQ(again.response.user_count(), 1u);
+  EXPECT_THAT(again.trailers, Contains(Pair(kEpochMetadataKey, "12")));
 }
 
 }  // namespace
