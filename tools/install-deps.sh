@@ -14,6 +14,8 @@ packages=(
   prometheus
   # A real browser for the browser test (tests/browser, playwright-core).
   chromium
+  # A real etcd cluster (etcd, etcdctl) for the HA tests (label ha).
+  etcd-server etcd-client
 )
 # Node.js and npm only if no node is on the machine yet (some images ship a
 # newer one than Debian's).
