@@ -2,7 +2,9 @@
 
 // BalancerClient: one front end's (or an anonymous) client of the jam
 // balancer, every RPC as a Promise. Mirrors the C++ client library
-// (client/balancer_client.h).
+// (client/balancer_client.h). Given several replicas of a replicated
+// balancer (--etcd_endpoints), it calls the one that leads and follows the
+// leadership when it moves.
 
 const grpc = require('@grpc/grpc-js');
 
@@ -19,6 +21,29 @@ const MAX_PAGE_SIZE = 1000;
 // The largest value of the proto's uint32 millisecond fields.
 const MAX_UINT32 = 0xffffffff;
 
+// Trailing metadata of a replicated balancer's answers
+// (server/rpc/serving_gate.h): the epoch of the leadership the answer
+// belongs to (decimal; grows with each new leadership), and on a refusal
+// (UNAVAILABLE) the address of the leader, when the replica knows it.
+const EPOCH_KEY = 'jam-balancer-epoch';
+const LEADER_KEY = 'jam-balancer-leader';
+
+// Between two tries of a call on replicas that refused it without naming a
+// leader (or could not be reached): 50 ms, doubling up to 500 ms.
+const FIRST_BACKOFF_MS = 50;
+const MAX_BACKOFF_MS = 500;
+// listAllJams starts over when the leadership changed between its pages (a
+// page token of one leader means nothing to the next), at most this often.
+const MAX_LIST_RESTARTS = 3;
+
+// Channel options of every replica's channel unless `channelOptions` sets
+// them: reconnect within a second to a replica that comes back (gRPC's
+// default backoff grows to two minutes), since it may be the next leader.
+const REPLICA_CHANNEL_OPTIONS = Object.freeze({
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1000,
+});
+
 // A duration in milliseconds as the proto's uint32 fields take it: zero or
 // less (or not a number) is 0, which the fields read as "none" or "the
 // server's default"; anything else whole milliseconds, at least 1 and at most
@@ -27,6 +52,68 @@ function wholeMillis(ms) {
   const value = Number(ms);
   if (!(value > 0)) return 0;
   return Math.min(Math.max(Math.trunc(value), 1), MAX_UINT32);
+}
+
+// The replicas named by the options: `targets` (an array of host:port), else
+// `target` split at commas; blanks dropped, duplicates once.
+function parseTargets(target, targets) {
+  let list;
+  if (targets !== undefined) {
+    if (!Array.isArray(targets)) {
+      throw new TypeError('BalancerClient: option targets must be an array of host:port');
+    }
+    list = targets;
+  } else if (typeof target === 'string') {
+    list = target.split(',');
+  } else {
+    list = [];
+  }
+  const parsed = [];
+  for (const item of list) {
+    if (typeof item !== 'string') {
+      throw new TypeError('BalancerClient: every target must be a string (host:port)');
+    }
+    const trimmed = item.trim();
+    if (trimmed !== '' && !parsed.includes(trimmed)) parsed.push(trimmed);
+  }
+  return parsed;
+}
+
+// The jam-balancer-epoch of `metadata` as a Number, or null without one.
+function epochOf(metadata) {
+  if (metadata == null || typeof metadata.get !== 'function') return null;
+  const [value] = metadata.get(EPOCH_KEY);
+  if (value === undefined) return null;
+  const epoch = Number(String(value).trim());
+  return Number.isSafeInteger(epoch) && epoch >= 0 ? epoch : null;
+}
+
+// The jam-balancer-leader of `metadata`, or ''.
+function leaderOf(metadata) {
+  if (metadata == null || typeof metadata.get !== 'function') return '';
+  const [value] = metadata.get(LEADER_KEY);
+  return value === undefined ? '' : String(value).trim();
+}
+
+// An UNAVAILABLE error shaped like grpc-js's ServiceError.
+function unavailableError(details, metadata = new grpc.Metadata()) {
+  const error = new Error(`${grpc.status.UNAVAILABLE} UNAVAILABLE: ${details}`);
+  error.code = grpc.status.UNAVAILABLE;
+  error.details = details;
+  error.metadata = metadata;
+  return error;
+}
+
+// What a call rejects with when a replica answered at an epoch below the
+// highest this client has seen (it led once and does not know yet that it
+// lost): UNAVAILABLE, like a refusal.
+function staleError(address, epoch, highest, metadata) {
+  return unavailableError(`replica ${address} answered at epoch ${epoch}, ` +
+      `below epoch ${highest} already seen: it no longer leads`, metadata);
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // Client of the jam balancer for front-end servers.
@@ -46,45 +133,107 @@ function wholeMillis(ms) {
 // front end) until sync starts one, and after its lease ran out or the
 // balancer restarted. FrontendSession keeps a session alive and resyncs it.
 //
-// One client (and its channel) may serve any number of concurrent calls.
+// Replicas. Given several targets (the replicas of a balancer run with
+// --etcd_endpoints, of which one leads), each call goes to the replica
+// believed to lead (`currentTarget`; at first the first target). A replica
+// that does not lead answers UNAVAILABLE, naming the leader in trailing
+// metadata when it knows it: the call goes there at once. Refused without a
+// leader's name, or not reachable, it tries the next target after a backoff
+// (50 ms, doubling up to 500 ms). All tries stay within the call's deadline;
+// when it is spent the call rejects with the last error. Every answer of a
+// replicated balancer names its leadership's epoch: the client keeps the
+// highest it has seen (`highestEpoch`) and never resolves an answer of a
+// lower one (a replica that led once and does not know yet that it lost):
+// such an answer counts as UNAVAILABLE, and the call tries elsewhere. Only
+// UNAVAILABLE (and such stale answers) are tried again: a replica that
+// refuses a call has not run it. Each replica, and each leader address
+// learned from metadata, gets its own channel, made at its first call.
+//
+// With a single target the client makes exactly one call per method, as
+// without replicas: no retries, whatever the error (only an answer of an
+// epoch below `highestEpoch` is turned into UNAVAILABLE).
+//
+// One client (and its channels) may serve any number of concurrent calls.
 class BalancerClient {
-  #stub;
+  #Service;
+  #credentials;
+  #channelOptions;
+  // Address -> stub (a grpc.Client), one channel each.
+  #stubs = new Map();
+  #targets;
+  #replicated;
+  // Where the next call goes: the replica believed to lead.
+  #current;
+  // Rotates through #targets for calls refused by an address not among them.
+  #rotation = 0;
+  #highestEpoch = 0;
+  #closed = false;
 
   // Options:
-  //   target          host:port (or any gRPC target URI) of the balancer;
-  //                   required.
+  //   target          host:port (or any gRPC target URI) of the balancer, or
+  //                   several replicas' host:port separated by commas.
+  //   targets         the replicas as an array of host:port (instead of
+  //                   target). One of the two is required.
   //   frontendId      the front end this client speaks for ('' anonymous).
-  //   deadlineMs      deadline of every call (default 5000).
+  //   deadlineMs      deadline of every call (default 5000), failover
+  //                   included.
   //   protoPath       jam_balancer.proto to load (default: the repository's
   //                   proto/jambalancer/v1/jam_balancer.proto).
   //   credentials     grpc.ChannelCredentials (default: plaintext).
-  //   channelOptions  options of the gRPC channel, e.g.
-  //                   {'grpc.max_reconnect_backoff_ms': 1000}.
+  //   channelOptions  options of the gRPC channel(s), e.g.
+  //                   {'grpc.max_reconnect_backoff_ms': 1000}. With several
+  //                   targets, reconnect backoff defaults to 100 ms up to
+  //                   1 s (REPLICA_CHANNEL_OPTIONS).
   // Throws a TypeError without a target, or the loader's error if the proto
   // cannot be loaded.
   constructor({
     target,
+    targets,
     frontendId = '',
     deadlineMs = DEFAULT_DEADLINE_MS,
     protoPath,
     credentials = grpc.credentials.createInsecure(),
     channelOptions = {},
   } = {}) {
-    if (typeof target !== 'string' || target === '') {
+    const parsed = parseTargets(target, targets);
+    if (parsed.length === 0) {
       throw new TypeError('BalancerClient: option target (host:port) is required');
     }
-    const Service = loadService(protoPath);
-    this.#stub = new Service(target, credentials, channelOptions);
+    this.#Service = loadService(protoPath);
+    this.#credentials = credentials;
+    this.#targets = Object.freeze(parsed);
+    this.#replicated = parsed.length > 1;
+    this.#channelOptions = this.#replicated ?
+        {...REPLICA_CHANNEL_OPTIONS, ...channelOptions} : channelOptions;
+    this.#current = parsed[0];
+    // The single target's channel at once, as always.
+    if (!this.#replicated) this.#stub(parsed[0]);
     // Read-only: a client speaks for one front end all its life.
     Object.defineProperty(this, 'frontendId', {
       value: String(frontendId),
       enumerable: true,
     });
-    this.target = target;
+    // The targets as given: the one target, or the replicas joined by
+    // commas; `targets` has them as an array.
+    this.target = parsed.join(',');
+    this.targets = this.#targets;
     this.deadlineMs = deadlineMs;
     // The number of messages the last finished sync wrote on its stream (0
     // before the first).
     this.lastSyncMessageCount = 0;
+  }
+
+  // The address the next call goes to first: the replica believed to lead
+  // (the one that answered, or the leader a replica named); at first the
+  // first target. With one target, always it.
+  get currentTarget() {
+    return this.#current;
+  }
+
+  // The highest jam-balancer-epoch any answer carried (0: none yet, e.g.
+  // from a balancer that runs alone).
+  get highestEpoch() {
+    return this.#highestEpoch;
   }
 
   // The jam a new user should join. With `userId`, a seat is reserved there
@@ -144,16 +293,32 @@ class BalancerClient {
   }
 
   // Every jam, across as many ListJams pages as it takes (not a snapshot:
-  // jams may change between pages). -> [{jamId, userIds, reservedCount}]
+  // jams may change between pages). If the leadership changes between pages
+  // (the epoch of an answer differs), it starts over from the first page of
+  // the new leader. -> [{jamId, userIds, reservedCount}]
   async listAllJams() {
-    const jams = [];
-    let pageToken = '';
-    do {
-      const page = await this.listJams({pageSize: MAX_PAGE_SIZE, pageToken});
-      jams.push(...page.jams);
-      pageToken = page.nextPageToken;
-    } while (pageToken !== '');
-    return jams;
+    for (let restarts = 0; ; ++restarts) {
+      const jams = [];
+      let pageToken = '';
+      let epoch;
+      let moved = false;
+      do {
+        const page = await this.#call('ListJams',
+            {pageSize: MAX_PAGE_SIZE, pageToken});
+        if (epoch === undefined) epoch = page.epoch;
+        if (page.epoch !== epoch) {
+          moved = true;
+          break;
+        }
+        jams.push(...page.response.jams);
+        pageToken = page.response.nextPageToken;
+      } while (pageToken !== '');
+      if (!moved) return jams;
+      if (restarts >= MAX_LIST_RESTARTS) {
+        throw unavailableError(
+            'the leadership kept changing while listing the jams');
+      }
+    }
   }
 
   // One jam's members with the front end owning each (none for a jam the
@@ -199,23 +364,83 @@ class BalancerClient {
   // lastSyncMessageCount holds the number of messages it wrote.
   // -> {leaseExpiresUnixMs, jamCount, userCount}
   sync(jams, { leaseTtlMs = 0, deadlineMs = this.deadlineMs } = {}) {
+    if (!Array.isArray(jams)) {
+      return Promise.reject(
+          new TypeError('sync: jams must be an array of {jamId, userIds}'));
+    }
+    const lease = wholeMillis(leaseTtlMs);
+    return this.#withFailover(Date.now() + deadlineMs,
+        (stub, deadline) => this.#syncOnce(stub, jams, lease, deadline))
+        .then(({response}) => response);
+  }
+
+  // Closes the channels; calls made afterwards reject.
+  close() {
+    this.#closed = true;
+    for (const stub of this.#stubs.values()) stub.close();
+  }
+
+  // One unary call with this client's deadline (failover included).
+  #unary(method, request) {
+    return this.#call(method, request).then(({response}) => response);
+  }
+
+  // One unary call; resolves to {response, epoch} (epoch: of the answer,
+  // null without one).
+  #call(method, request) {
+    return this.#withFailover(Date.now() + this.deadlineMs,
+        (stub, deadline) => new Promise((resolve) => {
+          // The callback comes first, then the status with the trailing
+          // metadata (grpc-js), but take them in either order.
+          let outcome = null;
+          let trailers = null;
+          const finish = () => {
+            if (outcome !== null && trailers !== null) {
+              resolve({...outcome, trailers});
+            }
+          };
+          const call = stub[method](
+              request, {deadline}, (error, response) => {
+                outcome = {error, response};
+                if (error && error.metadata) trailers ??= error.metadata;
+                finish();
+              });
+          call.on('status', (status) => {
+            trailers ??= status.metadata ?? new grpc.Metadata();
+            finish();
+          });
+        }));
+  }
+
+  // One Sync stream to `stub`; resolves to {error, response, trailers}, or
+  // rejects if a jam is malformed (then nothing is applied: the stream is
+  // cancelled before its half-close).
+  #syncOnce(stub, jams, leaseTtlMs, deadline) {
     return new Promise((resolve, reject) => {
-      if (!Array.isArray(jams)) {
-        throw new TypeError('sync: jams must be an array of {jamId, userIds}');
-      }
       let finished = false;
       let written = 0;
-      const call = this.#stub.Sync(
-          {deadline: Date.now() + deadlineMs}, (error, response) => {
-            finished = true;
-            this.lastSyncMessageCount = written;
-            if (error) reject(error); else resolve(response);
-          });
+      let outcome = null;
+      let trailers = null;
+      const finish = () => {
+        if (outcome !== null && trailers !== null) {
+          resolve({...outcome, trailers});
+        }
+      };
+      const call = stub.Sync({deadline}, (error, response) => {
+        finished = true;
+        this.lastSyncMessageCount = written;
+        outcome = {error, response};
+        if (error && error.metadata) trailers ??= error.metadata;
+        finish();
+      });
+      call.on('status', (status) => {
+        trailers ??= status.metadata ?? new grpc.Metadata();
+        finish();
+      });
       // A write after the call ended (the server refused a message, the
       // deadline passed) may error the stream; the callback reports why.
       call.on('error', () => {});
-      const messages =
-          syncMessages(this.frontendId, wholeMillis(leaseTtlMs), jams);
+      const messages = syncMessages(this.frontendId, leaseTtlMs, jams);
       // Writes until the stream's buffer is full, then again on 'drain', so
       // that a large truth is never all encoded at once.
       const pump = () => {
@@ -244,20 +469,69 @@ class BalancerClient {
     });
   }
 
-  // Closes the channel; calls made afterwards reject.
-  close() {
-    this.#stub.close();
+  // The stub (channel) of `address`, made at its first use.
+  #stub(address) {
+    let stub = this.#stubs.get(address);
+    if (stub === undefined) {
+      if (this.#closed) throw new Error('the BalancerClient is closed');
+      stub = new this.#Service(address, this.#credentials, this.#channelOptions);
+      this.#stubs.set(address, stub);
+    }
+    return stub;
   }
 
-  // One unary call with this client's deadline.
-  #unary(method, request) {
-    return new Promise((resolve, reject) => {
-      this.#stub[method](
-          request, {deadline: Date.now() + this.deadlineMs},
-          (error, response) => {
-            if (error) reject(error); else resolve(response);
-          });
-    });
+  // The target to try after `address` failed without naming a leader.
+  #nextTarget(address) {
+    const index = this.#targets.indexOf(address);
+    if (index >= 0) return this.#targets[(index + 1) % this.#targets.length];
+    return this.#targets[this.#rotation++ % this.#targets.length];
+  }
+
+  // Runs `attempt(stub, deadline)` (resolving to {error, response,
+  // trailers}) on the replica believed to lead, and on others as the answers
+  // direct, until one answers (resolves to {response, epoch}) or fails other
+  // than UNAVAILABLE (rejects with that error), or `deadline` (Unix ms)
+  // leaves no time for another try (rejects with the last error). An answer
+  // at an epoch below the highest seen counts as UNAVAILABLE. With one
+  // target: one attempt.
+  async #withFailover(deadline, attempt) {
+    let backoffMs = FIRST_BACKOFF_MS;
+    // Whether the call went straight to a named leader since its last
+    // backoff: a second such hop waits too, so that replicas that name each
+    // other (one of them stale) are not called in a busy loop.
+    let hopped = false;
+    for (;;) {
+      const address = this.#current;
+      const {error, response, trailers} =
+          await attempt(this.#stub(address), deadline);
+      const epoch = epochOf(trailers);
+      let failure = error;
+      let leader = '';
+      if (epoch !== null && epoch < this.#highestEpoch) {
+        failure = staleError(address, epoch, this.#highestEpoch, trailers);
+      } else {
+        if (epoch !== null) this.#highestEpoch = epoch;
+        if (!error) return {response, epoch};
+        leader = leaderOf(trailers);
+      }
+      if (failure.code !== grpc.status.UNAVAILABLE) throw failure;
+      if (!this.#replicated) throw failure;
+      if (leader !== '' && leader !== address) {
+        // Only move on if no other call has meanwhile.
+        if (this.#current === address) this.#current = leader;
+        if (!hopped) {
+          hopped = true;
+          continue;
+        }
+      } else if (this.#current === address) {
+        this.#current = this.#nextTarget(address);
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= backoffMs) throw failure;
+      await sleep(backoffMs);
+      backoffMs = Math.min(2 * backoffMs, MAX_BACKOFF_MS);
+      hopped = false;
+    }
   }
 }
 

@@ -143,9 +143,31 @@ class Balancer {
   // kill -9, and resolves once the process is gone.
   async kill() {
     this.killNow();
+    await this.#waitForExit();
+  }
+
+  // SIGTERM (a graceful shutdown), and resolves to {code, signal} once the
+  // process is gone; kill -9 if it is still there after EXIT_TIMEOUT_MS.
+  async terminate() {
+    if (!this.exitedAlready) {
+      try {
+        process.kill(this.pid, 'SIGTERM');
+      } catch {
+        // Already gone.
+      }
+    }
+    try {
+      return await this.#waitForExit();
+    } catch (error) {
+      this.killNow();
+      throw error;
+    }
+  }
+
+  async #waitForExit() {
     let timer = null;
     try {
-      await Promise.race([
+      return await Promise.race([
         this.exited,
         new Promise((resolve, reject) => {
           timer = setTimeout(() => reject(new Error(
