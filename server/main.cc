@@ -1,10 +1,17 @@
 // jam-balancer: serves the jam balancer API over gRPC until SIGTERM or SIGINT.
+// With --etcd_endpoints, one of several replicas: it serves while it leads
+// the election in etcd (server/ha), and stands by otherwise.
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -12,16 +19,59 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/ha/leadership.h"
 #include "server/rpc/balancer_server.h"
 #include "server/rpc/server_options.h"
+#include "server/rpc/serving_gate.h"
 #include "server/util/log.h"
 #include "server/util/version.h"
 
 namespace {
-// The defaults of every flag below: the server's own (server_options.h).
+// The defaults of every flag below: the server's own (server_options.h) and
+// the election's (leadership.h).
 const jambalancer::ServerOptions kDefaults;
+const jambalancer::LeadershipOptions kElectionDefaults;
+
+// The server's gate over the election: closed until the Leadership is
+// started (it needs the bound port for its address), then whatever it says.
+class LeadershipGate : public jambalancer::ServingGate {
+ public:
+  // Once; `leadership` must outlive every call of the gate's methods.
+  void Open(const jambalancer::Leadership* leadership) {
+    leadership_.store(leadership);
+  }
+  bool MayServe(absl::Time now) const override {
+    const jambalancer::Leadership* leadership = leadership_.load();
+    return leadership != nullptr && leadership->MayServe(now);
+  }
+  int64_t Epoch() const override {
+    const jambalancer::Leadership* leadership = leadership_.load();
+    return leadership == nullptr ? 0 : leadership->View().epoch;
+  }
+  std::string LeaderAddress() const override {
+    const jambalancer::Leadership* leadership = leadership_.load();
+    return leadership == nullptr ? "" : leadership->View().leader_address;
+  }
+
+ private:
+  std::atomic<const jambalancer::Leadership*> leadership_{nullptr};
+};
+
+// What front ends should dial: `advertise` if set, else --listen's host with
+// the bound port (this machine's name when --listen is on every address).
+std::string AdvertiseAddress(const std::string& advertise,
+                             const std::string& listen, int port) {
+  if (!advertise.empty()) return advertise;
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "[::]") {
+    char name[256] = {};
+    host = gethostname(name, sizeof(name) - 1) == 0 ? name : "localhost";
+  }
+  return absl::StrCat(host, ":", port);
+}
 }  // namespace
 
 ABSL_FLAG(std::string, listen, kDefaults.listen,
@@ -53,6 +103,21 @@ ABSL_FLAG(std::string, log_format, "text",
 ABSL_FLAG(absl::Duration, shutdown_grace, kDefaults.shutdown_grace,
           "on SIGTERM/SIGINT, how long calls in flight may take to finish "
           "before they are cancelled");
+ABSL_FLAG(std::string, etcd_endpoints, "",
+          "host:port,... of etcd members: run as one of several replicas, "
+          "serving only while leading the election there (empty: serve "
+          "alone)");
+ABSL_FLAG(std::string, election_name, kElectionDefaults.election_name,
+          "with --etcd_endpoints: the election's name (key prefix) in etcd; "
+          "replicas of one balancer share it");
+ABSL_FLAG(absl::Duration, election_ttl, kElectionDefaults.ttl,
+          "with --etcd_endpoints: the replica's etcd lease; a leader stops "
+          "serving within it when it loses etcd, and a standby takes over "
+          "about this long after the leader died (whole seconds, at least 1s)");
+ABSL_FLAG(std::string, advertise_address, "",
+          "with --etcd_endpoints: host:port front ends should dial to reach "
+          "this replica when it leads (default: --listen's host and port; "
+          "this machine's name for 0.0.0.0)");
 
 int main(int argc, char** argv) {
   // --help lists the flags of files named after the program by default; ours
@@ -70,7 +135,9 @@ int main(int argc, char** argv) {
       "[--resync_grace=DURATION] "
       "[--metrics_listen=HOST:PORT] [--log_format=text|json] "
       "[--strand_inline=BOOL] "
-      "[--shutdown_grace=DURATION]");
+      "[--shutdown_grace=DURATION] [--etcd_endpoints=HOST:PORT,...] "
+      "[--election_name=NAME] [--election_ttl=DURATION] "
+      "[--advertise_address=HOST:PORT]");
   absl::ParseCommandLine(argc, argv);
   // Debian builds Abseil with mutex deadlock detection on, which costs every
   // lock a graph update; the server's lock order is fixed and small.
@@ -107,11 +174,46 @@ int main(int argc, char** argv) {
   options.strand_inline = absl::GetFlag(FLAGS_strand_inline);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
 
-  auto server = jambalancer::BalancerServer::Start(options);
+  const std::string etcd_endpoints = absl::GetFlag(FLAGS_etcd_endpoints);
+  const bool replicated = !etcd_endpoints.empty();
+  LeadershipGate gate;
+  auto server = jambalancer::BalancerServer::Start(
+      options, replicated ? &gate : nullptr);
   if (!server.ok()) {
     Log(LogLevel::kError, "not started",
         {{"error", std::string(server.status().message())}});
     return EXIT_FAILURE;
+  }
+  // Declared after the server: destroyed (its lease revoked) before it.
+  std::unique_ptr<jambalancer::Leadership> leadership;
+  if (replicated) {
+    jambalancer::LeadershipOptions election;
+    election.etcd_endpoints =
+        absl::StrSplit(etcd_endpoints, ',', absl::SkipWhitespace());
+    election.election_name = absl::GetFlag(FLAGS_election_name);
+    election.ttl = absl::GetFlag(FLAGS_election_ttl);
+    election.advertise_address =
+        AdvertiseAddress(absl::GetFlag(FLAGS_advertise_address),
+                         options.listen, (*server)->port());
+    jambalancer::BalancerServer* serving = server->get();
+    auto started = jambalancer::Leadership::Start(
+        election, [serving](const jambalancer::LeaderView& view) {
+          // The server follows every transition: a new leadership starts
+          // empty (the front ends resync it), a lost one drops its state.
+          serving->OnLeadershipChange(view.leading, view.epoch);
+        });
+    if (!started.ok()) {
+      Log(LogLevel::kError, "not started",
+          {{"error", std::string(started.status().message())}});
+      return EXIT_FAILURE;
+    }
+    leadership = *std::move(started);
+    gate.Open(leadership.get());
+    Log(LogLevel::kInfo, "standing by for the election in etcd",
+        {{"etcd_endpoints", etcd_endpoints},
+         {"election_name", election.election_name},
+         {"election_ttl", absl::FormatDuration(election.ttl)},
+         {"advertise_address", election.advertise_address}});
   }
   const int metrics_port = (*server)->metrics_port();
   Log(LogLevel::kInfo, "jam-balancer started",
@@ -136,6 +238,11 @@ int main(int argc, char** argv) {
   Log(LogLevel::kInfo,
       absl::StrCat("received ", strsignal(signal_number),
                    ", shutting down: health NOT_SERVING, draining calls"));
+  if (leadership != nullptr) {
+    // A standby takes over at once instead of after the lease: hand over
+    // first, then drain (calls are refused with the new leader's address).
+    leadership->Resign(absl::GetFlag(FLAGS_election_ttl));
+  }
   (*server)->Shutdown(options.shutdown_grace);
   Log(LogLevel::kInfo, "jam-balancer stopped");
   return EXIT_SUCCESS;
