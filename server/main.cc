@@ -177,8 +177,8 @@ int main(int argc, char** argv) {
   const std::string etcd_endpoints = absl::GetFlag(FLAGS_etcd_endpoints);
   const bool replicated = !etcd_endpoints.empty();
   LeadershipGate gate;
-  auto server = jambalancer::BalancerServer::Start(
-      options, replicated ? &gate : nullptr);
+  auto server =
+      jambalancer::BalancerServer::Start(options, replicated ? &gate : nullptr);
   if (!server.ok()) {
     Log(LogLevel::kError, "not started",
         {{"error", std::string(server.status().message())}});
@@ -193,8 +193,8 @@ int main(int argc, char** argv) {
     election.election_name = absl::GetFlag(FLAGS_election_name);
     election.ttl = absl::GetFlag(FLAGS_election_ttl);
     election.advertise_address =
-        AdvertiseAddress(absl::GetFlag(FLAGS_advertise_address),
-                         options.listen, (*server)->port());
+        AdvertiseAddress(absl::GetFlag(FLAGS_advertise_address), options.listen,
+                         (*server)->port());
     jambalancer::BalancerServer* serving = server->get();
     auto started = jambalancer::Leadership::Start(
         election, [serving](const jambalancer::LeaderView& view) {
