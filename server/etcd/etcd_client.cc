@@ -114,33 +114,31 @@ absl::StatusOr<std::vector<std::string>> EtcdClient::ParseEndpoints(
 
 absl::StatusOr<std::string> EtcdClient::ChannelTarget(
     absl::Span<const std::string> endpoints) {
-  if (endpoints.empty()) {
-    return absl::InvalidArgumentError("etcd endpoints: none given");
-  }
+  // Whatever ParseEndpoints accepts (http://, spaces), checked the same way.
+  absl::StatusOr<std::vector<std::string>> parsed =
+      ParseEndpoints(absl::StrJoin(endpoints, ","));
+  if (!parsed.ok()) return parsed.status();
   std::vector<Family> families;
-  for (const std::string& endpoint : endpoints) {
+  for (const std::string& endpoint : *parsed) {
     absl::string_view host;
     int port = 0;
-    if (!SplitHostPort(endpoint, &host, &port)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("etcd endpoint \"", endpoint, "\": want host:port"));
-    }
+    SplitHostPort(endpoint, &host, &port);
     families.push_back(FamilyOf(host));
   }
-  if (endpoints.size() == 1 && families[0] == Family::kName) {
-    return absl::StrCat("dns:///", endpoints[0]);
+  if (parsed->size() == 1 && families[0] == Family::kName) {
+    return absl::StrCat("dns:///", (*parsed)[0]);
   }
   const Family family = families[0];
   if (family == Family::kName ||
       !std::all_of(families.begin(), families.end(),
                    [family](Family f) { return f == family; })) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "etcd endpoints \"", absl::StrJoin(endpoints, ","),
+        "etcd endpoints \"", absl::StrJoin(*parsed, ","),
         "\": several endpoints must all be IPv4 or all IPv6 addresses; or "
         "give one DNS name that resolves to every member"));
   }
   return absl::StrCat(family == Family::kIpv4 ? "ipv4:" : "ipv6:",
-                      absl::StrJoin(endpoints, ","));
+                      absl::StrJoin(*parsed, ","));
 }
 
 absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(

@@ -86,16 +86,17 @@ class EtcdClient {
   static absl::StatusOr<std::vector<std::string>> ParseEndpoints(
       absl::string_view list);
 
-  // The gRPC target for `endpoints` (each host:port, as ParseEndpoints
-  // returns them): "ipv4:a:p,b:p" for IPv4 addresses, "ipv6:[a]:p,..." for
-  // IPv6 ones, "dns:///name:p" for one host name (gRPC re-resolves it; a
-  // name that resolves to every member works). Several host names, or a mix
-  // of address families, is INVALID_ARGUMENT: give addresses, or one name.
+  // The gRPC target for `endpoints` (host:port each, in any form
+  // ParseEndpoints accepts, and checked like it): "ipv4:a:p,b:p" for IPv4
+  // addresses, "ipv6:[a]:p,..." for IPv6 ones, "dns:///name:p" for one host
+  // name (gRPC re-resolves it; a name that resolves to every member works).
+  // Several host names, or a mix of address families, is INVALID_ARGUMENT:
+  // give addresses, or one name.
   static absl::StatusOr<std::string> ChannelTarget(
       absl::Span<const std::string> endpoints);
 
-  // A client on a new channel to `endpoints` (host:port each). Does not wait
-  // for etcd: calls fail UNAVAILABLE while no member answers.
+  // A client on a new channel to `endpoints` (see ChannelTarget). Does not
+  // wait for etcd: calls fail UNAVAILABLE while no member answers.
   static absl::StatusOr<std::unique_ptr<EtcdClient>> Connect(
       absl::Span<const std::string> endpoints, Options options);
   static absl::StatusOr<std::unique_ptr<EtcdClient>> Connect(

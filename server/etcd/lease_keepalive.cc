@@ -144,7 +144,11 @@ LeaseKeepAlive::StreamEnd LeaseKeepAlive::RunStream(absl::Status* error,
   if (done == Completion::kTimedOut) Await(queue, absl::InfiniteFuture());
   grpc::Status status;
   stream->Finish(&status, kFinishTag);
-  Await(queue, absl::InfiniteFuture());
+  if (Await(queue, absl::Now() + interval_) == Completion::kTimedOut) {
+    // A stream whose operation failed yet has no status: end it.
+    context.TryCancel();
+    Await(queue, absl::InfiniteFuture());
+  }
   queue.Shutdown();
   void* tag = nullptr;
   bool ok = false;

@@ -119,6 +119,12 @@ TEST(EtcdEndpointsTest, ChannelTargetFailsOverBetweenAddresses) {
             "ipv6:[::1]:1,[::1]:2");
   EXPECT_EQ(*EtcdClient::ChannelTarget({"etcd.example:2379"}),
             "dns:///etcd.example:2379");
+  EXPECT_EQ(*EtcdClient::ChannelTarget({"http://127.0.0.1:1", " 127.0.0.1:2"}),
+            "ipv4:127.0.0.1:1,127.0.0.1:2");
+  test::ExpectInvalidArgument(EtcdClient::ChannelTarget({}).status(),
+                              "etcd endpoints", "none");
+  test::ExpectInvalidArgument(EtcdClient::ChannelTarget({"127.0.0.1"}).status(),
+                              "127.0.0.1", "host:port");
   test::ExpectInvalidArgument(
       EtcdClient::ChannelTarget({"a.example:1", "b.example:1"}).status(),
       "a.example:1,b.example:1", "one DNS name");
