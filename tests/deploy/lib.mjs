@@ -1,14 +1,16 @@
 // Shared helpers of the deploy tests (tests/deploy/*_test.mjs): the
 // repository's paths, the npm tools of tools/package.json, bounded commands,
-// a jam-balancer on loopback that cannot outlive its test, and a PromQL
-// reader.
+// a jam-balancer on loopback that cannot outlive its test, an etcd cluster
+// and replicated balancers as the deploy files describe them, on loopback,
+// and a PromQL reader.
 //
-// Every command has a time limit; every server is started under
-// `timeout --signal=KILL` and killed when the test process exits.
+// Every command has a time limit; every server and etcd member is started
+// under `timeout --signal=KILL` and killed when the test process exits.
 
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -268,4 +270,206 @@ export function queriesOfDashboard(dashboard) {
     queries.push({ where: `variable ${variable.name}`, expr: inner[1] });
   }
   return queries;
+}
+
+// ---------------------------------------------------------------------------
+// Replicated balancers on etcd, as a manifest describes them, on loopback.
+
+// The flags jam-balancer accepts: those its --help lists, and Abseil's
+// --flagfile.
+export function serverFlags(serverPath) {
+  const help = run(serverPath, ["--help"], { timeoutMs: 20_000 }).stdout;
+  const flags = new Set([...help.matchAll(/^\s+--(\w+) \(/gm)].map((m) => m[1]));
+  for (const expected of ["listen", "etcd_endpoints", "advertise_address"]) {
+    if (!flags.has(expected)) throw new Error(`--help lists no --${expected}:\n${help}`);
+  }
+  flags.add("flagfile");
+  return flags;
+}
+
+// The names of the --name=value arguments that `flags` does not know.
+export function unknownFlags(args, flags) {
+  return args
+    .map((arg) => /^--(\w+)(=|$)/.exec(arg)?.[1] ?? `(not --name=value: ${arg})`)
+    .filter((name) => !flags.has(name));
+}
+
+// `count` distinct TCP ports of 127.0.0.1 that were free a moment ago.
+export async function freePorts(count) {
+  const servers = [];
+  for (let i = 0; i < count; i++) {
+    const server = net.createServer();
+    await new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", resolve);
+    });
+    servers.push(server);
+  }
+  const ports = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+// The major.minor of the etcd on PATH (e.g. "3.4"), or null if there is none.
+export function localEtcdVersion() {
+  const etcd = which("etcd");
+  if (!etcd) return null;
+  const match = /etcd Version: (\d+\.\d+)\./.exec(run(etcd, ["--version"], { timeoutMs: 20_000 }).stdout);
+  return match ? match[1] : null;
+}
+
+// Longest life of an etcd member started here.
+const ETCD_LIFETIME_S = 100;
+const ETCD_HEALTHY_TIMEOUT_MS = 30_000;
+
+// Starts the etcd on PATH once per member, with the member's own arguments
+// moved to loopback: each member gets two free ports for `clientPort` and
+// `peerPort`, and every http://HOST:PORT in the arguments becomes
+// http://127.0.0.1:<that member's port> (HOST: a member's `host`, the name
+// its peers and clients use, or 0.0.0.0 for the member's own); --data-dir
+// becomes a temporary folder. Any other host or port is an error: the
+// arguments must name only the members. Resolves once every member answers
+// `healthPath` with 200, with {endpoints: "127.0.0.1:P,..." (the client
+// ports), members: [{name, clientUrl}], logs()}.
+//
+// members: [{name, host, args}]
+export async function startEtcdCluster(members, { clientPort, peerPort, healthPath = "/health" }) {
+  const etcd = which("etcd");
+  if (!etcd) throw new Error("etcd not found: tools/install-deps.sh installs Debian's etcd-server");
+  const ports = await freePorts(2 * members.length);
+  const local = members.map((member, i) => ({
+    ...member,
+    ports: { [clientPort]: ports[2 * i], [peerPort]: ports[2 * i + 1] },
+  }));
+  const dir = tempDir("deploy-etcd-");
+  const localize = (member, arg) => {
+    if (arg.startsWith("--data-dir=")) return `--data-dir=${path.join(dir, member.name)}`;
+    return arg.replace(/http:\/\/([^:/,]+):(\d+)/g, (url, host, port) => {
+      const target = host === "0.0.0.0" ? member : local.find((m) => m.host === host);
+      if (!target) throw new Error(`${member.name}: ${url} names no member (${arg})`);
+      const mapped = target.ports[port];
+      if (!mapped) throw new Error(`${member.name}: ${url}: port neither ${clientPort} nor ${peerPort}`);
+      return `http://127.0.0.1:${mapped}`;
+    });
+  };
+  const logs = [];
+  for (const member of local) {
+    const args = member.args.map((arg) => localize(member, arg));
+    const child = spawn("timeout", ["--signal=KILL", String(ETCD_LIFETIME_S), etcd, ...args], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    const kill = () => {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    };
+    process.on("exit", kill);
+    const log = { name: member.name, text: "", exit: null };
+    logs.push(log);
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (chunk) => {
+      log.text += chunk;
+    });
+    child.on("exit", (code, signal) => {
+      log.exit = code ?? signal;
+    });
+    member.kill = kill;
+    member.clientUrl = `http://127.0.0.1:${member.ports[clientPort]}`;
+  }
+  // Each log's first lines (a refused flag) and last ones.
+  const describe = () =>
+    logs
+      .map((l) => {
+        const lines = l.text.split("\n");
+        const shown = lines.length > 20 ? [...lines.slice(0, 5), "...", ...lines.slice(-15)] : lines;
+        return `--- ${l.name} (exit ${l.exit ?? "-"}):\n${shown.join("\n")}`;
+      })
+      .join("\n");
+  const stop = () => local.forEach((m) => m.kill());
+  const deadline = Date.now() + ETCD_HEALTHY_TIMEOUT_MS;
+  try {
+    for (const member of local) {
+      for (;;) {
+        const exited = logs.find((l) => l.exit !== null);
+        if (exited) throw new Error(`etcd member ${exited.name} exited:\n${describe()}`);
+        const status = await fetch(`${member.clientUrl}${healthPath}`, { signal: AbortSignal.timeout(2_000) })
+          .then((response) => response.status)
+          .catch(() => 0);
+        if (status === 200) break;
+        if (Date.now() > deadline) throw new Error(`etcd not healthy in ${ETCD_HEALTHY_TIMEOUT_MS} ms:\n${describe()}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return {
+    endpoints: local.map((m) => `127.0.0.1:${m.ports[clientPort]}`).join(","),
+    members: local.map(({ name, clientUrl }) => ({ name, clientUrl })),
+    logs: describe,
+    stop,
+  };
+}
+
+// Starts one jam-balancer per argument list (each must put it on loopback
+// and in one election) and checks what the deploy files rely on: exactly
+// one replica reports the balancer service SERVING (a readiness probe on it
+// passes on the leader only) while every one reports the process ("")
+// SERVING (liveness); a standby refuses calls naming the leader's
+// `advertise` address; and when the leader stops, a standby takes over. All
+// exit 0 on SIGTERM. Resolves with {startLines} (each replica's start log
+// line); throws on the first failure.
+//
+// replicas: [{args, advertise}]
+export async function checkElection(serverPath, jamctlPath, replicas, service) {
+  const servers = [];
+  try {
+    for (const { args } of replicas) servers.push(await startServer(serverPath, args));
+    const jamctl = (server, ...args) =>
+      run(jamctlPath, [`--target=127.0.0.1:${server.port}`, "--deadline=3s", ...args], { timeoutMs: 20_000 });
+    const serving = (server, name) => jamctl(server, "health", ...(name ? [name] : [])).status === 0;
+    const leaders = async (running) => {
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const leading = running.filter((s) => serving(s, service));
+        if (leading.length === 1) return leading[0];
+        if (Date.now() > deadline) {
+          throw new Error(
+            `${leading.length} replicas report ${service} SERVING, want 1:\n` +
+              running.map((s) => s.stderr()).join("\n---\n"),
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    };
+    const leader = await leaders(servers);
+    for (const server of servers) {
+      if (!serving(server, "")) throw new Error(`a replica reports the process ("") not SERVING:\n${server.stderr()}`);
+    }
+    const leaderAddress = replicas[servers.indexOf(leader)].advertise;
+    for (const standby of servers.filter((s) => s !== leader)) {
+      const refused = jamctl(standby, "stats");
+      if (refused.status === 0 || !`${refused.stdout}${refused.stderr}`.includes(leaderAddress)) {
+        throw new Error(
+          `a standby's refusal does not name the leader ${leaderAddress} (exit ${refused.status}):\n` +
+            `${refused.stdout}${refused.stderr}`,
+        );
+      }
+    }
+    // The leader resigns on SIGTERM; a standby leads at once.
+    const code = await leader.stop();
+    if (code !== 0) throw new Error(`the leader exited ${code}:\n${leader.stderr()}`);
+    const rest = servers.filter((s) => s !== leader);
+    if (rest.length) await leaders(rest);
+    for (const server of rest) {
+      const exit = await server.stop();
+      if (exit !== 0) throw new Error(`a replica exited ${exit}:\n${server.stderr()}`);
+    }
+    return { startLines: servers.map((s) => s.startLine) };
+  } finally {
+    for (const server of servers) server.kill();
+  }
 }
