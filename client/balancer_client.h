@@ -3,14 +3,20 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -19,21 +25,62 @@
 namespace jambalancer {
 
 // Client of the jam balancer for front-end servers. Each method is one
-// blocking RPC with its own deadline; a failed call returns the gRPC status
+// blocking call with its own deadline; a failed call returns the gRPC status
 // as an absl::Status with the same code and message.
 //
 // A client speaks for one front end (Options::frontend_id) or for none.
 // The calls of a front end need its live session: the server answers them
 // FAILED_PRECONDITION until Sync starts one, and after its lease ran out
-// (or the balancer restarted). FrontEndSession (client/frontend_session.h)
-// keeps a session alive and resyncs it.
+// (or the balancer restarted, or a new leader took over). FrontEndSession
+// (client/frontend_session.h) keeps a session alive and resyncs it.
 //
-// Thread-safe: one client (and its channel) may serve many threads.
+// Replicas. Given several targets (one per replica of a balancer that runs
+// with --etcd_endpoints, where only the elected leader answers), the client
+// follows the leader. Each call (every unary one, and Sync) goes to the
+// replica believed to lead. When that replica answers UNAVAILABLE and names
+// the leader (trailing metadata jam-balancer-leader), the call is sent there;
+// UNAVAILABLE without a name (a standby that knows no leader yet, a replica
+// that is down or shutting down) sends it to the next replica in the list.
+// Each goes at once, as many times in a row as there are replicas (so one
+// round reaches them all); then the call waits a backoff of 50 ms, doubling
+// up to 500 ms, before the next round. All of it within the call's own
+// deadline (Options::deadline); then the last error is returned. Other
+// errors, and DEADLINE_EXCEEDED (a replica that hangs uses up the
+// deadline), are returned at once.
+//
+// Epochs. Every answer of a replicated balancer carries the epoch of the
+// leadership it belongs to (trailing metadata jam-balancer-epoch; it grows
+// with each new leadership). The client keeps the highest epoch it has seen
+// and never returns an answer of a lower one (nor, once it has seen one, a
+// successful answer without an epoch): such an answer comes from a replica
+// that no longer leads, and counts as UNAVAILABLE from it (without following
+// the leader it names).
+//
+// Which retries are safe. A standby refuses a call before applying it, and
+// a leader that lost its lease (fenced) or whose state belongs to an older
+// epoch discards its answer after the fact, so a call refused by the gate
+// changed nothing that anyone will see. A call that broke mid-flight to a
+// live leader (its connection closed: UNAVAILABLE with no metadata) may have
+// been applied before it is retried elsewhere: AddUser, Refresh, KeepAlive
+// and Sync are idempotent; CurrentJam with a user re-answers the user's one
+// reservation; RemoveUser may answer removed: false on the retry (the first
+// attempt removed the user); EndSession may answer FAILED_PRECONDITION (the
+// first attempt ended the session); a Batch is as safe as its operations.
+// And a new leader starts empty: calls of a front end are answered
+// FAILED_PRECONDITION until it resyncs (FrontEndSession does).
+//
+// One target behaves exactly as a client of a single balancer: one RPC per
+// call, its error returned as it is, whatever metadata it carries (the epoch
+// check alone still applies, and never triggers with a balancer that runs
+// alone, which sends no epoch).
+//
+// Thread-safe: one client (and its channels) may serve many threads.
 class BalancerClient {
  public:
   struct Options {
     // Deadline of every call, counted from its start (for Sync, the whole
-    // stream's).
+    // stream's). With several replicas it bounds all of a call's attempts
+    // together.
     absl::Duration deadline = absl::Seconds(5);
     // The front end this client speaks for, sent by CurrentJam, Refresh,
     // RemoveUser and AddUser (which then need its live session), and the
@@ -56,15 +103,47 @@ class BalancerClient {
   static constexpr size_t kMaxSyncMessageBytes = 1 << 20;
   static constexpr int kMaxSyncMessageJams = 1000;
 
-  // Plaintext channel to `target` (host:port, or any gRPC target URI).
+  // The wait between a call's rounds over the replicas: the first, and the
+  // longest (it doubles in between).
+  static constexpr absl::Duration kInitialBackoff = absl::Milliseconds(50);
+  static constexpr absl::Duration kMaxBackoff = absl::Milliseconds(500);
+  // Trailing metadata of a replicated balancer's answers (the server's
+  // server/rpc/serving_gate.h names the same keys).
+  static constexpr char kEpochMetadataKey[] = "jam-balancer-epoch";
+  static constexpr char kLeaderMetadataKey[] = "jam-balancer-leader";
+
+  // Plaintext channels to the replicas `targets` (each host:port, or any
+  // gRPC target URI; duplicates count once), one channel each, created now.
+  // A leader address learned from metadata that is not among them gets a
+  // channel of its own when first named (the last few are kept). Several
+  // targets: the client follows the leader (see above); their channels
+  // retry connecting at least every second, so a replica that comes back is
+  // reached soon. One target: exactly Connect(target). REQUIRES: `targets`
+  // is not empty (else every call fails UNAVAILABLE).
+  static std::unique_ptr<BalancerClient> Connect(
+      absl::Span<const std::string> targets, Options options);
+  // `target`: one gRPC target, or several replicas' host:port separated by
+  // commas ("10.0.0.1:50051,10.0.0.2:50051", see SplitTargets).
   static std::unique_ptr<BalancerClient> Connect(absl::string_view target,
                                                  Options options);
   static std::unique_ptr<BalancerClient> Connect(absl::string_view target) {
     return Connect(target, Options());
   }
 
+  // The targets of a --target value: its comma-separated elements
+  // (whitespace around them and empty ones dropped), except that a target
+  // URI with a scheme ("dns:///h:1", "ipv4:10.0.0.1:1,10.0.0.2:1",
+  // "unix:/path") is one target, commas included, as gRPC reads it. Never
+  // empty: "" is the one target "".
+  static std::vector<std::string> SplitTargets(absl::string_view target);
+
+  // One balancer on `channel` (a single target; current_target() is "").
   BalancerClient(std::shared_ptr<grpc::ChannelInterface> channel,
                  Options options);
+  ~BalancerClient();
+
+  BalancerClient(const BalancerClient&) = delete;
+  BalancerClient& operator=(const BalancerClient&) = delete;
 
   // The jam a new user should join; reserves nothing.
   absl::StatusOr<v1::CurrentJamResponse> CurrentJam();
@@ -119,11 +198,50 @@ class BalancerClient {
   const Options& options() const { return options_; }
 
   // Whether the server's health service reports `service` ("" = the server
-  // as a whole) SERVING. An error if the health check itself fails.
+  // as a whole) SERVING. An error if the health check itself fails. Asks
+  // the replica believed to lead, once: a standby is alive ("" SERVING) but
+  // NOT_SERVING for the balancer service.
   absl::StatusOr<bool> IsServing(absl::string_view service = "");
+
+  // The replica that answered a call, and the epoch of its answer.
+  struct Leader {
+    std::string target;
+    // 0: a balancer that runs alone (its answers carry no epoch).
+    int64_t epoch = 0;
+  };
+  // Asks the replicas (GetStats, following the leader as every call does)
+  // and returns the one that answered, with its epoch.
+  absl::StatusOr<Leader> FindLeader();
+
+  // The highest epoch any answer carried so far (0: none). Thread-safe.
+  int64_t highest_epoch() const;
+  // The target of the replica believed to lead, where the next call goes
+  // ("" for a client made from a channel). Thread-safe.
+  std::string current_target() const;
 
  private:
   using Stub = v1::JamBalancerService::Stub;
+  // One replica's channel and stubs. Immutable; shared with the calls in
+  // flight on it, so that it outlives them when replaced.
+  struct Replica;
+  // Who gave a call's answer, and its epoch (0: none).
+  struct Answered {
+    std::string target;
+    int64_t epoch = 0;
+  };
+  // One attempt of a call: the RPC on `replica`'s stub with `context`,
+  // filling the call's response (cleared first).
+  using Attempt = absl::FunctionRef<grpc::Status(const Replica& replica,
+                                                 grpc::ClientContext& context)>;
+
+  BalancerClient(std::vector<std::shared_ptr<const Replica>> replicas,
+                 Options options);
+
+  // Runs `attempt` on the replica believed to lead, and on others as the
+  // answers say (see the class comment), until an answer may be returned or
+  // the deadline passes. Returns that answer's status (or the last error)
+  // and, on OK, who answered it in `answered` (may be null).
+  absl::Status Run(Attempt attempt, Answered* answered);
   // One unary call with this client's deadline.
   template <typename Request, typename Response>
   absl::StatusOr<Response> Call(
@@ -131,9 +249,30 @@ class BalancerClient {
                                    Response*),
       const Request& request);
 
-  std::unique_ptr<Stub> stub_;
-  std::unique_ptr<grpc::health::v1::Health::Stub> health_stub_;
-  Options options_;
+  // The replica believed to lead.
+  std::shared_ptr<const Replica> Current() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Believes `leader` leads; makes its replica if it has none yet. Returns
+  // the number of replicas known.
+  size_t FollowLeader(const std::string& leader) ABSL_LOCKS_EXCLUDED(mu_);
+  // Moves on from `failed` to the next replica, unless another call moved
+  // on from it already. Returns the number of replicas known.
+  size_t MoveOnFrom(const Replica* failed) ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether an answer (`ok` or not) that carried `epoch` (none: no epoch)
+  // may be returned: not below the highest epoch seen, which it raises, in
+  // one atomic step. Sets `highest` to the highest seen before.
+  bool Admit(std::optional<int64_t> epoch, bool ok, int64_t* highest);
+
+  const Options options_;
+  // Whether calls follow the leader (several targets).
+  const bool follows_leader_;
+  std::atomic<int64_t> highest_epoch_{0};
+
+  mutable absl::Mutex mu_;
+  // The targets given first (listed_ of them, in their order), then the
+  // leaders learned from metadata, oldest first.
+  std::vector<std::shared_ptr<const Replica>> replicas_ ABSL_GUARDED_BY(mu_);
+  size_t listed_ ABSL_GUARDED_BY(mu_) = 0;
+  std::shared_ptr<const Replica> current_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace jambalancer

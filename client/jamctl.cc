@@ -6,6 +6,7 @@
 // SERVING), 2 on wrong usage.
 
 #include <google/protobuf/message.h>
+#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <signal.h>
 
@@ -36,10 +37,13 @@
 #include "jambalancer/v1/rpc_list.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051",
-          "host:port of the jam balancer (or any gRPC target URI)");
+          "host:port of the jam balancer (or any gRPC target URI), or "
+          "host:port,host:port,... of its replicas: each call goes to the one "
+          "that leads");
 ABSL_FLAG(absl::Duration, deadline,
           jambalancer::BalancerClient::Options().deadline,
-          "deadline of each call, e.g. 500ms or 5s");
+          "deadline of each call, e.g. 500ms or 5s (with several --target "
+          "replicas, of all its attempts together)");
 ABSL_FLAG(uint32_t, page_size, 0,
           "list: largest number of jams per page (0 = the server's default)");
 ABSL_FLAG(std::string, page_token, "",
@@ -77,8 +81,8 @@ constexpr int kExitUsage = 2;
 
 constexpr char kUsage[] =
     "Command-line client of the jam balancer.\n"
-    "Usage: jamctl [--target=HOST:PORT] [--deadline=5s] [--frontend=ID]\n"
-    "              COMMAND [ARGS]\n"
+    "Usage: jamctl [--target=HOST:PORT[,HOST:PORT...]] [--deadline=5s]\n"
+    "              [--frontend=ID] COMMAND [ARGS]\n"
     "Commands:\n"
     "  current-jam [USER] [--ttl=DURATION]\n"
     "                           the jam a newly arriving user should join;\n"
@@ -98,8 +102,8 @@ constexpr char kUsage[] =
     "                           jams in id order, one page per line\n"
     "  batch JSON               run the operations of JSON, a BatchRequest in\n"
     "                           protobuf's JSON mapping, in one atomic step\n"
-    "  health [SERVICE]         health of the server, or of SERVICE; exits 0\n"
-    "                           only if SERVING\n"
+    "  health [SERVICE]         health of the server (the first --target),\n"
+    "                           or of SERVICE; exits 0 only if SERVING\n"
     "  watch-stats [--interval=1s] [--count=N]\n"
     "                           stats every --interval until Ctrl-C (exits 0)\n"
     "                           or until N lines were printed (0: no limit)\n"
@@ -112,6 +116,13 @@ constexpr char kUsage[] =
     "  end-session              end --frontend's session, removing its users\n"
     "  sessions                 the front ends' sessions\n"
     "  jam JAM                  one jam's members and their front ends\n"
+    "  leader                   the replica that leads (it answered) and the\n"
+    "                           epoch of its answer, 0 for a lone balancer:\n"
+    "                           {\"leader\":\"HOST:PORT\",\"epoch\":\"N\"}\n"
+    "--target=A,B,...: replicas of one balancer (--etcd_endpoints). Each call\n"
+    "goes to the one that leads, to the leader a standby names, or to the\n"
+    "next replica, until one answers or --deadline passes. With one target,\n"
+    "one call, whatever it answers.\n"
     "--frontend=ID: current-jam, refresh, remove-user and add-user speak for\n"
     "front end ID (they then need its live session: sync first); sync,\n"
     "keepalive and end-session need it.\n"
@@ -213,6 +224,24 @@ int Health(BalancerClient& client, const Args& args) {
                           : grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   PrintJson(response);
   return *serving ? kExitOk : kExitFailed;
+}
+
+// The replica that answered a GetStats (following the leader), and the
+// epoch of its answer, as {"leader":"HOST:PORT","epoch":"N"} (an int64 as a
+// string, as protobuf's JSON mapping writes them).
+int Leader(BalancerClient& client, const Args&) {
+  absl::StatusOr<BalancerClient::Leader> leader = client.FindLeader();
+  if (!leader.ok()) return Failed("leader", leader.status());
+  google::protobuf::Value target;  // Quoted and escaped as JSON.
+  target.set_string_value(leader->target);
+  std::string quoted;
+  if (!google::protobuf::util::MessageToJsonString(target, &quoted).ok()) {
+    std::cerr << "jamctl: cannot print the target as JSON\n";
+    return kExitFailed;
+  }
+  std::cout << "{\"leader\":" << quoted << ",\"epoch\":\"" << leader->epoch
+            << "\"}\n";
+  return kExitOk;
 }
 
 // The signal that ends watch-stats: Ctrl-C. Main blocks it in every thread
@@ -370,6 +399,7 @@ constexpr Command kCommands[] = {
 #undef JAMCTL_RPC_COMMAND
     // Commands of their own.
     {"health", 0, 1, FrontEnd::kNo, Health},
+    {"leader", 0, 0, FrontEnd::kNo, Leader},
     {"watch-stats", 0, 0, FrontEnd::kNo, WatchStats},
 };
 
