@@ -58,21 +58,26 @@ struct LeaderView {
 // resigns.
 //
 // A loop on a thread of its own grants a lease of `ttl`, keeps it alive (a
-// keepalive every ttl/3) and campaigns with it. The leader's fence: it may
-// serve until the last acknowledged keepalive's SEND time + ttl -
-// fence_margin. etcd renewed the lease when that keepalive arrived (later),
-// so the fence falls before the lease can end, before any standby can win:
-// two processes never both serve, as long as the clocks of this host and
-// etcd's run at the same rate (times are absl::Now(): a wall clock stepped
-// back would stretch the fence), and nobody else revokes this process's
-// lease or deletes its key (then it serves on until its next keepalive is
-// answered TTL 0 or it sees the new leader). A leader whose keepalives go
-// unanswered (etcd down or unreachable, or this process paused) stops serving
-// at the fence, steps down, and starts over with a new lease once it reaches
-// etcd. A lease that ends (keepalive answered TTL 0, or no answer for a whole
-// ttl) ends the campaign on it too (etcd would not), and the loop starts
-// over. etcd errors are retried with backoff (100 ms doubling to 2 s). etcd
-// is never on the serving path: MayServe reads one atomic.
+// keepalive every ttl/3) and campaigns with it. A leader whose keepalives go
+// unanswered (etcd down or unreachable, or this process paused) stops
+// serving at its fence, steps down, and starts over with a new lease once it
+// reaches etcd. A lease that ends (keepalive answered TTL 0, or no answer for
+// a whole ttl) ends the campaign on it too (etcd would not), and the loop
+// starts over. etcd errors are retried with backoff (100 ms doubling to
+// 2 s). etcd is never on the serving path: MayServe reads one atomic.
+//
+// The fence: a leader may serve until the last acknowledged keepalive's SEND
+// time + ttl - fence_margin. etcd renewed the lease when that keepalive
+// arrived (later), so the fence falls before the lease can end, before any
+// standby can win: two processes never both serve, as long as the clocks of
+// this host and etcd's run at the same rate (times are absl::Now(): a wall
+// clock stepped back would stretch the fence), and nobody else revokes this
+// process's lease or deletes its key. If someone does, the leader serves on
+// until its next keepalive is answered TTL 0 or it sees the new leader
+// (milliseconds in the tests, at most ttl/3 plus a round trip). etcd itself
+// may: a raft leader that was stalled (paused, slow disk) revokes, once it
+// resumes, the leases its successor renewed meanwhile (etcd issue 15247;
+// etcd 3.4.23 has no guard against it).
 //
 // Thread-safe: MayServe and View from any thread; Resign and the destructor
 // from any thread but on_change's.

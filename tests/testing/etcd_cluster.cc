@@ -17,6 +17,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -77,6 +78,38 @@ absl::StatusOr<std::vector<int>> PickPorts(int count) {
   for (int fd : sockets) close(fd);
   if (!status.ok()) return status;
   return ports;
+}
+
+// The body of GET `path` from 127.0.0.1:`port` (HTTP/1.0, so the server
+// closes the connection after it), waiting at most a second per read.
+absl::StatusOr<std::string> HttpGet(int port, absl::string_view path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return ErrnoError("socket");
+  timeval timeout{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
+  std::string response;
+  absl::Status status;
+  const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\n\r\n");
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) !=
+          0 ||
+      write(fd, request.data(), request.size()) !=
+          static_cast<ssize_t>(request.size())) {
+    status = ErrnoError(absl::StrCat("GET 127.0.0.1:", port, path));
+  } else {
+    char buffer[4096];
+    ssize_t n;
+    while ((n = read(fd, buffer, sizeof(buffer))) > 0)
+      response.append(buffer, n);
+    if (n < 0) status = ErrnoError(absl::StrCat("read 127.0.0.1:", port, path));
+  }
+  close(fd);
+  if (!status.ok()) return status;
+  return response;
 }
 
 }  // namespace
@@ -294,6 +327,17 @@ absl::Status EtcdCluster::WaitMemberHealthy(int index, absl::Time deadline) {
   return absl::DeadlineExceededError(absl::StrCat(
       member.name, " (", endpoints_[index],
       ") is not healthy: ", last.ToString(), "; its log:\n", LogTail(index)));
+}
+
+absl::StatusOr<int> EtcdCluster::RaftLeader() const {
+  for (int i = 0; i < size(); ++i) {
+    if (members_[i].pid == 0 || members_[i].paused) continue;
+    absl::StatusOr<std::string> metrics =
+        HttpGet(members_[i].client_port, "/metrics");
+    if (!metrics.ok()) return metrics.status();
+    if (absl::StrContains(*metrics, "\netcd_server_is_leader 1\n")) return i;
+  }
+  return absl::NotFoundError("no etcd member is raft leader");
 }
 
 std::string EtcdCluster::LogTail(int index) const {

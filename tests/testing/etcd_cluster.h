@@ -58,6 +58,10 @@ class EtcdCluster {
   // Waits until every running, unpaused member answers a linearizable read.
   absl::Status WaitHealthy(absl::Duration timeout);
 
+  // The member that is raft leader now, as the running, unpaused members'
+  // /metrics say (etcd_server_is_leader); NOT_FOUND if none is.
+  absl::StatusOr<int> RaftLeader() const;
+
  private:
   struct Member {
     std::string name;
