@@ -130,10 +130,13 @@ class EtcdClient {
   // Campaigns in election `name` with a key attached to `lease` whose value
   // is `value`, and waits until it leads. No deadline: it ends when this
   // campaigner leads, on an error, or when `cancel` (if given) is cancelled
-  // (CANCELLED; etcd then deletes the campaigner's key). etcd does not end
-  // it when `lease` ends: cancel it then. It may even answer after the lease
-  // ended (its key gone): Leader() tells. Campaigning again with the same
-  // lease is idempotent (same key).
+  // (CANCELLED). etcd deletes the key of a campaign cancelled while it
+  // waits, but not of one cancelled while etcd is still writing the key: that
+  // key stays, and may even come to lead, until its lease ends: revoke the
+  // lease of a cancelled campaign. etcd does not end a campaign when `lease`
+  // ends: cancel it then. It may even answer after the lease ended (its key
+  // gone): Leader() tells. Campaigning again with the same lease is
+  // idempotent (same key).
   absl::StatusOr<EtcdCampaignResult> Campaign(absl::string_view name,
                                               int64_t lease,
                                               absl::string_view value,
