@@ -19,19 +19,10 @@
 namespace jambalancer {
 namespace {
 
+using test::WaitUntil;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
-
-// Polls `done` every 10 ms until it holds or `timeout` passes.
-bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return true;
-}
 
 std::unique_ptr<EtcdClient> ConnectTo(const test::EtcdCluster& cluster) {
   EtcdClient::Options options;

@@ -20,15 +20,7 @@
 namespace jambalancer {
 namespace {
 
-// Polls `done` every 5 ms until it holds or `timeout` passes.
-bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return true;
-}
+using test::WaitUntil;
 
 // A Leadership and every view its on_change reported.
 class Process {

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -85,6 +86,10 @@ class EtcdCluster {
   std::vector<std::string> endpoints_;
   std::string initial_cluster_;
 };
+
+// Polls `done` every 5 ms until it holds (true) or `timeout` passes
+// (false): how the tests on a cluster wait for its clients to see a change.
+bool WaitUntil(const std::function<bool()>& done, absl::Duration timeout);
 
 }  // namespace jambalancer::test
 
