@@ -115,10 +115,11 @@ class Leadership {
   // background otherwise. Idempotent.
   void Resign(absl::Duration timeout);
 
-  // Stops serving, stops the loop and revokes the lease (best effort, one
-  // etcd call of at most ttl), which hands a leadership over at once. No
-  // on_change call starts once destruction has begun (one running finishes
-  // first).
+  // Stops serving at once, stops the loop and revokes the lease (best
+  // effort), which hands a leadership over at once. Waits for at most two
+  // etcd calls of at most ttl each (one in flight, the revoke); a few
+  // milliseconds when etcd answers. No on_change call starts once
+  // destruction has begun (one running finishes first).
   ~Leadership();
 
  private:
