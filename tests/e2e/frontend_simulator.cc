@@ -29,14 +29,32 @@
 // they are part of every Sync's truth (Start's places them) and never
 // leave. The report counts them ("initial_users") but lists neither them
 // nor their jams, so that a large front end's report stays small.
+//
+// --target may name several replicas of a balancer that runs with
+// --etcd_endpoints ("host:port,host:port"): the client then follows the
+// leader (BalancerClient::Connect). The report shows the epochs the
+// simulator saw (trailing metadata jam-balancer-epoch, read by a client
+// interceptor, so as the wire carried them, before the client's own check):
+// "epochs" lists [unix_us, epoch] each time an answer (of any call, on any
+// thread, refusals included) carried an epoch above all earlier ones;
+// "answers" lists [unix_us, epoch, highest_before] for every call Retry
+// returned OK, in the order they were returned: the epoch of the answer
+// accepted (0: none) and the highest epoch any answer had carried before
+// it was received; "highest_epoch" is the client's highest_epoch(). With a
+// balancer that runs alone, every epoch is 0. "failures" lists
+// [unix_us, status] of every call that failed for good (counted in
+// "errors"; "last_error" is the last of them).
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/client_interceptor.h>
+#include <grpcpp/support/interceptor.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -48,6 +66,7 @@
 #include "absl/flags/parse.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
@@ -57,7 +76,9 @@
 #include "client/balancer_client.h"
 #include "client/frontend_session.h"
 
-ABSL_FLAG(std::string, target, "127.0.0.1:50051", "host:port of the balancer");
+ABSL_FLAG(std::string, target, "127.0.0.1:50051",
+          "host:port of the balancer, or host:port,host:port,... of its "
+          "replicas (the client follows the leader)");
 ABSL_FLAG(std::string, frontend_id, "", "this front end's id (required)");
 ABSL_FLAG(absl::Duration, lease, absl::Seconds(3), "the session's lease");
 ABSL_FLAG(int, users, 50, "how many users arrive");
@@ -95,6 +116,10 @@ struct Stay {
 std::string Quote(absl::string_view s) {
   std::string out = "\"";
   for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20) {  // E.g. in an error message.
+      absl::StrAppend(&out, "\\u00", absl::Hex(c, absl::kZeroPad2));
+      continue;
+    }
     if (c == '"' || c == '\\') out.push_back('\\');
     out.push_back(c);
   }
@@ -111,12 +136,93 @@ double PercentileMs(const std::vector<int64_t>& sorted_us, int percent) {
   return static_cast<double>(sorted_us[std::max<size_t>(rank, 1) - 1]) / 1e3;
 }
 
+// The epochs the process's calls saw, as the wire carried them: a global
+// client interceptor reads every answer's jam-balancer-epoch trailer (for a
+// blocking call, on the thread that made it, before the client looks at
+// it).
+class EpochLog {
+ public:
+  // One answer: its epoch (0: none) and the highest an earlier answer bore.
+  struct Answer {
+    int64_t epoch = 0;
+    int64_t highest_before = 0;
+  };
+
+  static EpochLog& Get() {
+    static EpochLog* const log = new EpochLog();
+    return *log;
+  }
+
+  void Received(int64_t epoch) {
+    Answer answer;
+    {
+      absl::MutexLock lock(&mu_);
+      answer = {epoch, highest_};
+      if (epoch > highest_) {
+        highest_ = epoch;
+        rises_.emplace_back(NowUs(), epoch);
+      }
+    }
+    last_on_this_thread_ = answer;
+  }
+
+  // The last answer this thread received (epoch -1: none since Forget).
+  static Answer LastOnThisThread() { return last_on_this_thread_; }
+  static void Forget() { last_on_this_thread_ = {-1, -1}; }
+
+  // [unix_us, epoch] each time the highest epoch seen rose.
+  std::vector<std::pair<int64_t, int64_t>> Rises() {
+    absl::MutexLock lock(&mu_);
+    return rises_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  int64_t highest_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::pair<int64_t, int64_t>> rises_ ABSL_GUARDED_BY(mu_);
+  static thread_local Answer last_on_this_thread_;
+};
+
+thread_local EpochLog::Answer EpochLog::last_on_this_thread_{-1, -1};
+
+class EpochInterceptor : public grpc::experimental::Interceptor {
+ public:
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::POST_RECV_STATUS)) {
+      int64_t epoch = 0;
+      if (const auto* trailers = methods->GetRecvTrailingMetadata()) {
+        for (const auto& [key, value] : *trailers) {
+          if (absl::string_view(key.data(), key.size()) ==
+              BalancerClient::kEpochMetadataKey) {
+            absl::SimpleAtoi(absl::string_view(value.data(), value.size()),
+                             &epoch);
+          }
+        }
+      }
+      EpochLog::Get().Received(epoch);
+    }
+    methods->Proceed();
+  }
+};
+
+class EpochInterceptorFactory
+    : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateClientInterceptor(
+      grpc::experimental::ClientRpcInfo*) override {
+    return new EpochInterceptor();
+  }
+};
+
 class Simulator {
  public:
   Simulator(BalancerClient& client, std::string frontend_id,
             absl::Duration lease, absl::Time end, int max_users,
             int initial_users)
-      : frontend_id_(std::move(frontend_id)),
+      : client_(client),
+        frontend_id_(std::move(frontend_id)),
         end_(end),
         max_users_(max_users),
         initial_users_(initial_users),
@@ -181,6 +287,16 @@ class Simulator {
         calls.push_back(absl::StrCat("[", sent_us, ",", latency_us, "]"));
       }
       std::sort(latencies_us.begin(), latencies_us.end());
+      std::vector<std::string> failures;
+      for (const auto& [failed_us, status] : failures_) {
+        failures.push_back(
+            absl::StrCat("[", failed_us, ",", Quote(status), "]"));
+      }
+      std::vector<std::string> answers;
+      for (const auto& [received_us, answer] : answers_) {
+        answers.push_back(absl::StrCat("[", received_us, ",", answer.epoch, ",",
+                                       answer.highest_before, "]"));
+      }
       absl::StrAppend(
           &json, "{\"frontend_id\":", Quote(frontend_id_),
           ",\"written_unix_us\":", NowUs(),
@@ -193,6 +309,10 @@ class Simulator {
           ",\"syncs\":", session_.sync_count(),
           ",\"keep_alives\":", session_.keep_alive_count(),
           ",\"initial_users\":", initial_users_,
+          ",\"highest_epoch\":", client_.highest_epoch(), ",\"epochs\":[",
+          absl::StrJoin(EpochLog::Get().Rises(), ",", PairFormatter()),
+          "],\"answers\":[", absl::StrJoin(answers, ","), "]",
+          ",\"failures\":[", absl::StrJoin(failures, ","), "]",
           ",\"latency\":{\"count\":", latencies_us.size(),
           ",\"p50_ms\":", PercentileMs(latencies_us, 50),
           ",\"p99_ms\":", PercentileMs(latencies_us, 99),
@@ -226,6 +346,14 @@ class Simulator {
     return result.status();
   }
 
+  // Formats [first,second].
+  struct PairFormatter {
+    void operator()(std::string* out,
+                    const std::pair<int64_t, int64_t>& pair) const {
+      absl::StrAppend(out, "[", pair.first, ",", pair.second, "]");
+    }
+  };
+
   // session_.Call(fn), retried with a short backoff while the balancer is
   // unreachable or the resync failed, for at most 20 s (and not past end_).
   template <typename Fn>
@@ -234,8 +362,11 @@ class Simulator {
     absl::Duration backoff = absl::Milliseconds(20);
     while (true) {
       const absl::Time sent = absl::Now();
+      EpochLog::Forget();
       auto result = session_.Call(fn);
       RecordCall(sent, absl::Now() - sent);
+      // The answer returned is the last this thread received.
+      if (StatusOf(result).ok()) RecordAnswer(EpochLog::LastOnThisThread());
       const absl::StatusCode code = StatusOf(result).code();
       const bool transient = code == absl::StatusCode::kUnavailable ||
                              code == absl::StatusCode::kDeadlineExceeded ||
@@ -256,10 +387,16 @@ class Simulator {
                         absl::ToInt64Microseconds(latency));
   }
 
+  void RecordAnswer(const EpochLog::Answer& answer) {
+    absl::MutexLock lock(&mu_);
+    answers_.emplace_back(NowUs(), answer);
+  }
+
   void Failed(const absl::Status& status) {
     absl::MutexLock lock(&mu_);
     ++errors_;
     last_error_ = status.ToString();
+    failures_.emplace_back(NowUs(), last_error_);
   }
 
   // What the front end hosts, for a Sync: its present users, and each
@@ -348,6 +485,7 @@ class Simulator {
     }).IgnoreError();
   }
 
+  BalancerClient& client_;
   const std::string frontend_id_;
   const absl::Time end_;
   const int max_users_;
@@ -361,6 +499,9 @@ class Simulator {
   std::vector<int64_t> truth_calls_ms_ ABSL_GUARDED_BY(mu_);
   // [sent_unix_us, latency_us] of every call Retry made.
   std::vector<std::pair<int64_t, int64_t>> calls_ ABSL_GUARDED_BY(mu_);
+  // [unix_us, answer] of every call Retry returned OK.
+  std::vector<std::pair<int64_t, EpochLog::Answer>> answers_
+      ABSL_GUARDED_BY(mu_);
   int arrivals_ ABSL_GUARDED_BY(mu_) = 0;
   int added_ ABSL_GUARDED_BY(mu_) = 0;
   int redirects_ ABSL_GUARDED_BY(mu_) = 0;
@@ -369,6 +510,8 @@ class Simulator {
   int gave_up_ ABSL_GUARDED_BY(mu_) = 0;
   int violations_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_error_ ABSL_GUARDED_BY(mu_);
+  // [unix_us, status] of every call that failed for good.
+  std::vector<std::pair<int64_t, std::string>> failures_ ABSL_GUARDED_BY(mu_);
   std::atomic<int> retries_{0};
 
   // Last: its keep-alive thread calls Truth() until it is destroyed.
@@ -385,6 +528,10 @@ int Main() {
   const absl::Time end =
       absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_seconds));
   const absl::Duration lease = absl::GetFlag(FLAGS_lease);
+  // Before any channel or call: it sees every call's trailers.
+  static EpochInterceptorFactory epoch_interceptors;
+  grpc::experimental::RegisterGlobalClientInterceptorFactory(
+      &epoch_interceptors);
 
   // Reconnect quickly after the balancer comes back (gRPC's default backoff
   // starts at 1 s and grows), as a front end that cares about restarts would.
@@ -399,12 +546,18 @@ int Main() {
   if (absl::GetFlag(FLAGS_deadline) > absl::ZeroDuration()) {
     options.deadline = absl::GetFlag(FLAGS_deadline);
   }
-  BalancerClient client(
-      grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target),
-                                grpc::InsecureChannelCredentials(), args),
-      options);
+  // Several replicas: the client follows the leader, on channels of its own
+  // (they reconnect within a second). One balancer: the channel above.
+  const std::string target = absl::GetFlag(FLAGS_target);
+  std::unique_ptr<BalancerClient> client =
+      BalancerClient::SplitTargets(target).size() > 1
+          ? BalancerClient::Connect(target, options)
+          : std::make_unique<BalancerClient>(
+                grpc::CreateCustomChannel(
+                    target, grpc::InsecureChannelCredentials(), args),
+                options);
 
-  Simulator simulator(client, frontend_id, lease, end,
+  Simulator simulator(*client, frontend_id, lease, end,
                       absl::GetFlag(FLAGS_max_users),
                       absl::GetFlag(FLAGS_initial_users));
   if (absl::Status started = simulator.Start(); !started.ok()) {
