@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,6 +55,20 @@ class LeadershipGate : public jambalancer::ServingGate {
   std::string LeaderAddress() const override {
     const jambalancer::Leadership* leadership = leadership_.load();
     return leadership == nullptr ? "" : leadership->View().leader_address;
+  }
+  std::optional<jambalancer::LeadershipReading> Reading() const override {
+    jambalancer::LeadershipReading reading;
+    const jambalancer::Leadership* leadership = leadership_.load();
+    if (leadership == nullptr) return reading;  // Not started yet.
+    const jambalancer::LeaderView view = leadership->View();
+    const jambalancer::LeadershipStats stats = leadership->Stats();
+    reading.leading = view.leading;
+    reading.epoch = view.epoch;
+    reading.elections_won = stats.elections_won;
+    reading.seconds_leading = absl::ToDoubleSeconds(stats.time_leading);
+    reading.keepalive_round_trip = stats.keepalive_round_trip;
+    reading.keepalive_failures = stats.keepalive_failures;
+    return reading;
   }
 
  private:

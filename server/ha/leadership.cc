@@ -102,6 +102,22 @@ LeaderView Leadership::View() const {
   return view;
 }
 
+LeadershipStats Leadership::Stats() const {
+  LeadershipStats stats;
+  {
+    absl::MutexLock lock(&mu_);
+    stats.elections_won = elections_won_;
+    stats.time_leading = time_led_;
+    if (leading_since_ != absl::InfiniteFuture()) {
+      stats.time_leading += absl::Now() - leading_since_;
+    }
+  }
+  stats.keepalive_round_trip = keepalive_round_trip_.Read();
+  stats.keepalive_failures =
+      keepalive_failures_.load(std::memory_order_relaxed);
+  return stats;
+}
+
 void Leadership::Resign(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   resign_ = true;
@@ -178,6 +194,7 @@ void Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
       lease.id, term.ttl / 3,
       [this, &term](const LeaseKeepAlive::Ack& ack) { OnAck(&term, ack); },
       [this, &term](const absl::Status& error) {
+        keepalive_failures_.fetch_add(1, std::memory_order_relaxed);
         {
           absl::MutexLock lock(&mu_);
           if (std::exchange(term.keepalive_failing, true)) return;
@@ -258,6 +275,8 @@ void Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
         if (!stop_ && !resign_ && now < fence) {
           leads = true;
           view_ = leading;
+          ++elections_won_;
+          leading_since_ = now;
           serve_until_ns_.store(absl::ToUnixNanos(fence),
                                 std::memory_order_release);
         }
@@ -281,6 +300,10 @@ void Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
     StopServing();
     // Who leads now is unknown until the next term observes it.
     if (leader.has_value()) view_ = LeaderView{};
+    if (leading_since_ != absl::InfiniteFuture()) {
+      time_led_ += absl::Now() - leading_since_;
+      leading_since_ = absl::InfiniteFuture();
+    }
   }
   if (leader.has_value()) {
     Log(LogLevel::kInfo, "leadership: stepped down",
@@ -320,6 +343,7 @@ void Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
 }
 
 void Leadership::OnAck(Term* term, const LeaseKeepAlive::Ack& ack) {
+  keepalive_round_trip_.Observe(absl::Now() - ack.sent);
   absl::MutexLock lock(&mu_);
   term->keepalive_failing = false;
   if (ack.ttl <= absl::ZeroDuration()) {

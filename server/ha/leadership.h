@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/etcd/etcd_client.h"
+#include "server/util/latency_histogram.h"
 
 namespace jambalancer {
 
@@ -50,6 +51,17 @@ struct LeaderView {
   friend bool operator!=(const LeaderView& a, const LeaderView& b) {
     return !(a == b);
   }
+};
+
+// Running totals of one process's part in the election, for /metrics.
+struct LeadershipStats {
+  uint64_t elections_won = 0;
+  // Time led in all, the leadership going on included.
+  absl::Duration time_leading;
+  // Keepalives etcd answered, by round trip (send to answer).
+  LatencyHistogram::Snapshot keepalive_round_trip;
+  // Keepalives that failed (each error the keepalive stream reported).
+  uint64_t keepalive_failures = 0;
 };
 
 // One process's part in electing the single serving balancer through etcd's
@@ -109,6 +121,9 @@ class Leadership {
   // loop has not stepped down yet.
   LeaderView View() const;
 
+  // The totals so far. Thread-safe.
+  LeadershipStats Stats() const;
+
   // Stops serving at once, resigns if leading (so a standby takes over at
   // once), revokes the lease and stops campaigning and watching for good.
   // Waits at most `timeout` for that; the loop finishes it in the
@@ -156,6 +171,14 @@ class Leadership {
   // The fence deadline in Unix nanoseconds while leading, else the minimum.
   // Written under mu_; read without it.
   std::atomic<int64_t> serve_until_ns_;
+
+  // Statistics (see Stats).
+  LatencyHistogram keepalive_round_trip_{LatencyHistogram::DefaultBounds()};
+  std::atomic<uint64_t> keepalive_failures_{0};
+  uint64_t elections_won_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration time_led_ ABSL_GUARDED_BY(mu_);  // Ended leaderships.
+  // When the current leadership began; InfiniteFuture when not leading.
+  absl::Time leading_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 
   mutable absl::Mutex mu_;
   LeaderView view_ ABSL_GUARDED_BY(mu_);

@@ -32,10 +32,12 @@ MetricFamily BuildInfoFamily(const BuildInfo& build_info) {
 }  // namespace
 
 MetricsCollector::MetricsCollector(JamPool* pool, const RpcMetrics* rpc_metrics,
-                                   BuildInfo build_info)
+                                   BuildInfo build_info,
+                                   LeadershipReader read_leadership)
     : pool_(pool),
       rpc_metrics_(rpc_metrics),
-      build_info_(std::move(build_info)) {}
+      build_info_(std::move(build_info)),
+      read_leadership_(std::move(read_leadership)) {}
 
 PoolReading MetricsCollector::ReadPool(JamPool& pool, absl::Duration timeout) {
   // Shared with the task: it may run after a timed-out scrape returned.
@@ -68,6 +70,14 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   const PoolReading pools[] = {ReadPool(*pool_, kStrandReadTimeout)};
   for (MetricFamily& family : PoolFamilies(pools)) {
     families.push_back(std::move(family));
+  }
+  if (read_leadership_ != nullptr) {
+    if (const std::optional<LeadershipReading> leadership =
+            read_leadership_()) {
+      for (MetricFamily& family : LeadershipFamilies(*leadership)) {
+        families.push_back(std::move(family));
+      }
+    }
   }
   families.push_back(BuildInfoFamily(build_info_));
   for (MetricFamily& family : CollectProcessMetrics()) {

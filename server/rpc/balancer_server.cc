@@ -115,9 +115,14 @@ void BalancerServer::OnLeadershipChange(bool leading, int64_t epoch) {
 }
 
 absl::Status BalancerServer::StartMetrics(const std::string& listen) {
+  MetricsCollector::LeadershipReader read_leadership;
+  if (gate_ != nullptr) {
+    read_leadership = [gate = gate_] { return gate->Reading(); };
+  }
   metrics_collector_ = std::make_shared<MetricsCollector>(
       &pool_, &rpc_metrics_,
-      BuildInfo{kVersion, grpc::Version(), ProtobufVersion()});
+      BuildInfo{kVersion, grpc::Version(), ProtobufVersion()},
+      std::move(read_leadership));
   // prometheus-cpp (civetweb) reports a failure to listen by throwing; it
   // stops here.
   try {

@@ -57,6 +57,7 @@ class BalancerServer {
  private:
   BalancerServer(const ServerOptions& options, const ServingGate* gate)
       : options_(options),
+        gate_(gate),
         pool_(options.max_users, options.strand_inline),
         service_(&pool_, &rpc_metrics_,
                  CommandParser(
@@ -72,6 +73,7 @@ class BalancerServer {
   absl::Status StartMetrics(const std::string& listen);
 
   const ServerOptions options_;
+  const ServingGate* const gate_;  // Null: the server runs alone.
   RpcMetrics rpc_metrics_ = JamBalancerServiceImpl::NewRpcMetrics();
   JamPool pool_;
   JamBalancerServiceImpl service_;

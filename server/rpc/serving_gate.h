@@ -2,9 +2,11 @@
 #define JAM_BALANCER_SERVER_RPC_SERVING_GATE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/time/time.h"
+#include "server/metrics/leadership_metrics.h"
 
 namespace jambalancer {
 
@@ -30,6 +32,10 @@ class ServingGate {
   virtual int64_t Epoch() const = 0;
   // The leader's address, for callers to dial instead; empty if unknown.
   virtual std::string LeaderAddress() const = 0;
+  // What /metrics shows of the election; nullopt: nothing.
+  virtual std::optional<LeadershipReading> Reading() const {
+    return std::nullopt;
+  }
 };
 
 }  // namespace jambalancer

@@ -12,6 +12,7 @@ import re
 import signal
 import time
 import unittest
+import urllib.request
 
 import harness
 from etcd_cluster import EtcdCluster
@@ -36,6 +37,15 @@ def epoch_of(test, server):
         "-v", "-d", "{}", f"http://{server.target}/{SERVICE}/GetStats")
     match = re.search(r"jam-balancer-epoch: (\d+)", result.stderr, re.I)
     return int(match.group(1)) if match else None
+
+
+def metric(server, name):
+    """The value of the unlabelled sample `name` on `server`'s /metrics."""
+    url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    match = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else None
 
 
 class ReplicatedBalancerTest(unittest.TestCase):
@@ -78,7 +88,24 @@ class ReplicatedBalancerTest(unittest.TestCase):
             harness.jamctl(standby.target, "health", SERVICE).returncode, 0)
         self.assertEqual(harness.jamctl(standby.target, "health").returncode,
                          0)
-        self.assertIsNotNone(epoch_of(self, leader))
+        epoch = epoch_of(self, leader)
+        self.assertIsNotNone(epoch)
+        # The election on /metrics: who leads, at which epoch, its lease's
+        # keepalives to etcd.
+        self.assertEqual(metric(leader, "jam_balancer_leader"), 1)
+        self.assertEqual(metric(standby, "jam_balancer_leader"), 0)
+        self.assertEqual(metric(leader, "jam_balancer_leader_epoch"), epoch)
+        self.assertEqual(metric(standby, "jam_balancer_leader_epoch"), epoch)
+        self.assertEqual(metric(leader, "jam_balancer_elections_won_total"), 1)
+        self.assertEqual(metric(standby, "jam_balancer_elections_won_total"),
+                         0)
+        self.assertGreater(
+            metric(leader, "jam_balancer_leader_seconds_total"), 0)
+        deadline = time.monotonic() + 5
+        while (metric(leader, "jam_balancer_etcd_keepalive_seconds_count") or
+               0) == 0:
+            self.assertLess(time.monotonic(), deadline, "no keepalive counted")
+            time.sleep(0.1)
 
     def test_kill_9_of_the_leader_hands_over_to_the_standby(self):
         servers = [self.start_replica(), self.start_replica()]
