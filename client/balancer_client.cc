@@ -289,7 +289,14 @@ absl::Status BalancerClient::Run(Attempt attempt, Answered* answered) {
           " has been seen"));
     } else {
       result = ToStatus(status);
-      if (status.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      // CANCELLED that this client did not ask for comes from a replica
+      // shutting down (a call that raced its GOAWAY): like UNAVAILABLE, the
+      // call may go to another replica.
+      const bool refused =
+          status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+          (status.error_code() == grpc::StatusCode::CANCELLED &&
+           follows_leader_ && absl::Now() < deadline);
+      if (!refused) {
         if (status.ok() && answered != nullptr) {
           *answered = {replica->target, trailers.epoch.value_or(0)};
         }

@@ -44,9 +44,11 @@ namespace jambalancer {
 // Each goes at once, as many times in a row as there are replicas (so one
 // round reaches them all); then the call waits a backoff of 50 ms, doubling
 // up to 500 ms, before the next round. All of it within the call's own
-// deadline (Options::deadline); then the last error is returned. Other
-// errors, and DEADLINE_EXCEEDED (a replica that hangs uses up the
-// deadline), are returned at once.
+// deadline (Options::deadline); then the last error is returned. A
+// CANCELLED the client did not cause (a call that raced a replica's
+// shutdown) is treated like UNAVAILABLE. Other errors, and
+// DEADLINE_EXCEEDED (a replica that hangs uses up the deadline), are
+// returned at once.
 //
 // Epochs. Every answer of a replicated balancer carries the epoch of the
 // leadership it belongs to (trailing metadata jam-balancer-epoch; it grows
@@ -60,7 +62,8 @@ namespace jambalancer {
 // a leader that lost its lease (fenced) or whose state belongs to an older
 // epoch discards its answer after the fact, so a call refused by the gate
 // changed nothing that anyone will see. A call that broke mid-flight to a
-// live leader (its connection closed: UNAVAILABLE with no metadata) may have
+// live leader (its connection closed: UNAVAILABLE with no metadata, or
+// CANCELLED by a server shutting down) may have
 // been applied before it is retried elsewhere: AddUser, Refresh, KeepAlive
 // and Sync are idempotent; CurrentJam with a user re-answers the user's one
 // reservation; RemoveUser may answer removed: false on the retry (the first

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -35,6 +36,9 @@ namespace {
 // the election's (leadership.h).
 const jambalancer::ServerOptions kDefaults;
 const jambalancer::LeadershipOptions kElectionDefaults;
+// After a replica resigns on SIGTERM, how long it only refuses calls before
+// it shuts its gRPC server down.
+constexpr absl::Duration kHandoverPause = absl::Milliseconds(250);
 
 // The server's gate over the election: closed until the Leadership is
 // started (it needs the bound port for its address), then whatever it says.
@@ -257,6 +261,10 @@ int main(int argc, char** argv) {
     // A standby takes over at once instead of after the lease: hand over
     // first, then drain (calls are refused with the new leader's address).
     leadership->Resign(absl::GetFlag(FLAGS_election_ttl));
+    // Refuse for a moment (UNAVAILABLE: clients move to another replica)
+    // before the listener goes: a call racing the server's shutdown would
+    // be CANCELLED instead.
+    absl::SleepFor(std::min(options.shutdown_grace, kHandoverPause));
   }
   (*server)->Shutdown(options.shutdown_grace);
   Log(LogLevel::kInfo, "jam-balancer stopped");

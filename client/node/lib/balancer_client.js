@@ -514,7 +514,13 @@ class BalancerClient {
         if (!error) return {response, epoch};
         leader = leaderOf(trailers);
       }
-      if (failure.code !== grpc.status.UNAVAILABLE) throw failure;
+      // CANCELLED that this client did not ask for comes from a replica
+      // shutting down (a call that raced its GOAWAY): like UNAVAILABLE, the
+      // call may go to another replica.
+      const refused = failure.code === grpc.status.UNAVAILABLE ||
+          (failure.code === grpc.status.CANCELLED && this.#replicated &&
+           Date.now() < deadline);
+      if (!refused) throw failure;
       if (!this.#replicated) throw failure;
       if (leader !== '' && leader !== address) {
         // Only move on if no other call has meanwhile.
