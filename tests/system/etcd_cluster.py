@@ -1,8 +1,9 @@
-"""Three real etcd members on loopback for the system tests of replicated
-balancers: ports asked of the OS, data in a temporary folder, etcd's fast
-timings (--heartbeat-interval 50 --election-timeout 500), so that a 1 s
-lease works. Every member is killed by the PID started here, by the test's
-cleanup, also when the test fails.
+"""Three real etcd members on loopback (or on another address of this
+machine, `host`) for the system tests of replicated balancers: ports asked
+of the OS, data in a temporary folder, etcd's fast timings
+(--heartbeat-interval 50 --election-timeout 500), so that a 1 s lease works.
+Every member is killed by the PID started here, by the test's cleanup, also
+when the test fails.
 """
 
 import os
@@ -17,12 +18,12 @@ import time
 HEALTHY_TIMEOUT_S = 20
 
 
-def _free_ports(count):
-    """`count` distinct ports that were free a moment ago."""
+def _free_ports(count, host="127.0.0.1"):
+    """`count` distinct ports on `host` that were free a moment ago."""
     sockets, ports = [], []
     for _ in range(count):
         s = socket.socket()
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         sockets.append(s)
         ports.append(s.getsockname()[1])
     for s in sockets:
@@ -40,20 +41,22 @@ def _binary(name):
 
 
 class EtcdCluster:
-    """Three etcd members. endpoints: "127.0.0.1:P,..." for
+    """Three etcd members listening on `host` (an IPv4 address of this
+    machine; loopback by default). endpoints: "HOST:P,..." for
     --etcd_endpoints."""
 
-    def __init__(self, test, members=3):
+    def __init__(self, test, members=3, host="127.0.0.1"):
+        self.host = host
         self.etcd = _binary("etcd")
         self.etcdctl = _binary("etcdctl")
         self.dir = tempfile.mkdtemp(prefix="jam-etcd-")
         test.addCleanup(shutil.rmtree, self.dir, True)
-        ports = _free_ports(2 * members)
+        ports = _free_ports(2 * members, host)
         self.client_ports = ports[:members]
         self.peer_ports = ports[members:]
         self.names = [f"m{i}" for i in range(members)]
         self.initial_cluster = ",".join(
-            f"{name}=http://127.0.0.1:{port}"
+            f"{name}=http://{host}:{port}"
             for name, port in zip(self.names, self.peer_ports))
         self.processes = [None] * members
         test.addCleanup(self.kill_all)
@@ -63,12 +66,12 @@ class EtcdCluster:
 
     @property
     def endpoints(self):
-        return ",".join(f"127.0.0.1:{port}" for port in self.client_ports)
+        return ",".join(f"{self.host}:{port}" for port in self.client_ports)
 
     def start(self, i):
         """Starts (or restarts, keeping its data) member i."""
-        client = f"http://127.0.0.1:{self.client_ports[i]}"
-        peer = f"http://127.0.0.1:{self.peer_ports[i]}"
+        client = f"http://{self.host}:{self.client_ports[i]}"
+        peer = f"http://{self.host}:{self.peer_ports[i]}"
         log = open(os.path.join(self.dir, f"{self.names[i]}.log"), "a")
         self.processes[i] = subprocess.Popen(
             [self.etcd, "--name", self.names[i],
@@ -92,7 +95,7 @@ class EtcdCluster:
 
     def wait_healthy(self, timeout=HEALTHY_TIMEOUT_S):
         """Waits until every running member reports healthy."""
-        running = [f"127.0.0.1:{port}" for port, p in
+        running = [f"{self.host}:{port}" for port, p in
                    zip(self.client_ports, self.processes)
                    if p is not None and p.poll() is None]
         deadline = time.monotonic() + timeout
