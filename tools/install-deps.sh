@@ -14,8 +14,9 @@ packages=(
   prometheus
   # A real browser for the browser test (tests/browser, playwright-core).
   chromium
-  # A real etcd cluster (etcd, etcdctl) for the HA tests (label ha).
-  etcd-server etcd-client
+  # A real etcd cluster (etcd, etcdctl) for the HA tests (label ha), and
+  # `ip netns` for the partition test.
+  etcd-server etcd-client iproute2
 )
 # Node.js and npm only if no node is on the machine yet (some images ship a
 # newer one than Debian's).
