@@ -491,7 +491,60 @@ def main():
                 f"< 150 bytes per user at 1e6 users (measured at {users:,.0f} "
                 "users)", f"{value:,.0f} bytes",
                 "yes" if value < 150 else "**no**"))
-    sections.append(("Targets (issue 5)",
+    # Failover between two replicas on etcd (bench/failover_benchmark.py,
+    # once): lists of times, in s.
+    def failover(workload):
+        for row in results.rows:
+            if (row["server"], row["client"], row["workload"]) == (
+                    "balancer", "failover", workload):
+                return row["result"]
+        return {}
+
+    kill, term = failover("failover_kill"), failover("handover_sigterm")
+    kill_client = failover("failover_kill_client")
+    term_client = failover("handover_sigterm_client")
+    kill_s = kill.get("times_s", [])
+    term_ms = [t * 1e3 for t in term.get("times_s", [])]
+    failover_runs = (kill or term).get("runs", 5)
+
+    def runs(count):
+        return f"{count} run{'' if count == 1 else 's'}"
+
+    if kill or term:
+        client = ("a client given both replicas (`jamctl --target=LEADER,"
+                  "STANDBY --deadline=5s stats` started right after), one "
+                  "run")
+        rows = [
+            (f"kill -9 of the leader: the standby answers "
+             f"({runs(len(kill_s))})", spread(kill_s, 3, "s")),
+            (f"SIGTERM of the leader: the standby answers "
+             f"({runs(len(term_ms))})", spread(term_ms, 0, "ms")),
+            ("SIGTERM: the old leader exited (drained) after",
+             spread([t * 1e3 for t in term.get("old_leader_exited_s", [])],
+                    0, "ms")),
+            (f"kill -9: {client}", spread(kill_client.get("times_s", []), 3,
+                                          "s")),
+            (f"SIGTERM: {client}", spread(
+                [t * 1e3 for t in term_client.get("times_s", [])], 0, "ms")),
+        ]
+        probe = kill or term
+        poll = ("an in-process GetStats over HTTP/2 on a fresh connection"
+                if probe.get("probe") == "inprocess" else "`jamctl stats`")
+        sections.append((
+            "Failover between replicas (etcd, lease 1 s)",
+            table(["Measure", "median [min – max]"], rows) +
+            f"\n\nFrom the signal until the first answered poll of the "
+            f"standby returned: {poll} every "
+            f"{probe.get('poll_interval_ms', 0):g} ms (one takes "
+            f"{probe.get('poll_ms', 0):.1f} ms against the leader). etcd "
+            f"{probe.get('etcd', '')}, 3 members on loopback."))
+    target(f"kill -9 of the leader: the standby answers ≤ 2 s (median of "
+           f"{failover_runs})", kill_s, 2.0, higher_is_better=False,
+           unit="s", digits=3)
+    target(f"SIGTERM of the leader: handover ≤ 200 ms (median of "
+           f"{failover_runs})", term_ms, 200, higher_is_better=False,
+           unit="ms", digits=0)
+    sections.append(("Targets (issues 5 and 13)",
                      table(["Target", "Measured", "Met"], targets)))
 
     summary = "\n\n".join(f"### {title}\n\n{body}" for title, body in sections)
@@ -606,6 +659,18 @@ machine's {machine['nproc']} CPUs, as do Redis and redis-benchmark.
   `total_error_replies` stays 0. An arrival is one Redis call but three
   balancer calls (CurrentJam with a reservation, AddUser, RemoveUser), so
   the arrival rows compare users placed per second.
+- **Failover** (`bench/failover_benchmark.py`, once): three etcd members on
+  loopback (`--heartbeat-interval 50 --election-timeout 500`) and two
+  jam-balancer replicas (`--etcd_endpoints`, `--election_ttl=1s`,
+  `--resync_grace=0s`). Each run stops the leader, polls the standby with
+  GetStats until it answers, then starts the stopped replica again and
+  waits until it stands by: {runs(failover_runs)} with kill -9, then
+  {runs(failover_runs)} with SIGTERM (the leader resigns its election first,
+  then drains and exits), and once each, a client given both replicas,
+  the old leader first (it follows the leader a standby names). After a
+  kill -9 a standby can win only once etcd expired the dead leader's
+  lease: 1 s after its last keepalive (sent every third of it), found by
+  etcd's check for expired leases (every 500 ms in etcd 3.4).
 
 ## Machine
 

@@ -29,7 +29,11 @@
 #      and 16-deep pipelined, checking the script calls and zero errors;
 #   4. then latency in an open loop at half of the empty server's peak
 #      (jam-bench's closed-loop median), and at a quarter, for both servers;
-#   5. and once, the collection alone: bench/collection_benchmark (every
+#   5. once, failover between two replicas on a 3-member etcd cluster on
+#      loopback (bench/failover_benchmark.py, lease 1 s): --failover_runs
+#      kill -9 and as many SIGTERM of the leader, the time until the
+#      standby answers, and once each, a client given both replicas;
+#   6. and once, the collection alone: bench/collection_benchmark (every
 #      operation at 1e3, 1e5 and 1e6 jams, and heap bytes per user).
 # Prints medians, ranges and ratios and writes them to BENCHMARKS.md with
 # the machine and the exact commands. Every server listens on 127.0.0.1 on a
@@ -53,12 +57,13 @@
 #   --sync_frontends=N  front ends of the sync runs (8)
 #   --sync_users=N      users each front end Syncs (125000)
 #   --expiry_users=N    users of the front end whose lease runs out (100000)
+#   --failover_runs=N   kill -9 runs and SIGTERM runs of the failover (5)
 #   --output=FILE       report file (BENCHMARKS.md in the repository)
 #   --bin_dir=DIR       use the binaries built in DIR; skips install and build
 #   --smoke             a seconds-long check of this script (for ctest): one
 #                       short round, no install or build (needs --bin_dir),
-#                       report into a temporary directory; skips h2load and
-#                       Redis when they are not installed
+#                       report into a temporary directory; skips h2load,
+#                       Redis and etcd (the failover) when not installed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -78,6 +83,7 @@ frontends=${FRONTENDS:-4}
 sync_frontends=${SYNC_FRONTENDS:-8}
 sync_users=${SYNC_USERS:-125000}
 expiry_users=${EXPIRY_USERS:-100000}
+failover_runs=${FAILOVER_RUNS:-5}
 # The expiry run's measured window, the lease that runs out in it, and the
 # probe windows before the Sync and after the expiry.
 expiry_duration=6 expiry_lease=1s probe_window=500ms
@@ -103,6 +109,7 @@ for arg in "$@"; do
     --sync_frontends=*) sync_frontends=${arg#*=} ;;
     --sync_users=*) sync_users=${arg#*=} ;;
     --expiry_users=*) expiry_users=${arg#*=} ;;
+    --failover_runs=*) failover_runs=${arg#*=} ;;
     --output=*) output=${arg#*=} ;;
     --bin_dir=*) bin_dir=${arg#*=} ;;
     --smoke) smoke=true ;;
@@ -126,6 +133,7 @@ if $smoke; then
   rounds=1 duration=1 open_duration=1 warmup=0.3 prepopulate=1000
   population=1000 output=$work/BENCHMARKS.md sync_users=2000
   expiry_users=2000 expiry_duration=3 expiry_lease=500ms probe_window=200ms
+  failover_runs=1
 fi
 
 log() { printf 'benchmark: %s\n' "$*" >&2; }
@@ -201,6 +209,9 @@ command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null &&
 if ! $smoke && ! { $have_h2load && $have_redis; }; then
   die "h2load, redis-server, redis-cli and redis-benchmark are needed"
 fi
+have_etcd=true
+command -v etcd >/dev/null && command -v etcdctl >/dev/null || have_etcd=false
+$smoke || $have_etcd || die "etcd and etcdctl are needed (tools/install-deps.sh)"
 
 results=$work/results.jsonl
 commands=$work/commands.txt
@@ -656,6 +667,32 @@ for round in $(seq "$rounds"); do
     done
   done
 done
+
+# --- Failover between two replicas on etcd (once): kill -9 and SIGTERM of
+# the leader, the time until the standby answers. ---
+if $have_etcd; then
+  failover_cmd=(python3 bench/failover_benchmark.py --bin_dir="$bin_dir"
+    --runs="$failover_runs")
+  note_command "failover (3 etcd members on loopback: etcd --heartbeat-interval 50 --election-timeout 500; 2 replicas: jam-balancer --listen=127.0.0.1:0 --metrics_listen= --etcd_endpoints=... --election_ttl=1s --resync_grace=0s)" \
+    "${failover_cmd[@]}"
+  log "failover: $failover_runs kill -9 and $failover_runs SIGTERM of the leader"
+  timeout 600 "${failover_cmd[@]}" --work_dir="$work/failover" \
+    >"$work/failover.jsonl" 2>"$work/failover.err" ||
+    die "failover benchmark failed: $(tail -20 "$work/failover.err")"
+  while IFS=$'\t' read -r workload result; do
+    record 1 balancer failover "$workload" "$result"
+  done < <(python3 - "$work/failover.jsonl" <<'EOF'
+import json, sys
+summary = [json.loads(line) for line in open(sys.argv[1])][-1]
+for workload, result in summary.items():
+    if isinstance(result, dict):
+        print(f"{workload}\t{json.dumps(result, separators=(',', ':'))}")
+EOF
+  )
+  sed -n 's/^failover: \(.* answered .*\)/benchmark:   failover \1/p' "$work/failover.err" >&2
+else
+  log "failover: skipped (etcd is not installed)"
+fi
 
 # --- The collection alone: Google Benchmark of every operation and the
 # memory per user (single-threaded, no gRPC; one run). ---
