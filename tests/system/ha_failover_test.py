@@ -31,7 +31,6 @@ is bounded and each test takes well under 60 s.
 Needs --simulator PATH besides the harness's flags.
 """
 
-import datetime
 import json
 import os
 import signal
@@ -91,20 +90,6 @@ def leadership_events(server):
     down", ...), each prefixed with its port."""
     return [f"{server.port}: {line.rstrip()}" for line in server.lines()
             if " leadership: " in line]
-
-
-def logged_at(server, message):
-    """The unix times (s) of the replica's log lines with `message` (text
-    format: 2026-01-01T00:00:00.000Z INFO leadership: stepped down
-    reason=...), in order."""
-    times = []
-    for line in server.lines():
-        if message in line:
-            stamp = datetime.datetime.strptime(line.split(" ", 1)[0],
-                                               "%Y-%m-%dT%H:%M:%S.%fZ")
-            times.append(
-                stamp.replace(tzinfo=datetime.timezone.utc).timestamp())
-    return times
 
 
 class FailoverTest(unittest.TestCase):
@@ -501,12 +486,12 @@ class FailoverTest(unittest.TestCase):
         # passes), and when its keepalives failed (it logs the first failure
         # after an answer: a stream to a killed member breaks at once, one
         # to the member left fails once that member stepped down).
-        stepped_down = logged_at(leader, " leadership: stepped down")
+        stepped_down = harness.logged_at(leader, " leadership: stepped down")
         self.assertTrue(stepped_down, "\n".join(leadership_events(leader)))
         logged_s = stepped_down[0] - lost_unix
         failing = ", ".join(
             f"{t - lost_unix:.2f}"
-            for t in logged_at(leader, " leadership: keepalive failing"))
+            for t in harness.logged_at(leader, " leadership: keepalive failing"))
         # Neither replica serves while etcd has no quorum.
         self.assertFalse(answers(standby.target))
 

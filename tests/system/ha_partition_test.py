@@ -25,7 +25,6 @@ server's, checked), then the veth and the namespace deleted. Needs root (or
 CAP_NET_ADMIN and CAP_SYS_ADMIN) and iproute2.
 """
 
-import datetime
 import ipaddress
 import os
 import random
@@ -193,28 +192,6 @@ class Probe:
         return self.result.stderr.strip()
 
 
-def logged_at(server, message):
-    """The unix times (s) of the server's log lines with `message` (text
-    format: 2026-01-01T00:00:00.000Z INFO leadership: ...), in order."""
-    times = []
-    for line in server.lines():
-        if message in line:
-            stamp = datetime.datetime.strptime(line.split(" ", 1)[0],
-                                               "%Y-%m-%dT%H:%M:%S.%fZ")
-            times.append(
-                stamp.replace(tzinfo=datetime.timezone.utc).timestamp())
-    return times
-
-
-def epoch_of(target):
-    """The jam-balancer-epoch trailer of a GetStats sent to `target`, as buf
-    curl (a third-party client) shows it; None if there is none."""
-    result = harness.buf_curl(
-        "-v", "-d", "{}", f"http://{target}/{SERVICE}/GetStats")
-    match = re.search(r"jam-balancer-epoch: (\d+)", result.stderr, re.I)
-    return int(match.group(1)) if match else None
-
-
 class PartitionTest(unittest.TestCase):
 
     def setUp(self):
@@ -268,7 +245,7 @@ class PartitionTest(unittest.TestCase):
                       lambda: named_a in Probe(b.target).message(),
                       ELECTION_BOUND_S)
         self.assertTrue(Probe(a.target, inside).ok, "A from inside")
-        a_epoch = epoch_of(a.target)
+        a_epoch = harness.epoch_of(a.target)
         self.assertIsNotNone(a_epoch)
 
         # The partition, watched from both sides at once.
@@ -332,7 +309,7 @@ class PartitionTest(unittest.TestCase):
         self.assertEqual(errors, [])
         # From the host, A is out of reach (not refused: unreachable).
         unreachable = Probe(a.target)
-        b_epoch = epoch_of(b.target)
+        b_epoch = harness.epoch_of(b.target)
         a_still_refuses = Probe(a.target, inside)
         ns.set_link("up")
         restored = time.monotonic()
@@ -398,7 +375,7 @@ class PartitionTest(unittest.TestCase):
             self.assertTrue(Probe(b.target).ok, self.events(a, b))
             rounds += 1
             time.sleep(0.1)
-        self.assertEqual(epoch_of(b.target), b_epoch)
+        self.assertEqual(harness.epoch_of(b.target), b_epoch)
         leader = harness.json_lines(self, harness.jamctl(
             f"{a.target},{b.target}", "leader"))
         self.assertEqual(leader, [{"leader": b.target,
@@ -412,7 +389,7 @@ class PartitionTest(unittest.TestCase):
         print("leadership events:\n" + self.events(a, b))
         def after_cut(server, message):
             return ", ".join(f"{t - cut_unix:.2f}"
-                             for t in logged_at(server, message)) or "-"
+                             for t in harness.logged_at(server, message)) or "-"
 
         print("by the replicas' logs (s after the cut): A stepped down "
               f"{after_cut(a, 'leadership: stepped down')}, B leading "

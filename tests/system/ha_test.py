@@ -30,15 +30,6 @@ def answers(server):
     return harness.jamctl(server.target, "stats", deadline="1s").returncode == 0
 
 
-def epoch_of(test, server):
-    """The jam-balancer-epoch trailer of a GetStats answered by `server`, as
-    buf curl (a third-party client) shows it; None if there is none."""
-    result = harness.buf_curl(
-        "-v", "-d", "{}", f"http://{server.target}/{SERVICE}/GetStats")
-    match = re.search(r"jam-balancer-epoch: (\d+)", result.stderr, re.I)
-    return int(match.group(1)) if match else None
-
-
 def metric(server, name):
     """The value of the unlabelled sample `name` on `server`'s /metrics."""
     url = f"http://127.0.0.1:{server.metrics_port}/metrics"
@@ -88,7 +79,7 @@ class ReplicatedBalancerTest(unittest.TestCase):
             harness.jamctl(standby.target, "health", SERVICE).returncode, 0)
         self.assertEqual(harness.jamctl(standby.target, "health").returncode,
                          0)
-        epoch = epoch_of(self, leader)
+        epoch = harness.epoch_of(leader.target)
         self.assertIsNotNone(epoch)
         # The election on /metrics: who leads, at which epoch, its lease's
         # keepalives to etcd.
@@ -111,7 +102,7 @@ class ReplicatedBalancerTest(unittest.TestCase):
         servers = [self.start_replica(), self.start_replica()]
         leader, _ = self.wait_for_one_leader(servers)
         standby = servers[1 - servers.index(leader)]
-        old_epoch = epoch_of(self, leader)
+        old_epoch = harness.epoch_of(leader.target)
         added = harness.jamctl(leader.target, "add-user", "j1", "ann")
         self.assertEqual(added.returncode, 0, harness.describe(added))
         killed = time.monotonic()
@@ -121,7 +112,7 @@ class ReplicatedBalancerTest(unittest.TestCase):
         print(f"\nkill -9 of the leader: the standby answered {took:.2f} s "
               f"after (lease {TTL_S} s)")
         self.assertLess(took, TAKEOVER_BOUND_S)
-        new_epoch = epoch_of(self, new_leader)
+        new_epoch = harness.epoch_of(new_leader.target)
         self.assertGreater(new_epoch, old_epoch)
         # The new leader starts empty: the front ends resupply it.
         stats = harness.json_lines(self, harness.jamctl(new_leader.target,

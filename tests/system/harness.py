@@ -8,6 +8,7 @@ server outlives its test.
 """
 
 import argparse
+import datetime
 import json
 import os
 import queue
@@ -273,6 +274,30 @@ def buf_curl(*args):
     """Runs `buf curl` with gRPC over plaintext HTTP/2."""
     return run([BUF, "curl", "--timeout", "20s", "--protocol", "grpc",
                 "--http2-prior-knowledge", *args])
+
+
+def epoch_of(target):
+    """The jam-balancer-epoch trailer of a GetStats answered by `target`
+    (host:port of a replica), as buf curl (a third-party client) shows it;
+    None if there is none."""
+    result = buf_curl(
+        "-v", "-d", "{}",
+        f"http://{target}/jambalancer.v1.JamBalancerService/GetStats")
+    match = re.search(r"jam-balancer-epoch: (\d+)", result.stderr, re.I)
+    return int(match.group(1)) if match else None
+
+
+def logged_at(server, message):
+    """The Unix times (s) of `server`'s log lines holding `message` (text
+    format: 2026-01-01T00:00:00.000Z INFO leadership: ...), in order."""
+    times = []
+    for line in server.lines():
+        if message in line:
+            stamp = datetime.datetime.strptime(line.split(" ", 1)[0],
+                                               "%Y-%m-%dT%H:%M:%S.%fZ")
+            times.append(
+                stamp.replace(tzinfo=datetime.timezone.utc).timestamp())
+    return times
 
 
 def main(extra_binaries=()):
