@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bad=()
 while IFS= read -r -d '' file; do
   clang-format --dry-run -Werror "$file" >/dev/null 2>&1 || bad+=("$file")
-done < <(find server client tests bench \( -name '*.cc' -o -name '*.h' \) -print0)
+done < <(find proto server client tests bench \( -name '*.cc' -o -name '*.h' \) -print0)
 if ((${#bad[@]})); then
   printf 'not clang-formatted (run clang-format -i):\n'
   printf '  %s\n' "${bad[@]}"

@@ -28,12 +28,12 @@
   X(GetStats, get_stats)
 
 // Every unary RPC of the service.
-#define JAM_BALANCER_RPCS(X) \
-  JAM_BALANCER_BATCH_RPCS(X) \
-  X(ListJams, list_jams)     \
-  X(Batch, batch)            \
-  X(KeepAlive, keep_alive)   \
-  X(EndSession, end_session) \
+#define JAM_BALANCER_RPCS(X)     \
+  JAM_BALANCER_BATCH_RPCS(X)     \
+  X(ListJams, list_jams)         \
+  X(Batch, batch)                \
+  X(KeepAlive, keep_alive)       \
+  X(EndSession, end_session)     \
   X(ListSessions, list_sessions) \
   X(GetJam, get_jam)
 
