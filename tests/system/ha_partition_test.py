@@ -28,9 +28,7 @@ CAP_NET_ADMIN and CAP_SYS_ADMIN) and iproute2.
 import ipaddress
 import os
 import random
-import queue
 import re
-import subprocess
 import threading
 import time
 import unittest
@@ -138,30 +136,10 @@ class Namespace:
 class Replica(harness.Server):
     """jam-balancer listening on `host`, run as `prefix + [server, ...]`
     (`ip netns exec NAME`, which execs the server: the PID is the
-    server's). Server.__init__ with a prefix."""
+    server's)."""
 
-    def __init__(self, host, prefix, flags):  # pylint: disable=super-init-not-called
-        self.host = host
-        self.args = [*prefix, harness.SERVER, *flags]
-        self.process = subprocess.Popen(
-            self.args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace")
-        self.port = None
-        self.metrics_port = None
-        self.start_line = None
-        self._lines = []
-        self._lock = threading.Lock()
-        self._new_lines = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    @property
-    def target(self):
-        return f"{self.host}:{self.port}"
+    def __init__(self, host, prefix, flags):
+        super().__init__(flags, prefix=prefix, host=host)
 
     def leadership_events(self):
         return [f"  {self.target} {line.rstrip()}" for line in self.lines()

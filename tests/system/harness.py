@@ -47,8 +47,12 @@ class Server:
     on a full pipe, and so tests can wait for a log line.
     """
 
-    def __init__(self, flags):
-        self.args = [SERVER, *flags]
+    def __init__(self, flags, prefix=(), host="127.0.0.1"):
+        """Runs `prefix + [SERVER, *flags]` (a prefix that execs the server,
+        such as `ip netns exec NAME`, keeps the PID the server's), listening
+        on `host`."""
+        self.host = host
+        self.args = [*prefix, SERVER, *flags]
         self.process = subprocess.Popen(
             self.args,
             stdin=subprocess.DEVNULL,
@@ -132,7 +136,7 @@ class Server:
 
     @property
     def target(self):
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
 
 class Background:
