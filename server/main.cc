@@ -123,9 +123,9 @@ ABSL_FLAG(absl::Duration, shutdown_grace, kDefaults.shutdown_grace,
           "on SIGTERM/SIGINT, how long calls in flight may take to finish "
           "before they are cancelled");
 ABSL_FLAG(std::string, etcd_endpoints, "",
-          "host:port,... of etcd members: run as one of several replicas, "
-          "serving only while leading the election there (empty: serve "
-          "alone)");
+          "etcd members as IP:port,... or one name:port resolving to every "
+          "member: run as one of several replicas, serving only while "
+          "leading the election there (empty: serve alone)");
 ABSL_FLAG(std::string, election_name, kElectionDefaults.election_name,
           "with --etcd_endpoints: the election's name (key prefix) in etcd; "
           "replicas of one balancer share it");
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
       "[--resync_grace=DURATION] "
       "[--metrics_listen=HOST:PORT] [--log_format=text|json] "
       "[--strand_inline=BOOL] "
-      "[--shutdown_grace=DURATION] [--etcd_endpoints=HOST:PORT,...] "
+      "[--shutdown_grace=DURATION] [--etcd_endpoints=IP:PORT,...|NAME:PORT] "
       "[--election_name=NAME] [--election_ttl=DURATION] "
       "[--advertise_address=HOST:PORT]");
   absl::ParseCommandLine(argc, argv);
