@@ -15,7 +15,8 @@ bool ParseWorkload(const std::string& name, WorkloadKind* kind) {
       {"batch", WorkloadKind::kBatch},
       {"arrivals_fe", WorkloadKind::kArrivalsFe},
       {"sync", WorkloadKind::kSync},
-      {"expiry", WorkloadKind::kExpiry}};
+      {"expiry", WorkloadKind::kExpiry},
+      {"soak", WorkloadKind::kSoak}};
   for (const auto& [candidate, value] : kNames) {
     if (name == candidate) {
       *kind = value;

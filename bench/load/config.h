@@ -17,7 +17,8 @@ enum class WorkloadKind {
   kBatch,
   kArrivalsFe,
   kSync,
-  kExpiry
+  kExpiry,
+  kSoak
 };
 
 // Whether the workload's calls carry front-end ids (over config.frontends
@@ -27,8 +28,8 @@ inline bool HasFrontEnds(WorkloadKind kind) {
 }
 
 // Sets `*kind` to the workload spelled `name` on the command line
-// (current_jam, arrivals, refresh, has_capacity, batch, arrivals_fe, sync or
-// expiry). False, leaving
+// (current_jam, arrivals, refresh, has_capacity, batch, arrivals_fe, sync,
+// expiry or soak). False, leaving
 // `*kind` alone, if no workload has that name.
 bool ParseWorkload(const std::string& name, WorkloadKind* kind);
 
@@ -58,6 +59,14 @@ struct Config {
   // probe windows' length.
   absl::Duration expiring_lease;
   absl::Duration probe_window;
+  // soak (bench/load/soak.h): the reporting interval, the time between
+  // front ends leaving, the server's process id for its RSS (0: unknown),
+  // and the criteria's limits (0: printed only).
+  absl::Duration interval;
+  absl::Duration churn_every;
+  int server_pid = 0;
+  double max_rss_spread = 0.05;
+  double max_p99_drift = 2;
   bool json = false;     // report format: JSON, else text
   bool progress = true;  // progress lines on stderr
 };

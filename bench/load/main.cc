@@ -15,7 +15,9 @@
 // first opens the front ends' sessions and keeps them alive during the run
 // (bench/load/sessions.h); sync is one run of concurrent Syncs, with a
 // report of its own (bench/load/sync.h); expiry is arrivals_fe while one
-// more front end's users expire (bench/load/expiry.h). Exit status:
+// more front end's users expire (bench/load/expiry.h); soak is a long
+// open-loop run with front ends coming and going, reported interval by
+// interval and judged by its criteria (bench/load/soak.h). Exit status:
 // 0 if every call succeeded, 1 if any call failed or answered nonsense (the
 // report lists the status codes), 2 on wrong usage.
 
@@ -42,6 +44,7 @@
 #include "bench/load/report.h"
 #include "bench/load/sessions.h"
 #include "bench/load/setup.h"
+#include "bench/load/soak.h"
 #include "bench/load/sync.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051",
@@ -49,8 +52,9 @@ ABSL_FLAG(std::string, target, "127.0.0.1:50051",
 ABSL_FLAG(std::string, workload, "current_jam",
           "current_jam, arrivals, refresh, has_capacity, batch, arrivals_fe "
           "(arrivals with front-end ids and keepalives), sync (front ends "
-          "Sync at once; one run) or expiry (arrivals_fe while another front "
-          "end's users expire)");
+          "Sync at once; one run), expiry (arrivals_fe while another front "
+          "end's users expire) or soak (a long open-loop run with front ends "
+          "coming and going; needs --rate)");
 ABSL_FLAG(int32_t, concurrency, 64,
           "calls in flight in total (closed loop); most calls in flight (open "
           "loop)");
@@ -90,6 +94,22 @@ ABSL_FLAG(absl::Duration, expiring_lease, absl::Seconds(1),
 ABSL_FLAG(absl::Duration, probe_window, absl::Milliseconds(500),
           "expiry: length of the probe windows before the expiring front "
           "end's Sync and after its lease ran out");
+ABSL_FLAG(absl::Duration, interval, absl::Seconds(30),
+          "soak: how often calls, errors, latency, the server's RSS and its "
+          "counts are reported");
+ABSL_FLAG(absl::Duration, churn_every, absl::Seconds(20),
+          "soak: how often a front end leaves (in turn: its lease runs out, "
+          "it pauses past its lease and resyncs, it ends its session)");
+ABSL_FLAG(int32_t, server_pid, 0,
+          "soak: the server's process id, for its RSS, descriptors and CPU "
+          "from /proc (0: not measured)");
+ABSL_FLAG(double, max_rss_spread, 0.05,
+          "soak: fail if the server's RSS after the warm-up spreads more "
+          "than this fraction of its minimum (0: print only)");
+ABSL_FLAG(double, max_p99_drift, 2,
+          "soak: fail if the median p99 of the last third of the intervals "
+          "after the warm-up exceeds the first third's by this factor (0: "
+          "print only)");
 ABSL_FLAG(std::string, format, "text", "report format: text or json");
 ABSL_FLAG(bool, progress, true, "a progress line on stderr every second");
 
@@ -127,13 +147,18 @@ bool ReadFlags(Config* config) {
   config->lease = absl::GetFlag(FLAGS_lease);
   config->expiring_lease = absl::GetFlag(FLAGS_expiring_lease);
   config->probe_window = absl::GetFlag(FLAGS_probe_window);
+  config->interval = absl::GetFlag(FLAGS_interval);
+  config->churn_every = absl::GetFlag(FLAGS_churn_every);
+  config->server_pid = absl::GetFlag(FLAGS_server_pid);
+  config->max_rss_spread = absl::GetFlag(FLAGS_max_rss_spread);
+  config->max_p99_drift = absl::GetFlag(FLAGS_max_p99_drift);
   config->progress = absl::GetFlag(FLAGS_progress);
   const std::string format = absl::GetFlag(FLAGS_format);
   std::string error;
   if (!ParseWorkload(config->workload_name, &config->workload)) {
     error =
         "--workload must be current_jam, arrivals, refresh, has_capacity, "
-        "batch, arrivals_fe, sync or expiry";
+        "batch, arrivals_fe, sync, expiry or soak";
   } else if (config->concurrency < 1 || config->concurrency > 100000) {
     error = "--concurrency must be 1 to 100000";
   } else if (config->channels < 1 || config->channels > 1000) {
@@ -183,6 +208,14 @@ bool ReadFlags(Config* config) {
     error =
         "expiry: --duration must be at least 1.5 x (--expiring_lease + "
         "--probe_window + 1s)";
+  } else if (config->workload == WorkloadKind::kSoak && config->rate <= 0) {
+    error = "soak: --rate must be more than 0 (it runs in an open loop)";
+  } else if (config->interval < absl::Seconds(1) ||
+             config->churn_every < absl::Seconds(1)) {
+    error = "--interval and --churn_every must be at least 1s";
+  } else if (config->server_pid < 0 || !(config->max_rss_spread >= 0) ||
+             !(config->max_p99_drift >= 0)) {
+    error = "--server_pid, --max_rss_spread and --max_p99_drift must be >= 0";
   } else if (format != "text" && format != "json") {
     error = "--format must be text or json";
   }
@@ -200,7 +233,7 @@ int Main(int argc, char** argv) {
       "Load generator for the jam balancer (gRPC callback API).\n"
       "Usage: jam-bench [--target=HOST:PORT] "
       "[--workload=current_jam|arrivals|refresh|has_capacity|batch|"
-      "arrivals_fe|sync|expiry] "
+      "arrivals_fe|sync|expiry|soak] "
       "[--concurrency=N] [--channels=N] [--warmup=2s] [--duration=10s] "
       "[--rate=CALLS_PER_S] [--batch_size=N] [--prepopulate=JAMS] "
       "[--frontends=N] [--users_per_frontend=N] [--lease=10s] "
@@ -215,6 +248,8 @@ int Main(int argc, char** argv) {
       "Sync sent until the last answered), users_per_s, frontend_s (each "
       "front end's Sync time, by front end), frontend_s_max, errors_total, "
       "errors (BAD_RESPONSE: a Sync answered other counts than sent).\n"
+      "soak reports the intervals, the churn, the summary and its criteria "
+      "(bench/load/soak.h), and exits 1 unless every criterion is met.\n"
       "Exit status: 0 all calls succeeded, 1 a call failed, 2 wrong usage.");
   const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {
@@ -244,6 +279,19 @@ int Main(int argc, char** argv) {
       std::cerr << "jam-bench: first error: " << result.first_error << "\n";
     }
     return result.ErrorCount() == 0 ? kExitOk : kExitFailed;
+  }
+  if (config.workload == WorkloadKind::kSoak) {
+    const SoakResult result = RunSoak(*channels, config);
+    const SoakSummary summary = SummarizeSoak(result, config);
+    PrintSoakReport(config, result, summary, std::cout);
+    std::cout.flush();
+    if (!result.drained) {
+      std::cerr << "jam-bench: calls still in flight well past their "
+                   "deadline\n";
+      std::cerr.flush();
+      std::_Exit(kExitFailed);
+    }
+    return summary.passed ? kExitOk : kExitFailed;
   }
   std::unique_ptr<KeepAlives> keepalives;
   if (HasFrontEnds(config.workload)) {

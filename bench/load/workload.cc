@@ -41,7 +41,8 @@ void Workload::Start(Slot& slot) {
       StartBatch(slot);
       break;
     case WorkloadKind::kSync:  // not run by the driver (bench/load/sync.h)
-      done_(slot, grpc::Status(grpc::StatusCode::INTERNAL, "sync in driver"),
+    case WorkloadKind::kSoak:  // nor this one (bench/load/soak.h)
+      done_(slot, grpc::Status(grpc::StatusCode::INTERNAL, "not a driver run"),
             Outcome());
       break;
   }
