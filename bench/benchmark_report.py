@@ -7,12 +7,15 @@ commands.txt (kind TAB command line), machine.json and settings.json. Every figu
 the median over the rounds with the range [min - max]; a ratio of two
 servers is the median of the per-round ratios (both measured in the same
 round, next to each other), which cancels most of the drift of a shared
-machine. Prints the tables on stdout and writes the whole report.
+machine. Prints the tables on stdout and writes the whole report, keeping
+the "## Soak" section of the file it replaces (tools/soak.sh's results, a
+run of its own).
 """
 
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -699,8 +702,16 @@ run time):
 {chr(10).join(commands)}
 ```
 """
+    # The soak (tools/soak.sh) is a run of its own: its section of the file
+    # being replaced is kept, at the end.
+    soak = ""
+    if os.path.exists(args.output):
+        found = re.search(r"(?ms)^## Soak\b.*?(?=^## |\Z)",
+                          open(args.output).read())
+        if found:
+            soak = "\n" + found.group(0).rstrip("\n") + "\n"
     with open(args.output, "w") as out:
-        out.write(report)
+        out.write(report + soak)
     return 0
 
 
