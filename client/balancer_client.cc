@@ -3,11 +3,15 @@
 #include <google/protobuf/io/coded_stream.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -99,14 +103,43 @@ bool HasScheme(absl::string_view target) {
   });
 }
 
+// The channels' credentials: plaintext, or TLS per `tls`.
+std::shared_ptr<grpc::ChannelCredentials> Credentials(
+    const std::optional<BalancerClient::Tls>& tls) {
+  if (!tls.has_value()) return grpc::InsecureChannelCredentials();
+  return grpc::SslCredentials(
+      grpc::SslCredentialsOptions{tls->ca_pem, tls->key_pem, tls->cert_pem});
+}
+
 // A channel to one of several replicas.
-std::shared_ptr<grpc::Channel> ReplicaChannel(const std::string& target) {
+std::shared_ptr<grpc::Channel> ReplicaChannel(
+    const std::string& target, const std::optional<BalancerClient::Tls>& tls) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
               kInitialReconnectBackoffMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(target, Credentials(tls), args);
+}
+
+// The PEM file `path` says `what` is; INVALID_ARGUMENT naming it if it
+// cannot be read or holds no PEM block.
+absl::StatusOr<std::string> ReadPem(absl::string_view what,
+                                    const std::string& path) {
+  errno = 0;
+  std::ifstream file(path, std::ios::binary);
+  std::ostringstream contents;
+  if (file) contents << file.rdbuf();
+  if (!file || file.bad()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TLS ", what, " file \"", path, "\": cannot read (",
+                     errno != 0 ? std::strerror(errno) : "error", ")"));
+  }
+  std::string pem = std::move(contents).str();
+  if (pem.find("-----BEGIN ") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TLS ", what, " file \"", path, "\": not PEM (no \"-----BEGIN \")"));
+  }
+  return pem;
 }
 
 // A duration as the whole milliseconds of a uint32 request field: zero or
@@ -136,6 +169,33 @@ size_t EncodedSize(const BalancerClient::JamUsers& jam) {
 }
 
 }  // namespace
+
+absl::StatusOr<BalancerClient::Tls> BalancerClient::Tls::FromFiles(
+    const std::string& ca_file, const std::string& cert_file,
+    const std::string& key_file) {
+  if (cert_file.empty() != key_file.empty()) {
+    return absl::InvalidArgumentError(
+        cert_file.empty() ? absl::StrCat("TLS key file \"", key_file,
+                                         "\" given without a certificate file")
+                          : absl::StrCat("TLS certificate file \"", cert_file,
+                                         "\" given without a key file"));
+  }
+  Tls tls;
+  struct File {
+    const char* what;
+    const std::string& path;
+    std::string& pem;
+  };
+  for (const File& file : {File{"CA", ca_file, tls.ca_pem},
+                           File{"certificate", cert_file, tls.cert_pem},
+                           File{"key", key_file, tls.key_pem}}) {
+    if (file.path.empty()) continue;
+    absl::StatusOr<std::string> pem = ReadPem(file.what, file.path);
+    if (!pem.ok()) return pem.status();
+    file.pem = *std::move(pem);
+  }
+  return tls;
+}
 
 struct BalancerClient::Replica {
   Replica(std::string target_name,
@@ -176,12 +236,11 @@ std::unique_ptr<BalancerClient> BalancerClient::Connect(
   if (unique.size() == 1) {
     // A single balancer: the channel it always had.
     replicas.push_back(std::make_shared<const Replica>(
-        unique[0],
-        grpc::CreateChannel(unique[0], grpc::InsecureChannelCredentials())));
+        unique[0], grpc::CreateChannel(unique[0], Credentials(options.tls))));
   } else {
     for (const std::string& target : unique) {
-      replicas.push_back(
-          std::make_shared<const Replica>(target, ReplicaChannel(target)));
+      replicas.push_back(std::make_shared<const Replica>(
+          target, ReplicaChannel(target, options.tls)));
     }
   }
   return std::unique_ptr<BalancerClient>(
@@ -231,8 +290,8 @@ size_t BalancerClient::FollowLeader(const std::string& leader) {
   if (replicas_.size() - listed_ >= kMaxLearnedTargets) {
     replicas_.erase(replicas_.begin() + static_cast<ptrdiff_t>(listed_));
   }
-  replicas_.push_back(
-      std::make_shared<const Replica>(leader, ReplicaChannel(leader)));
+  replicas_.push_back(std::make_shared<const Replica>(
+      leader, ReplicaChannel(leader, options_.tls)));
   current_ = replicas_.back();
   return replicas_.size();
 }

@@ -80,6 +80,23 @@ namespace jambalancer {
 // Thread-safe: one client (and its channels) may serve many threads.
 class BalancerClient {
  public:
+  // TLS to the balancer (PEM contents; FromFiles reads them from files).
+  struct Tls {
+    // CAs that sign the server's certificate; empty: the system's roots.
+    std::string ca_pem;
+    // This client's certificate chain and key, for a server that requires
+    // one (--tls_client_ca): both or neither.
+    std::string cert_pem;
+    std::string key_pem;
+
+    // Reads the PEM files; an empty path leaves its field empty.
+    // INVALID_ARGUMENT naming the file: unreadable, not PEM, or a
+    // certificate without a key (or the reverse).
+    static absl::StatusOr<Tls> FromFiles(const std::string& ca_file,
+                                         const std::string& cert_file,
+                                         const std::string& key_file);
+  };
+
   struct Options {
     // Deadline of every call, counted from its start (for Sync, the whole
     // stream's). With several replicas it bounds all of a call's attempts
@@ -91,6 +108,9 @@ class BalancerClient {
     // calls (the server answers KeepAlive, EndSession and Sync
     // INVALID_ARGUMENT).
     std::string frontend_id = "";
+    // None: plaintext. With TLS the server's certificate must be valid for
+    // the host of each target (its IP address or DNS name).
+    std::optional<Tls> tls;
   };
 
   // One jam a front end hosts and its users there, as Sync sends it.
@@ -115,14 +135,14 @@ class BalancerClient {
   static constexpr char kEpochMetadataKey[] = "jam-balancer-epoch";
   static constexpr char kLeaderMetadataKey[] = "jam-balancer-leader";
 
-  // Plaintext channels to the replicas `targets` (each host:port, or any
-  // gRPC target URI; duplicates count once), one channel each, created now.
-  // A leader address learned from metadata that is not among them gets a
-  // channel of its own when first named (the last few are kept). Several
-  // targets: the client follows the leader (see above); their channels
-  // retry connecting at least every second, so a replica that comes back is
-  // reached soon. One target: exactly Connect(target). REQUIRES: `targets`
-  // is not empty (else every call fails UNAVAILABLE).
+  // Channels (plaintext, or TLS per options.tls) to the replicas `targets`
+  // (each host:port, or any gRPC target URI; duplicates count once), one
+  // channel each, created now. A leader address learned from metadata that is
+  // not among them gets a channel of its own when first named (the last few are
+  // kept). Several targets: the client follows the leader (see above); their
+  // channels retry connecting at least every second, so a replica that comes
+  // back is reached soon. One target: exactly Connect(target). REQUIRES:
+  // `targets` is not empty (else every call fails UNAVAILABLE).
   static std::unique_ptr<BalancerClient> Connect(
       absl::Span<const std::string> targets, Options options);
   // `target`: one gRPC target, or several replicas' host:port separated by

@@ -44,6 +44,13 @@ ABSL_FLAG(absl::Duration, deadline,
           jambalancer::BalancerClient::Options().deadline,
           "deadline of each call, e.g. 500ms or 5s (with several --target "
           "replicas, of all its attempts together)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA bundle that signed the server's certificate: talk TLS "
+          "(empty with --tls_cert: the system's roots)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate for a server that requires one "
+          "(--tls_client_ca there); needs --tls_key; implies TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(uint32_t, page_size, 0,
           "list: largest number of jams per page (0 = the server's default)");
 ABSL_FLAG(std::string, page_token, "",
@@ -82,6 +89,7 @@ constexpr int kExitUsage = 2;
 constexpr char kUsage[] =
     "Command-line client of the jam balancer.\n"
     "Usage: jamctl [--target=HOST:PORT[,HOST:PORT...]] [--deadline=5s]\n"
+    "              [--tls_ca=PEM [--tls_cert=PEM --tls_key=PEM]]\n"
     "              [--frontend=ID] COMMAND [ARGS]\n"
     "Commands:\n"
     "  current-jam [USER] [--ttl=DURATION]\n"
@@ -126,6 +134,9 @@ constexpr char kUsage[] =
     "--frontend=ID: current-jam, refresh, remove-user and add-user speak for\n"
     "front end ID (they then need its live session: sync first); sync,\n"
     "keepalive and end-session need it.\n"
+    "--tls_ca=FILE: TLS, verifying the server with that CA (the target's host\n"
+    "must be in the server's certificate); --tls_cert/--tls_key: this\n"
+    "client's certificate, for a server with --tls_client_ca (mutual TLS).\n"
     "Prints each response as one JSON object per line. Exit status: 0 OK,\n"
     "1 the call failed, 2 wrong usage. Arguments after -- are never flags.";
 
@@ -570,6 +581,21 @@ int Main(int argc, char** argv) {
   options.frontend_id = frontend;
   if (options.deadline <= absl::ZeroDuration()) {
     return UsageError("--deadline must be positive");
+  }
+  const std::string tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  const std::string tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string tls_key = absl::GetFlag(FLAGS_tls_key);
+  if (tls_cert.empty() != tls_key.empty()) {
+    return UsageError("--tls_cert and --tls_key go together");
+  }
+  if (!tls_ca.empty() || !tls_cert.empty()) {
+    absl::StatusOr<BalancerClient::Tls> tls =
+        BalancerClient::Tls::FromFiles(tls_ca, tls_cert, tls_key);
+    if (!tls.ok()) {
+      std::cerr << "jamctl: " << tls.status().message() << "\n";
+      return kExitUsage;
+    }
+    options.tls = *std::move(tls);
   }
   std::unique_ptr<BalancerClient> client =
       BalancerClient::Connect(absl::GetFlag(FLAGS_target), options);

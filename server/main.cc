@@ -91,6 +91,12 @@ std::string AdvertiseAddress(const std::string& advertise,
   }
   return absl::StrCat(host, ":", port);
 }
+
+// For the start-up log: whether the gRPC port speaks TLS.
+std::string TlsMode(const jambalancer::ServerOptions& options) {
+  if (options.tls_cert.empty()) return "off";
+  return options.tls_client_ca.empty() ? "on" : "mutual";
+}
 }  // namespace
 
 ABSL_FLAG(std::string, listen, kDefaults.listen,
@@ -137,6 +143,22 @@ ABSL_FLAG(std::string, advertise_address, "",
           "with --etcd_endpoints: host:port front ends should dial to reach "
           "this replica when it leads (default: --listen's host and port; "
           "this machine's name for 0.0.0.0)");
+ABSL_FLAG(std::string, tls_cert, kDefaults.tls_cert,
+          "PEM certificate chain of the gRPC port: serve TLS (needs "
+          "--tls_key; read once at start); empty: plaintext");
+ABSL_FLAG(std::string, tls_key, kDefaults.tls_key,
+          "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, kDefaults.tls_client_ca,
+          "with --tls_cert: PEM CA bundle; clients must present a certificate "
+          "it signed (mutual TLS); empty: no client certificate asked for");
+ABSL_FLAG(std::string, etcd_cacert, kElectionDefaults.etcd_cacert,
+          "with --etcd_endpoints: talk TLS to etcd, trusting this PEM CA "
+          "bundle (as etcdctl's --cacert)");
+ABSL_FLAG(std::string, etcd_cert, kElectionDefaults.etcd_cert,
+          "with --etcd_endpoints: PEM client certificate for etcd's "
+          "--client-cert-auth (needs --etcd_key; as etcdctl's --cert)");
+ABSL_FLAG(std::string, etcd_key, kElectionDefaults.etcd_key,
+          "PEM private key of --etcd_cert (as etcdctl's --key)");
 
 int main(int argc, char** argv) {
   // --help lists the flags of files named after the program by default; ours
@@ -156,7 +178,9 @@ int main(int argc, char** argv) {
       "[--strand_inline=BOOL] "
       "[--shutdown_grace=DURATION] [--etcd_endpoints=IP:PORT,...|NAME:PORT] "
       "[--election_name=NAME] [--election_ttl=DURATION] "
-      "[--advertise_address=HOST:PORT]");
+      "[--advertise_address=HOST:PORT] "
+      "[--tls_cert=PEM --tls_key=PEM [--tls_client_ca=PEM]] "
+      "[--etcd_cacert=PEM] [--etcd_cert=PEM --etcd_key=PEM]");
   absl::ParseCommandLine(argc, argv);
   // Debian builds Abseil with mutex deadlock detection on, which costs every
   // lock a graph update; the server's lock order is fixed and small.
@@ -192,9 +216,23 @@ int main(int argc, char** argv) {
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.strand_inline = absl::GetFlag(FLAGS_strand_inline);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
 
   const std::string etcd_endpoints = absl::GetFlag(FLAGS_etcd_endpoints);
   const bool replicated = !etcd_endpoints.empty();
+  for (const auto& [name, value] :
+       {std::pair{"etcd_cacert", absl::GetFlag(FLAGS_etcd_cacert)},
+        std::pair{"etcd_cert", absl::GetFlag(FLAGS_etcd_cert)},
+        std::pair{"etcd_key", absl::GetFlag(FLAGS_etcd_key)}}) {
+    if (!replicated && !value.empty()) {
+      Log(LogLevel::kError,
+          absl::StrCat("not started: --", name, " needs --etcd_endpoints"),
+          {{name, value}});
+      return EXIT_FAILURE;
+    }
+  }
   LeadershipGate gate;
   auto server =
       jambalancer::BalancerServer::Start(options, replicated ? &gate : nullptr);
@@ -211,6 +249,9 @@ int main(int argc, char** argv) {
         absl::StrSplit(etcd_endpoints, ',', absl::SkipWhitespace());
     election.election_name = absl::GetFlag(FLAGS_election_name);
     election.ttl = absl::GetFlag(FLAGS_election_ttl);
+    election.etcd_cacert = absl::GetFlag(FLAGS_etcd_cacert);
+    election.etcd_cert = absl::GetFlag(FLAGS_etcd_cert);
+    election.etcd_key = absl::GetFlag(FLAGS_etcd_key);
     election.advertise_address =
         AdvertiseAddress(absl::GetFlag(FLAGS_advertise_address), options.listen,
                          (*server)->port());
@@ -232,6 +273,8 @@ int main(int argc, char** argv) {
         {{"etcd_endpoints", etcd_endpoints},
          {"election_name", election.election_name},
          {"election_ttl", absl::FormatDuration(election.ttl)},
+         {"etcd_cacert", election.etcd_cacert},
+         {"etcd_cert", election.etcd_cert},
          {"advertise_address", election.advertise_address}});
   }
   const int metrics_port = (*server)->metrics_port();
@@ -250,7 +293,10 @@ int main(int argc, char** argv) {
        {"max_lease_ttl", absl::FormatDuration(options.max_lease_ttl)},
        {"resync_grace", absl::FormatDuration(options.resync_grace)},
        {"strand_inline", options.strand_inline ? "true" : "false"},
-       {"shutdown_grace", absl::FormatDuration(options.shutdown_grace)}});
+       {"shutdown_grace", absl::FormatDuration(options.shutdown_grace)},
+       {"tls", TlsMode(options)},
+       {"tls_cert", options.tls_cert},
+       {"tls_client_ca", options.tls_client_ca}});
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

@@ -92,10 +92,8 @@ absl::StatusOr<std::vector<std::string>> EtcdClient::ParseEndpoints(
   for (absl::string_view entry :
        absl::StrSplit(list, ',', absl::SkipWhitespace())) {
     entry = absl::StripAsciiWhitespace(entry);
-    absl::ConsumePrefix(&entry, "http://");
-    if (absl::StartsWith(entry, "https://")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("etcd endpoint \"", entry, "\": TLS is not supported"));
+    if (!absl::ConsumePrefix(&entry, "http://")) {
+      absl::ConsumePrefix(&entry, "https://");
     }
     absl::string_view host;
     int port = 0;
@@ -145,7 +143,43 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(
     absl::Span<const std::string> endpoints, Options options) {
   absl::StatusOr<std::string> target = ChannelTarget(endpoints);
   if (!target.ok()) return target.status();
+  for (const std::string& endpoint : endpoints) {
+    const absl::string_view entry = absl::StripAsciiWhitespace(endpoint);
+    if (absl::StartsWith(entry, "https://") && !options.tls.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "etcd endpoint \"", entry,
+          "\": https:// needs TLS options (a CA, e.g. --etcd_cacert)"));
+    }
+    if (absl::StartsWith(entry, "http://") && options.tls.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("etcd endpoint \"", entry,
+                       "\": http:// is plaintext, but TLS options are given"));
+    }
+  }
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      grpc::InsecureChannelCredentials();
   grpc::ChannelArguments args;
+  if (options.tls.has_value()) {
+    const Tls& tls = *options.tls;
+    if (tls.cert_pem.empty() != tls.key_pem.empty()) {
+      return absl::InvalidArgumentError(
+          "etcd TLS: a client certificate needs its key, and a key its "
+          "certificate");
+    }
+    credentials = grpc::SslCredentials(
+        grpc::SslCredentialsOptions{tls.ca_pem, tls.key_pem, tls.cert_pem});
+    // gRPC checks a member's certificate against the channel's authority,
+    // which for a list of addresses is the whole list: check the first
+    // endpoint's host instead (see Options::tls).
+    if (!absl::StartsWith(*target, "dns:///")) {
+      absl::StatusOr<std::vector<std::string>> parsed =
+          ParseEndpoints(absl::StrJoin(endpoints, ","));
+      absl::string_view host;
+      int port = 0;
+      SplitHostPort(parsed->front(), &host, &port);
+      args.SetSslTargetNameOverride(std::string(host));
+    }
+  }
   args.SetServiceConfigJSON(kServiceConfig);
   // A member that comes back is reconnected to within a second (gRPC's
   // default backoff grows to two minutes).
@@ -157,10 +191,8 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(
   // Keep pinging a connection whose only call is a quiet stream (Observe,
   // Campaign); gRPC stops after two pings without data otherwise.
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  return std::unique_ptr<EtcdClient>(
-      new EtcdClient(grpc::CreateCustomChannel(
-                         *target, grpc::InsecureChannelCredentials(), args),
-                     options));
+  return std::unique_ptr<EtcdClient>(new EtcdClient(
+      grpc::CreateCustomChannel(*target, credentials, args), options));
 }
 
 EtcdClient::EtcdClient(std::shared_ptr<grpc::Channel> channel, Options options)

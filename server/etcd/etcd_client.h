@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,14 +76,30 @@ struct EtcdCampaignResult {
 // Thread-safe: any thread may make calls, concurrently.
 class EtcdClient {
  public:
+  // TLS to etcd, as etcdctl's --cacert, --cert and --key (PEM contents).
+  struct Tls {
+    // CAs that sign the members' certificates; empty: the system's roots.
+    std::string ca_pem;
+    // The client's certificate chain and key, for members that run with
+    // --client-cert-auth; both or neither.
+    std::string cert_pem;
+    std::string key_pem;
+  };
+
   struct Options {
     // Deadline of each unary call, from its start.
     absl::Duration call_timeout = absl::Seconds(5);
+    // None: plaintext. With TLS, a member's certificate must be valid for
+    // the host the client dialed: the one name of a dns:/// target, else
+    // the FIRST endpoint's host (gRPC checks one name per channel), so
+    // several members given by address need certificates that all carry the
+    // first one's; one DNS name for all members avoids that.
+    std::optional<Tls> tls;
   };
 
-  // Splits "host:port,host:port" (an optional http:// on each is dropped).
-  // INVALID_ARGUMENT naming the bad entry: no port, a port out of range, an
-  // https:// endpoint (no TLS here) or an empty list.
+  // Splits "host:port,host:port" (an optional http:// or https:// on each
+  // is dropped; Connect checks it against Options::tls). INVALID_ARGUMENT
+  // naming the bad entry: no port, a port out of range, or an empty list.
   static absl::StatusOr<std::vector<std::string>> ParseEndpoints(
       absl::string_view list);
 
@@ -96,7 +113,11 @@ class EtcdClient {
       absl::Span<const std::string> endpoints);
 
   // A client on a new channel to `endpoints` (see ChannelTarget). Does not
-  // wait for etcd: calls fail UNAVAILABLE while no member answers.
+  // wait for etcd: calls fail UNAVAILABLE while no member answers (also
+  // when the TLS handshake fails: a certificate the member refuses, or one
+  // of the member's that the client does not trust). INVALID_ARGUMENT for an
+  // https:// endpoint without options.tls, an http:// one with it, or a
+  // client certificate without its key (or the reverse).
   static absl::StatusOr<std::unique_ptr<EtcdClient>> Connect(
       absl::Span<const std::string> endpoints, Options options);
   static absl::StatusOr<std::unique_ptr<EtcdClient>> Connect(

@@ -2,10 +2,15 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
+#include <string>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/util/log.h"
+#include "server/util/pem_file.h"
 
 namespace jambalancer {
 namespace {
@@ -16,6 +21,45 @@ constexpr int64_t kNotServing = std::numeric_limits<int64_t>::min();
 
 absl::Duration NextRetry(absl::Duration retry) {
   return std::min(retry * 2, kMaxRetry);
+}
+
+// Whether the etcd client speaks TLS: a file given or an https:// endpoint.
+bool WantsEtcdTls(const LeadershipOptions& options) {
+  return !options.etcd_cacert.empty() || !options.etcd_cert.empty() ||
+         !options.etcd_key.empty() ||
+         std::any_of(options.etcd_endpoints.begin(),
+                     options.etcd_endpoints.end(), [](const std::string& e) {
+                       return absl::StartsWith(absl::StripAsciiWhitespace(e),
+                                               "https://");
+                     });
+}
+
+// The TLS options of the etcd client, from the files `options` names.
+// None: plaintext.
+absl::StatusOr<std::optional<EtcdClient::Tls>> ReadEtcdTls(
+    const LeadershipOptions& options) {
+  if (!WantsEtcdTls(options)) return std::nullopt;
+  if (options.etcd_cert.empty() != options.etcd_key.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.etcd_cert.empty() ? "etcd_key" : "etcd_cert", " is set but ",
+        options.etcd_cert.empty() ? "etcd_cert" : "etcd_key",
+        " is not: a client certificate for etcd needs both"));
+  }
+  EtcdClient::Tls tls;
+  struct File {
+    const char* name;
+    const std::string& path;
+    std::string& pem;
+  };
+  for (const File& file : {File{"etcd_cacert", options.etcd_cacert, tls.ca_pem},
+                           File{"etcd_cert", options.etcd_cert, tls.cert_pem},
+                           File{"etcd_key", options.etcd_key, tls.key_pem}}) {
+    if (file.path.empty()) continue;
+    absl::StatusOr<std::string> pem = ReadPemFile(file.name, file.path);
+    if (!pem.ok()) return pem.status();
+    file.pem = *std::move(pem);
+  }
+  return tls;
 }
 
 }  // namespace
@@ -63,6 +107,9 @@ absl::StatusOr<std::unique_ptr<Leadership>> Leadership::Start(
   }
   EtcdClient::Options client_options;
   client_options.call_timeout = options.ttl;
+  absl::StatusOr<std::optional<EtcdClient::Tls>> tls = ReadEtcdTls(options);
+  if (!tls.ok()) return tls.status();
+  client_options.tls = *std::move(tls);
   absl::StatusOr<std::unique_ptr<EtcdClient>> client =
       EtcdClient::Connect(options.etcd_endpoints, client_options);
   if (!client.ok()) return client.status();
@@ -171,8 +218,15 @@ void Leadership::Run() {
         continue;
       }
     } else {
+      // A TLS handshake etcd refuses shows only as UNAVAILABLE ("Endpoint
+      // read failed" for a missing client certificate): say where to look.
       Log(LogLevel::kError, "leadership: cannot grant a lease",
-          {{"error", lease.status().ToString()}});
+          {{"error", lease.status().ToString()},
+           {"etcd_tls", WantsEtcdTls(options_)
+                            ? "on (check --etcd_cacert against the members' "
+                              "certificates, and --etcd_cert against etcd's "
+                              "--trusted-ca-file)"
+                            : "off"}});
     }
     if (WaitInterrupted(retry)) break;
     retry = NextRetry(retry);

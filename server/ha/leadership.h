@@ -22,6 +22,13 @@ namespace jambalancer {
 struct LeadershipOptions {
   // host:port of each etcd member, at least one (see EtcdClient::Connect).
   std::vector<std::string> etcd_endpoints;
+  // TLS to etcd (PEM files, read once at Start), named as etcdctl's flags:
+  // the CA of the members' certificates (empty: the system's roots), and
+  // this client's certificate and key for members that require one (both
+  // or neither). All empty: plaintext, unless the endpoints say https://.
+  std::string etcd_cacert;
+  std::string etcd_cert;
+  std::string etcd_key;
   // The election's key prefix in etcd.
   std::string election_name = "jam-balancer";
   // The process's etcd lease; whole seconds on the wire (rounded up), at

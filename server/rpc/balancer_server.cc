@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/stubs/common.h"
 #include "grpc/health/v1/health.pb.h"
+#include "server/rpc/server_credentials.h"
 #include "server/util/version.h"
 
 namespace jambalancer {
@@ -73,8 +74,10 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
   // gRPC binds with SO_REUSEPORT by default: a second balancer on the same
   // port would start and split the clients between two jam collections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      BuildServerCredentials(options);
+  if (!credentials.ok()) return credentials.status();
+  builder.AddListeningPort(options.listen, *credentials, &server->port_);
   builder.RegisterService(&server->service_);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {

@@ -38,6 +38,14 @@ struct ServerOptions {
   // On shutdown, how long calls in flight may take before they are
   // cancelled.
   absl::Duration shutdown_grace = absl::Seconds(5);
+  // TLS on the gRPC port (see server_credentials.h); all empty: plaintext.
+  // PEM files, read once at start: new certificates need a restart.
+  // The server's certificate chain, and its private key.
+  std::string tls_cert;
+  std::string tls_key;
+  // With tls_cert: clients must present a certificate signed by a CA of this
+  // bundle (mutual TLS); empty: any client may connect.
+  std::string tls_client_ca;
 };
 
 // Longest reservation time the server accepts as a setting.

@@ -99,8 +99,23 @@ TEST(EtcdEndpointsTest, ParsesAListOfHostPorts) {
                               "\"b\"", "host:port");
   test::ExpectInvalidArgument(EtcdClient::ParseEndpoints("a:70000").status(),
                               "\"a:70000\"", "[1, 65535]");
+  EXPECT_THAT(*EtcdClient::ParseEndpoints("https://a:1"), ElementsAre("a:1"));
+}
+
+TEST(EtcdEndpointsTest, ConnectChecksTheSchemesAgainstTheTlsOptions) {
   test::ExpectInvalidArgument(
-      EtcdClient::ParseEndpoints("https://a:1").status(), "https://a:1", "TLS");
+      EtcdClient::Connect({"https://127.0.0.1:1"}).status(),
+      "https://127.0.0.1:1", "TLS");
+  EtcdClient::Options tls;
+  tls.tls = EtcdClient::Tls{};
+  test::ExpectInvalidArgument(
+      EtcdClient::Connect({"http://127.0.0.1:1"}, tls).status(),
+      "http://127.0.0.1:1", "plaintext");
+  tls.tls->cert_pem = "-----BEGIN CERTIFICATE-----";
+  test::ExpectInvalidArgument(
+      EtcdClient::Connect({"127.0.0.1:1"}, tls).status(), "certificate", "key");
+  tls.tls->key_pem = "-----BEGIN PRIVATE KEY-----";
+  EXPECT_TRUE(EtcdClient::Connect({"https://127.0.0.1:1"}, tls).ok());
 }
 
 TEST(EtcdEndpointsTest, ChannelTargetFailsOverBetweenAddresses) {

@@ -4,6 +4,10 @@ of the OS, data in a temporary folder, etcd's fast timings
 (--heartbeat-interval 50 --election-timeout 500), so that a 1 s lease works.
 Every member is killed by the PID started here, by the test's cleanup, also
 when the test fails.
+
+With `tls` (a certs.Certs), clients reach the members over TLS only
+(https:// client URLs, the server certificate, --client-cert-auth with the
+CA: a client certificate that CA signed is required); peers stay plain.
 """
 
 import os
@@ -45,8 +49,10 @@ class EtcdCluster:
     machine; loopback by default). endpoints: "HOST:P,..." for
     --etcd_endpoints."""
 
-    def __init__(self, test, members=3, host="127.0.0.1"):
+    def __init__(self, test, members=3, host="127.0.0.1", tls=None):
         self.host = host
+        self.tls = tls
+        self.scheme = "https" if tls else "http"
         self.etcd = _binary("etcd")
         self.etcdctl = _binary("etcdctl")
         self.dir = tempfile.mkdtemp(prefix="jam-etcd-")
@@ -70,8 +76,14 @@ class EtcdCluster:
 
     def start(self, i):
         """Starts (or restarts, keeping its data) member i."""
-        client = f"http://{self.host}:{self.client_ports[i]}"
+        client = f"{self.scheme}://{self.host}:{self.client_ports[i]}"
         peer = f"http://{self.host}:{self.peer_ports[i]}"
+        tls = []
+        if self.tls:
+            tls = ["--cert-file", self.tls.server_crt,
+                   "--key-file", self.tls.server_key,
+                   "--trusted-ca-file", self.tls.ca_crt,
+                   "--client-cert-auth"]
         log = open(os.path.join(self.dir, f"{self.names[i]}.log"), "a")
         self.processes[i] = subprocess.Popen(
             [self.etcd, "--name", self.names[i],
@@ -81,14 +93,20 @@ class EtcdCluster:
              "--initial-cluster", self.initial_cluster,
              "--initial-cluster-state", "new",
              "--initial-cluster-token", os.path.basename(self.dir),
-             "--heartbeat-interval", "50", "--election-timeout", "500"],
+             "--heartbeat-interval", "50", "--election-timeout", "500",
+             *tls],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
 
     def etcdctl_run(self, *args, endpoints=None, timeout=10):
+        tls = []
+        if self.tls:
+            tls = [f"--cacert={self.tls.ca_crt}",
+                   f"--cert={self.tls.client_crt}",
+                   f"--key={self.tls.client_key}"]
         return subprocess.run(
             [self.etcdctl, f"--endpoints={endpoints or self.endpoints}",
-             "--dial-timeout=2s", "--command-timeout=3s", *args],
+             "--dial-timeout=2s", "--command-timeout=3s", *tls, *args],
             env={**os.environ, "ETCDCTL_API": "3"},
             stdin=subprocess.DEVNULL, capture_output=True, text=True,
             timeout=timeout)
