@@ -113,7 +113,7 @@ die() {
 # The soak's length in seconds, its warm-up and the rest.
 total_s=$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 }')
 if $smoke; then
-  total_s=40 peak_seconds=3 load_fraction=0.2 population=4000 lease=1500ms
+  total_s=40 peak_seconds=3 load_fraction=0.2 population=4000 lease=3s
   churn_every=4s interval=5s warmup=10s max_rss_spread=0 max_p99_drift=0
 fi
 if [ -z "$interval" ]; then
@@ -267,8 +267,10 @@ offered = (f"{r['rate']:,.0f} calls/s = {r['load_fraction']} × the peak "
 errors = ", ".join(f"{k}: {v}" for k, v in r["errors"].items()) or "none"
 ch = r["churn"]
 fin = r["final"]
+total = r["warmup_s"] + r["duration_s"]
+length = f"{total / 60:g} minutes" if total % 60 == 0 else f"{total:.0f} s"
 lines = [
-    f"### Soak: {(r['warmup_s'] + r['duration_s']) / 60:g} minutes at "
+    f"### Soak: {length} at "
     + (f"{float(fraction):g} of the peak" if peak else f"{r['rate']:,.0f} calls/s")
     + " with churn",
     "",
@@ -282,6 +284,7 @@ lines = [
     f"| Errors | {r['errors_total']} ({errors}) |",
     f"| Warm-up (left out of the RSS and p99 figures) | {r['warmup_s']:g} s; intervals of {r['interval_s']:g} s |",
     f"| Server RSS after the warm-up | min {mib(s['rss_min_bytes'])} MiB, max {mib(s['rss_max_bytes'])} MiB, spread {s['rss_spread'] * 100:.2f} %; first {mib(s['rss_first_bytes'])}, last {mib(s['rss_last_bytes'])} MiB; slope {s['rss_slope_mib_per_h']:+.2f} MiB/h |",
+    f"| Intervals overloaded after the warm-up (late starts > 1 % of calls) | {s['overloaded_intervals']} of {s['measured_intervals']}; machine load average (1 min) up to {s['load1_max']:.1f} |",
     f"| p99 per interval after the warm-up | {s['p99_min_us']:,.0f} – {s['p99_max_us']:,.0f} µs; median of the first third {s['p99_first_third_us']:,.0f} µs, of the last third {s['p99_last_third_us']:,.0f} µs ({s['p99_drift']:.2f}x) |",
     f"| After the run (every front end gone) | {fin['jams']} jams, {fin['users']} users, {fin['reservations']} reservations, {fin['sessions']} sessions; RSS {mib(fin['rss_bytes'])} MiB (metrics: {mib(r['metrics_rss_bytes_after'])} MiB) |",
     f"| Load average at start / end | {load_start} / {load_end} |",

@@ -72,6 +72,14 @@ struct ProcessSample {
   double cpu_seconds = -1;
 };
 
+// The machine's 1-minute load average; -1 if unknown.
+double LoadAverage() {
+  std::ifstream file("/proc/loadavg");
+  double load = -1;
+  if (!(file >> load)) return -1;
+  return load;
+}
+
 ProcessSample SampleProcess(int pid) {
   ProcessSample sample;
   if (pid <= 0) return sample;
@@ -981,6 +989,7 @@ SoakInterval Soak::Measure(Clock::time_point begin, Clock::time_point previous,
         (sample.cpu_seconds - process->cpu_seconds) / interval.length_s;
   }
   *process = sample;
+  interval.load1 = LoadAverage();
   interval.expired = expired_.exchange(0);
   interval.paused = paused_.exchange(0);
   interval.ended = ended_.exchange(0);
@@ -1013,14 +1022,15 @@ SoakInterval Soak::Measure(Clock::time_point begin, Clock::time_point previous,
   }
   Progress(absl::StrFormat(
       "%s %7.0f calls/s  late %d  errors %d  expected %d  p50 %.0fµs  p99 "
-      "%.0fµs  max %.0fµs  rss %s MiB  fds %d  jams %d  users %d  "
+      "%.0fµs  max %.0fµs  rss %s MiB  fds %d  cpu %.2f  load %.1f  jams "
+      "%d  users %d  "
       "reservations %d  sessions %d%s",
       warmup ? "warm-up" : "soak   ",
       interval.length_s > 0 ? interval.calls / interval.length_s : 0,
       interval.late_starts, interval.errors, interval.expected, interval.p50_us,
       interval.p99_us, interval.max_us, Mib(interval.rss_bytes), interval.fds,
-      interval.jams, interval.users, interval.reservations, interval.sessions,
-      churn));
+      interval.cpu_fraction, interval.load1, interval.jams, interval.users,
+      interval.reservations, interval.sessions, churn));
   return interval;
 }
 
@@ -1190,6 +1200,10 @@ SoakSummary SummarizeSoak(const SoakResult& result, const Config& config) {
   std::vector<std::pair<double, double>> rss;
   for (const SoakInterval* interval : measured) {
     calls += static_cast<double>(interval->calls);
+    if (interval->late_starts * 100 > interval->calls) {
+      ++summary.overloaded_intervals;
+    }
+    summary.load1_max = std::max(summary.load1_max, interval->load1);
     seconds += interval->length_s;
     p99s.push_back(interval->p99_us);
     if (interval->rss_bytes < 0) continue;
@@ -1316,13 +1330,14 @@ void PrintSoakReport(const Config& config, const SoakResult& result,
               "\"calls_per_s\":%.1f,\"late_starts\":%d,\"errors\":%d,"
               "\"expected\":%d,\"p50_us\":%.1f,\"p99_us\":%.1f,"
               "\"max_us\":%.1f,\"rss_bytes\":%d,\"fds\":%d,\"cpu\":%s,"
-              "\"jams\":%d,\"users\":%d,\"reservations\":%d,"
+              "\"load1\":%s,\"jams\":%d,\"users\":%d,\"reservations\":%d,"
               "\"sessions\":%d,\"expired\":%d,\"paused\":%d,\"ended\":%d}",
               i.end_s, i.length_s, i.warmup ? "true" : "false", i.calls,
               i.length_s > 0 ? i.calls / i.length_s : 0, i.late_starts,
               i.errors, i.expected, i.p50_us, i.p99_us, i.max_us, i.rss_bytes,
-              i.fds, JsonNumber(i.cpu_fraction), i.jams, i.users,
-              i.reservations, i.sessions, i.expired, i.paused, i.ended);
+              i.fds, JsonNumber(i.cpu_fraction), JsonNumber(i.load1), i.jams,
+              i.users, i.reservations, i.sessions, i.expired, i.paused,
+              i.ended);
         });
     absl::StrAppendFormat(
         &json,
@@ -1330,7 +1345,8 @@ void PrintSoakReport(const Config& config, const SoakResult& result,
         "\"keepalives\":%d,\"churn\":{\"started\":%d,\"expired\":%d,"
         "\"paused\":%d,\"resynced\":%d,\"ended\":%d},\"final\":{\"jams\":%d,"
         "\"users\":%d,\"reservations\":%d,\"sessions\":%d,\"rss_bytes\":%d},"
-        "\"summary\":{\"measured_intervals\":%d,\"calls_per_s\":%.1f,"
+        "\"summary\":{\"measured_intervals\":%d,"
+        "\"overloaded_intervals\":%d,\"load1_max\":%s,\"calls_per_s\":%.1f,"
         "\"rss_min_bytes\":%d,\"rss_max_bytes\":%d,\"rss_first_bytes\":%d,"
         "\"rss_last_bytes\":%d,\"rss_spread\":%s,\"rss_slope_mib_per_h\":%s,"
         "\"p99_min_us\":%.1f,\"p99_max_us\":%.1f,\"p99_first_third_us\":%.1f,"
@@ -1339,11 +1355,12 @@ void PrintSoakReport(const Config& config, const SoakResult& result,
         result.frontends_started, result.expired, result.paused,
         result.resynced, result.ended, result.final_jams, result.final_users,
         result.final_reservations, result.final_sessions,
-        result.final_rss_bytes, summary.measured_intervals, summary.calls_per_s,
-        summary.rss_min_bytes, summary.rss_max_bytes, summary.rss_first_bytes,
-        summary.rss_last_bytes, JsonNumber(summary.rss_spread),
-        JsonNumber(summary.rss_slope_mib_per_h), summary.p99_min_us,
-        summary.p99_max_us, summary.p99_first_third_us,
+        result.final_rss_bytes, summary.measured_intervals,
+        summary.overloaded_intervals, JsonNumber(summary.load1_max),
+        summary.calls_per_s, summary.rss_min_bytes, summary.rss_max_bytes,
+        summary.rss_first_bytes, summary.rss_last_bytes,
+        JsonNumber(summary.rss_spread), JsonNumber(summary.rss_slope_mib_per_h),
+        summary.p99_min_us, summary.p99_max_us, summary.p99_first_third_us,
         summary.p99_last_third_us, JsonNumber(summary.p99_drift));
     json += absl::StrJoin(
         summary.criteria, ",", [](std::string* s, const SoakCriterion& c) {
@@ -1380,17 +1397,18 @@ void PrintSoakReport(const Config& config, const SoakResult& result,
       absl::FormatDuration(config.warmup),
       absl::FormatDuration(config.duration));
   out << "      end_s  calls/s   late  errors  expected   p50_us    p99_us "
-         "    max_us  rss_MiB  fds   cpu    jams   users  resv  sess  left\n";
+         "    max_us  rss_MiB  fds   cpu  load    jams   users  resv  sess  "
+         "left\n";
   for (const SoakInterval& i : result.intervals) {
     out << absl::StrFormat(
-        "  %s %6.0f %8.0f %6d %7d %9d %8.0f %9.0f %10.0f %8s %4d %5s %7d "
-        "%7d %5d %5d  %s\n",
+        "  %s %6.0f %8.0f %6d %7d %9d %8.0f %9.0f %10.0f %8s %4d %5s %5.1f "
+        "%7d %7d %5d %5d  %s\n",
         i.warmup ? "w" : " ", i.end_s,
         i.length_s > 0 ? i.calls / i.length_s : 0, i.late_starts, i.errors,
         i.expected, i.p50_us, i.p99_us, i.max_us, Mib(i.rss_bytes), i.fds,
         i.cpu_fraction < 0 ? std::string("?")
                            : absl::StrFormat("%.2f", i.cpu_fraction),
-        i.jams, i.users, i.reservations, i.sessions,
+        i.load1, i.jams, i.users, i.reservations, i.sessions,
         absl::StrCat(i.expired, "x/", i.paused, "p/", i.ended, "e"));
   }
   out << absl::StrFormat(
@@ -1417,6 +1435,11 @@ void PrintSoakReport(const Config& config, const SoakResult& result,
       Mib(summary.rss_first_bytes), Mib(summary.rss_last_bytes),
       summary.rss_slope_mib_per_h, summary.p99_min_us, summary.p99_max_us,
       summary.p99_first_third_us, summary.p99_last_third_us, summary.p99_drift);
+  out << absl::StrFormat(
+      "overload     %d of the %d intervals after the warm-up had more than 1%% "
+      "late starts; machine load average (1 min) up to %.1f\n",
+      summary.overloaded_intervals, summary.measured_intervals,
+      summary.load1_max);
   for (const SoakCriterion& criterion : summary.criteria) {
     out << absl::StrFormat("criterion    %s: %s  %s\n", criterion.text,
                            CriterionValue(criterion), Verdict(criterion));

@@ -77,6 +77,10 @@ struct SoakInterval {
   int64_t rss_bytes = -1;
   int fds = -1;
   double cpu_fraction = -1;  // CPU seconds per second in the interval
+  // The machine's 1-minute load average at the end (/proc/loadavg); -1:
+  // unknown. With the server's CPU it tells a busy machine from a server
+  // that slows down.
+  double load1 = -1;
   // The server's GetStats at the end; -1 if it failed.
   int64_t jams = -1;
   int64_t users = -1;
@@ -130,7 +134,11 @@ struct SoakCriterion {
 // What the intervals after the warm-up say.
 struct SoakSummary {
   int measured_intervals = 0;  // after the warm-up
-  double calls_per_s = 0;      // answered OK, after the warm-up
+  // Of those, the ones whose late starts exceed 1% of their calls: the
+  // machine (client, server and whatever else runs there) did not keep up.
+  int overloaded_intervals = 0;
+  double load1_max = -1;   // highest 1-minute load average at their ends
+  double calls_per_s = 0;  // answered OK, after the warm-up
   int64_t rss_min_bytes = -1;
   int64_t rss_max_bytes = -1;
   int64_t rss_first_bytes = -1;
@@ -162,12 +170,13 @@ SoakResult RunSoak(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
 //    "population","lease_s","churn_every_s","interval_s","warmup_s",
 //    "duration_s","server_pid","intervals":[{"end_s","length_s","warmup",
 //    "calls","calls_per_s","late_starts","errors","expected","p50_us",
-//    "p99_us","max_us","rss_bytes","fds","cpu","jams","users",
+//    "p99_us","max_us","rss_bytes","fds","cpu","load1","jams","users",
 //    "reservations","sessions","expired","paused","ended"}...],
 //    "calls","late_starts","expected_failures","keepalives","churn":{
 //    "started","expired","paused","resynced","ended"},"final":{"jams",
 //    "users","reservations","sessions","rss_bytes"},"summary":{
-//    "measured_intervals","calls_per_s","rss_min_bytes","rss_max_bytes",
+//    "measured_intervals","overloaded_intervals","load1_max","calls_per_s",
+//    "rss_min_bytes","rss_max_bytes",
 //    "rss_first_bytes","rss_last_bytes","rss_spread","rss_slope_mib_per_h",
 //    "p99_min_us","p99_max_us","p99_first_third_us","p99_last_third_us",
 //    "p99_drift"},"criteria":[{"name","text","value","limit","known",
