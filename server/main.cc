@@ -28,6 +28,7 @@
 #include "server/rpc/balancer_server.h"
 #include "server/rpc/server_options.h"
 #include "server/rpc/serving_gate.h"
+#include "server/util/fd_limit.h"
 #include "server/util/log.h"
 #include "server/util/version.h"
 
@@ -128,6 +129,44 @@ ABSL_FLAG(std::string, log_format, "text",
 ABSL_FLAG(absl::Duration, shutdown_grace, kDefaults.shutdown_grace,
           "on SIGTERM/SIGINT, how long calls in flight may take to finish "
           "before they are cancelled");
+ABSL_FLAG(int64_t, grpc_memory_limit, kDefaults.transport.memory_limit_bytes,
+          "bytes gRPC may take for connections and calls (a resource quota; "
+          "the jams are not counted); above it gRPC shrinks buffers, closes "
+          "idle connections and cancels streams");
+ABSL_FLAG(uint32_t, max_concurrent_streams,
+          kDefaults.transport.max_concurrent_streams,
+          "calls a client may have open on one connection; more wait in the "
+          "client");
+ABSL_FLAG(int32_t, max_receive_message_size,
+          kDefaults.transport.max_receive_message_bytes,
+          "largest request message in bytes (the clients split Sync into "
+          "messages of at most 1 MiB); larger ones fail RESOURCE_EXHAUSTED");
+ABSL_FLAG(int32_t, max_send_message_size,
+          kDefaults.transport.max_send_message_bytes,
+          "largest response message in bytes; larger ones fail "
+          "RESOURCE_EXHAUSTED");
+ABSL_FLAG(absl::Duration, max_connection_idle,
+          kDefaults.transport.max_connection_idle,
+          "close a connection that has had no call for this long (clients "
+          "reconnect on their next call; inf: never)");
+ABSL_FLAG(absl::Duration, max_connection_age,
+          kDefaults.transport.max_connection_age,
+          "send a connection GOAWAY after this long (+-10% jitter), so no "
+          "stream holds memory for longer (inf: never)");
+ABSL_FLAG(absl::Duration, max_connection_age_grace,
+          kDefaults.transport.max_connection_age_grace,
+          "after a GOAWAY of --max_connection_age, how long its calls may "
+          "take before they are cancelled");
+ABSL_FLAG(absl::Duration, handshake_timeout,
+          kDefaults.transport.handshake_timeout,
+          "close a connection that has not finished its TLS handshake and "
+          "sent its HTTP/2 settings within this");
+ABSL_FLAG(absl::Duration, keepalive_time, kDefaults.transport.keepalive_time,
+          "ping a connection quiet for this long, and close it if the ping is "
+          "unanswered after --keepalive_timeout (finds dead peers)");
+ABSL_FLAG(absl::Duration, keepalive_timeout,
+          kDefaults.transport.keepalive_timeout,
+          "how long a keepalive ping may go unanswered");
 ABSL_FLAG(std::string, etcd_endpoints, "",
           "etcd members as IP:port,... or one name:port resolving to every "
           "member: run as one of several replicas, serving only while "
@@ -176,6 +215,11 @@ int main(int argc, char** argv) {
       "[--resync_grace=DURATION] "
       "[--metrics_listen=HOST:PORT] [--log_format=text|json] "
       "[--strand_inline=BOOL] "
+      "[--grpc_memory_limit=BYTES] [--max_concurrent_streams=N] "
+      "[--max_receive_message_size=BYTES] [--max_send_message_size=BYTES] "
+      "[--max_connection_idle=DURATION] [--max_connection_age=DURATION] "
+      "[--max_connection_age_grace=DURATION] [--handshake_timeout=DURATION] "
+      "[--keepalive_time=DURATION] [--keepalive_timeout=DURATION] "
       "[--shutdown_grace=DURATION] [--etcd_endpoints=IP:PORT,...|NAME:PORT] "
       "[--election_name=NAME] [--election_ttl=DURATION] "
       "[--advertise_address=HOST:PORT] "
@@ -197,6 +241,18 @@ int main(int argc, char** argv) {
     return EXIT_FAILURE;
   }
 
+  // Every connection holds a descriptor: a soft limit of 1024 would let a
+  // thousand idle connections stop the listener (accept4: EMFILE).
+  if (absl::StatusOr<jambalancer::FdLimit> fds = jambalancer::RaiseFdLimit();
+      fds.ok()) {
+    Log(LogLevel::kInfo, "open file limit raised to the hard limit",
+        {{"before", absl::StrCat(fds->before)},
+         {"after", absl::StrCat(fds->after)}});
+  } else {
+    Log(LogLevel::kError, "open file limit left as it was",
+        {{"error", std::string(fds.status().message())}});
+  }
+
   // Block the stop signals before any thread starts, so every thread
   // inherits the mask and only sigwait below receives them.
   sigset_t stop_signals;
@@ -215,6 +271,20 @@ int main(int argc, char** argv) {
   options.resync_grace = absl::GetFlag(FLAGS_resync_grace);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.strand_inline = absl::GetFlag(FLAGS_strand_inline);
+  jambalancer::TransportLimits& transport = options.transport;
+  transport.memory_limit_bytes = absl::GetFlag(FLAGS_grpc_memory_limit);
+  transport.max_concurrent_streams =
+      absl::GetFlag(FLAGS_max_concurrent_streams);
+  transport.max_receive_message_bytes =
+      absl::GetFlag(FLAGS_max_receive_message_size);
+  transport.max_send_message_bytes = absl::GetFlag(FLAGS_max_send_message_size);
+  transport.max_connection_idle = absl::GetFlag(FLAGS_max_connection_idle);
+  transport.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  transport.max_connection_age_grace =
+      absl::GetFlag(FLAGS_max_connection_age_grace);
+  transport.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  transport.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  transport.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
@@ -277,6 +347,24 @@ int main(int argc, char** argv) {
          {"etcd_cert", election.etcd_cert},
          {"advertise_address", election.advertise_address}});
   }
+  Log(LogLevel::kInfo, "transport limits",
+      {{"grpc_memory_limit", absl::StrCat(transport.memory_limit_bytes)},
+       {"max_concurrent_streams",
+        absl::StrCat(transport.max_concurrent_streams)},
+       {"max_receive_message_size",
+        absl::StrCat(transport.max_receive_message_bytes)},
+       {"max_send_message_size",
+        absl::StrCat(transport.max_send_message_bytes)},
+       {"max_connection_idle",
+        absl::FormatDuration(transport.max_connection_idle)},
+       {"max_connection_age",
+        absl::FormatDuration(transport.max_connection_age)},
+       {"max_connection_age_grace",
+        absl::FormatDuration(transport.max_connection_age_grace)},
+       {"handshake_timeout", absl::FormatDuration(transport.handshake_timeout)},
+       {"keepalive_time", absl::FormatDuration(transport.keepalive_time)},
+       {"keepalive_timeout",
+        absl::FormatDuration(transport.keepalive_timeout)}});
   const int metrics_port = (*server)->metrics_port();
   Log(LogLevel::kInfo, "jam-balancer started",
       {{"version", jambalancer::kVersion},

@@ -17,6 +17,8 @@ packages=(
   # A real etcd cluster (etcd, etcdctl) for the HA tests (label ha), and
   # `ip netns` for the partition test.
   etcd-server etcd-client iproute2
+  # Raw HTTP/2 and gRPC clients for the attack tests (label attack).
+  python3-h2 python3-grpcio
 )
 # Node.js and npm only if no node is on the machine yet (some images ship a
 # newer one than Debian's).

@@ -9,6 +9,7 @@
 #include "google/protobuf/stubs/common.h"
 #include "grpc/health/v1/health.pb.h"
 #include "server/rpc/server_credentials.h"
+#include "server/rpc/transport_limits.h"
 #include "server/util/version.h"
 
 namespace jambalancer {
@@ -74,6 +75,10 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
   // gRPC binds with SO_REUSEPORT by default: a second balancer on the same
   // port would start and split the clients between two jam collections.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  if (absl::Status status = ApplyTransportLimits(options.transport, builder);
+      !status.ok()) {
+    return status;
+  }
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       BuildServerCredentials(options);
   if (!credentials.ok()) return credentials.status();

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "server/rpc/transport_limits.h"
 
 namespace jambalancer {
 
@@ -38,6 +39,9 @@ struct ServerOptions {
   // On shutdown, how long calls in flight may take before they are
   // cancelled.
   absl::Duration shutdown_grace = absl::Seconds(5);
+  // What one peer may cost below the service (gRPC memory, streams, message
+  // sizes, connection lifetimes).
+  TransportLimits transport;
   // TLS on the gRPC port (see server_credentials.h); all empty: plaintext.
   // PEM files, read once at start: new certificates need a restart.
   // The server's certificate chain, and its private key.

@@ -26,7 +26,7 @@ struct TransportLimits {
   // Memory gRPC may take for its buffers and calls (a grpc::ResourceQuota);
   // above it gRPC shrinks its read buffers, closes idle connections and
   // cancels streams. The jam state is not counted.
-  int64_t memory_limit_bytes = int64_t{512} << 20;
+  int64_t memory_limit_bytes = int64_t{256} << 20;
   // Streams a client may have open on one connection (HTTP/2
   // SETTINGS_MAX_CONCURRENT_STREAMS); further calls wait in the client.
   uint32_t max_concurrent_streams = 100;
