@@ -24,6 +24,10 @@ class ExpiryQueue {
   ExpiryQueue(const ExpiryQueue&) = delete;
   ExpiryQueue& operator=(const ExpiryQueue&) = delete;
 
+  // Sizes the key index for `count` keys (growth up to there never
+  // rehashes it).
+  void Reserve(size_t count) { deadlines_.reserve(count); }
+
   // Sets `key` to expire at `when`, replacing the deadline it had.
   void Schedule(Key key, absl::Time when) {
     auto [it, inserted] = deadlines_.try_emplace(key, when);

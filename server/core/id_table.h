@@ -74,6 +74,10 @@ class IdTable {
 
   size_t size() const { return index_.size(); }
 
+  // Sizes the index for `count` records, so that growth up to there never
+  // rehashes it (a rehash of millions of slots takes seconds).
+  void Reserve(size_t count) { index_.reserve(count); }
+
   // The record's handle, or kNoHandle.
   Handle Find(const IdKey& key) const {
     auto it = index_.find(key);

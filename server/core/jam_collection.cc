@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
@@ -9,17 +10,108 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "server/core/jam_id.h"
 
 namespace jambalancer {
 
-JamCollection::JamCollection(uint32_t max_users) : max_users_(max_users) {
+JamCollection::JamCollection(uint32_t max_users, const CollectionLimits& limits)
+    : max_users_(max_users), limits_(limits) {
   // One cache line per jam, two users per line (see Jam and User).
   static_assert(sizeof(Jam) == 64);
   static_assert(sizeof(User) == 32);
   assert(max_users >= 1);
   counters_.max_users = max_users_;
   counters_.jams_by_members.assign(max_users_ + 2, 0);
+  // Sized now, growth never rehashes. Only the control bytes are written:
+  // the slots cost memory as they fill.
+  if (limits_.max_jams != UINT64_MAX) {
+    assert(limits_.max_jams < kNoHandle);
+    jams_.Reserve(limits_.max_jams);
+  }
+  if (limits_.max_total_users != UINT64_MAX) {
+    assert(limits_.max_total_users < kNoHandle);
+    users_.Reserve(limits_.max_total_users);
+    reservations_.Reserve(limits_.max_total_users);
+    held_.reserve(limits_.max_total_users);
+  }
+}
+
+absl::Status JamCollection::CheckFits(uint64_t stored, uint64_t adding,
+                                      uint64_t limit, absl::string_view flag,
+                                      absl::string_view what) {
+  if (adding <= limit && stored <= limit - adding) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      flag, " (", limit, ") reached: ", stored, " ", what, " stored, ", adding,
+      " more asked for; nothing was changed"));
+}
+
+absl::Status JamCollection::CheckRoom(
+    absl::Span<const absl::string_view> jam_ids,
+    absl::Span<const absl::string_view> user_ids, size_t fresh_jams) const {
+  // Far from a limit the number of ids decides; near it, only new ids count.
+  uint64_t new_jams = jam_ids.size() + fresh_jams;
+  if (jams_.size() + new_jams > limits_.max_jams) {
+    new_jams = fresh_jams;
+    for (absl::string_view id : jam_ids) {
+      if (jams_.Find(IdKey(id)) == kNoHandle) ++new_jams;
+    }
+  }
+  if (absl::Status s = CheckFits(jams_.size(), new_jams, limits_.max_jams,
+                                 "max_jams", "jams");
+      !s.ok()) {
+    return s;
+  }
+  uint64_t new_users = user_ids.size();
+  if (users_.size() + new_users > limits_.max_total_users) {
+    new_users = 0;
+    for (absl::string_view id : user_ids) {
+      if (users_.Find(IdKey(id)) == kNoHandle) ++new_users;
+    }
+  }
+  return CheckFits(users_.size(), new_users, limits_.max_total_users,
+                   "max_total_users", "users (members and reservations)");
+}
+
+absl::Status JamCollection::CheckRoomForSeat(absl::string_view user_id) const {
+  if (jams_.size() >= limits_.max_jams && jams_with_room_.Best() == kNoHandle) {
+    // Every jam is full: the seat would be in a fresh one.
+    if (absl::Status s =
+            CheckFits(jams_.size(), 1, limits_.max_jams, "max_jams", "jams");
+        !s.ok()) {
+      return s;
+    }
+  }
+  return CheckRoom({}, absl::MakeConstSpan(&user_id, 1));
+}
+
+absl::Status JamCollection::CheckRoomForSync(
+    absl::Span<const JamMembers> jams) const {
+  uint64_t listed = 0;
+  for (const JamMembers& jam : jams) listed += jam.user_ids.size();
+  uint64_t new_jams = jams.size();
+  if (jams_.size() + new_jams > limits_.max_jams) {
+    new_jams = 0;
+    for (const JamMembers& jam : jams) {
+      if (jams_.Find(IdKey(jam.jam_id)) == kNoHandle) ++new_jams;
+    }
+  }
+  if (absl::Status s = CheckFits(jams_.size(), new_jams, limits_.max_jams,
+                                 "max_jams", "jams");
+      !s.ok()) {
+    return s;
+  }
+  uint64_t new_users = listed;
+  if (users_.size() + new_users > limits_.max_total_users) {
+    new_users = 0;
+    for (const JamMembers& jam : jams) {
+      for (absl::string_view id : jam.user_ids) {
+        if (users_.Find(IdKey(id)) == kNoHandle) ++new_users;
+      }
+    }
+  }
+  return CheckFits(users_.size(), new_users, limits_.max_total_users,
+                   "max_total_users", "users (members and reservations)");
 }
 
 bool JamCollection::IdOrder::operator()(const IdOrderKey& a,
@@ -232,6 +324,11 @@ void JamCollection::StartResync(absl::Time until, absl::Duration redirect_ttl) {
   assert(redirect_ttl > absl::ZeroDuration());
   resync_.until = until;
   resync_.redirect_ttl = redirect_ttl;
+  if (limits_.max_jams != UINT64_MAX) {  // No rehash as the window fills.
+    resync_.closed_ids.reserve(limits_.max_jams);
+    resync_.made_ids.reserve(limits_.max_jams);
+    resync_.closed_jams.reserve(limits_.max_jams);
+  }
 }
 
 std::string JamCollection::MakeJamId() {
@@ -510,53 +607,91 @@ AddUserResult JamCollection::AddUser(absl::string_view jam_id,
   return {true, static_cast<uint32_t>(jams_[jam].members.size()), ""};
 }
 
-FrontEndCounts JamCollection::ReplaceFrontEnd(absl::string_view frontend_id,
-                                              absl::Span<const JamMembers> jams,
-                                              absl::Time now) {
+JamCollection::Replacement JamCollection::PlanReplace(
+    absl::string_view frontend_id, absl::Span<const JamMembers> jams) {
   assert(!frontend_id.empty());
-  ExpireReservations(now);
+  Replacement plan;
+  plan.frontend_id = std::string(frontend_id);
   // Entries may repeat a jam (a long list comes in parts) and users: merge
   // them, each user in the last jam that lists it, jams in listed order.
   absl::flat_hash_map<absl::string_view, size_t> jam_index;
   absl::flat_hash_map<absl::string_view, size_t> last_jam;  // By user.
-  std::vector<absl::string_view> jam_ids;
+  size_t listed = 0;
+  for (const JamMembers& jam : jams) listed += jam.user_ids.size();
+  last_jam.reserve(listed);
   for (const JamMembers& jam : jams) {
     const size_t index =
-        jam_index.try_emplace(jam.jam_id, jam_ids.size()).first->second;
-    if (index == jam_ids.size()) jam_ids.push_back(jam.jam_id);
+        jam_index.try_emplace(jam.jam_id, plan.jams.size()).first->second;
+    if (index == plan.jams.size()) {
+      plan.jams.emplace_back(jam.jam_id, std::vector<absl::string_view>());
+    }
     for (absl::string_view user : jam.user_ids) last_jam[user] = index;
   }
-  std::vector<std::vector<absl::string_view>> users(jam_ids.size());
   for (const JamMembers& jam : jams) {
     const size_t index = jam_index[jam.jam_id];
     for (absl::string_view user : jam.user_ids) {
       auto last = last_jam.find(user);
       if (last != last_jam.end() && last->second == index) {
-        users[index].push_back(user);
+        plan.jams[index].second.push_back(user);
+        ++plan.listed_users;
         last_jam.erase(last);  // Listed once.
       }
     }
   }
+  plan.listed_jams.reserve(plan.jams.size());
+  return plan;
+}
+
+bool JamCollection::ReplaceStep(Replacement& plan, size_t limit,
+                                absl::Time now) {
+  ExpireReservations(now);
+  size_t budget = std::max<size_t>(limit, 1);
   // Each listed jam holds exactly its listed users of this front end ...
-  absl::flat_hash_set<Handle> listed_jams;
-  for (size_t i = 0; i < jam_ids.size(); ++i) {
-    Refresh(jam_ids[i], users[i], now, frontend_id);
-    if (const Handle handle = jams_.Find(IdKey(jam_ids[i]));
-        handle != kNoHandle) {
-      listed_jams.insert(handle);
+  while (!plan.sweeping && budget > 0) {
+    if (plan.next_jam == plan.jams.size()) {
+      plan.sweeping = true;
+      const Handle owner = FrontEndOf(plan.frontend_id, /*create=*/false);
+      plan.sweep_cursor =
+          owner == kNoHandle ? 0 : frontends_[owner].users.size();
+      break;
     }
+    const auto& [jam_id, users] = plan.jams[plan.next_jam];
+    // A jam's list is applied by one Refresh (a jam holds few users; a
+    // longer list is applied whole even past the budget).
+    Refresh(jam_id, users, now, plan.frontend_id);
+    if (const Handle jam = jams_.Find(IdKey(jam_id)); jam != kNoHandle) {
+      plan.listed_jams.insert(jam);
+    }
+    budget -= std::min(budget, std::max<size_t>(users.size(), 1));
+    ++plan.next_jam;
   }
-  // ... and its members elsewhere go. Reservations stay.
-  const Handle owner = FrontEndOf(frontend_id, /*create=*/false);
-  if (owner == kNoHandle) return {};
-  std::vector<Handle> unlisted;
-  for (Handle user : frontends_[owner].users) {
+  if (!plan.sweeping) return false;
+  // ... and its members elsewhere go; reservations stay. Scanned from the
+  // end: removing a user moves the last one into its slot, which is then
+  // either checked already or added since the plan began (kept).
+  const Handle owner = FrontEndOf(plan.frontend_id, /*create=*/false);
+  if (owner == kNoHandle) return true;
+  budget = std::max<size_t>(limit, 1);
+  while (plan.sweep_cursor > 0 && budget > 0) {
+    --budget;
+    FrontEnd& front_end = frontends_[owner];
+    plan.sweep_cursor = std::min(plan.sweep_cursor, front_end.users.size());
+    if (plan.sweep_cursor == 0) break;
+    const Handle user = front_end.users[--plan.sweep_cursor];
     const User& state = users_[user];
-    if (!state.reserved && !listed_jams.contains(state.jam)) {
-      unlisted.push_back(user);
+    if (!state.reserved && !plan.listed_jams.contains(state.jam)) {
+      Forget(user);
     }
   }
-  for (Handle user : unlisted) Forget(user);
+  return plan.sweep_cursor == 0;
+}
+
+FrontEndCounts JamCollection::ReplaceFrontEnd(absl::string_view frontend_id,
+                                              absl::Span<const JamMembers> jams,
+                                              absl::Time now) {
+  Replacement plan = PlanReplace(frontend_id, jams);
+  while (!ReplaceStep(plan, std::numeric_limits<size_t>::max(), now)) {
+  }
   return CountsOf(frontend_id);
 }
 
@@ -584,6 +719,17 @@ FrontEndRemoval JamCollection::RemoveFrontEnd(absl::string_view frontend_id,
     removal.done = true;
   }
   return removal;
+}
+
+FrontEndCounts JamCollection::UsersOf(absl::string_view frontend_id) const {
+  if (frontend_id.empty()) return {};
+  const Handle owner = frontends_.Find(IdKey(frontend_id));
+  if (owner == kNoHandle) return {};
+  const FrontEnd& front_end = frontends_[owner];
+  FrontEndCounts counts;
+  counts.reservation_count = front_end.reservation_count;
+  counts.member_count = front_end.users.size() - front_end.reservation_count;
+  return counts;
 }
 
 FrontEndCounts JamCollection::CountsOf(absl::string_view frontend_id) const {

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/random/random.h"
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -65,6 +66,16 @@ struct CollectionSnapshot {
   // jams_by_members[n]: jams with n members, for n in [0, max_users];
   // jams_by_members[max_users + 1]: overfilled jams.
   std::vector<uint64_t> jams_by_members;
+};
+
+// Bounds on what a collection stores, so that its memory has a ceiling
+// (the defaults bound nothing). A collection with bounds sizes its tables
+// for them when it is made, so that growth never rehashes a large table
+// (which would stop every call for seconds at tens of millions of users).
+struct CollectionLimits {
+  uint64_t max_jams = UINT64_MAX;
+  // Members and reservation holders, all jams together.
+  uint64_t max_total_users = UINT64_MAX;
 };
 
 // One jam's members as a front end reports them (Sync). Borrows the ids.
@@ -146,13 +157,30 @@ struct JamPage {
 // server/rpc/id_validation.h).
 class JamCollection {
  public:
-  // REQUIRES: max_users >= 1.
-  explicit JamCollection(uint32_t max_users);
+  // REQUIRES: max_users >= 1; finite limits fit 32-bit handles.
+  explicit JamCollection(uint32_t max_users,
+                         const CollectionLimits& limits = {});
 
   JamCollection(const JamCollection&) = delete;
   JamCollection& operator=(const JamCollection&) = delete;
 
   uint32_t max_users() const { return max_users_; }
+  const CollectionLimits& limits() const { return limits_; }
+
+  // Admission against the limits, checked before a call that may store
+  // jams or users, so that a refused call changes nothing: OK, or
+  // RESOURCE_EXHAUSTED naming the limit. Counts the ids not stored yet (a
+  // duplicate twice); cheap while far from the limits.
+  // - CheckRoom: a call that may create the jams `jam_ids` and add the users
+  //   `user_ids` (Refresh, AddUser), and make up `fresh_jams` jams.
+  // - CheckRoomForSeat: ReserveSeat for `user_id`, which makes up a jam only
+  //   when no jam has room.
+  // - CheckRoomForSync: ReplaceFrontEnd with `jams`.
+  absl::Status CheckRoom(absl::Span<const absl::string_view> jam_ids,
+                         absl::Span<const absl::string_view> user_ids,
+                         size_t fresh_jams = 0) const;
+  absl::Status CheckRoomForSeat(absl::string_view user_id) const;
+  absl::Status CheckRoomForSync(absl::Span<const JamMembers> jams) const;
 
   // Drops the reservations that expire at or before `now`, and jams left
   // with neither members nor reservations.
@@ -234,6 +262,31 @@ class JamCollection {
                                  absl::Span<const JamMembers> jams,
                                  absl::Time now);
 
+  // ReplaceFrontEnd in bounded steps, so that a large Sync never holds the
+  // collection's owner for long: PlanReplace groups the lists (pure, any
+  // thread, no change), then each ReplaceStep applies up to `limit` listed
+  // users, or checks up to `limit` of the front end's other members for
+  // removal, until it returns true. Calls between steps see the front end's
+  // jams partly replaced; the steps of one plan must not interleave with
+  // another plan of the same front end. The plan borrows the ids.
+  struct Replacement {
+    std::string frontend_id;
+    // Each listed jam once, in listed order, with its users (each user in
+    // the last jam that lists it).
+    std::vector<std::pair<absl::string_view, std::vector<absl::string_view>>>
+        jams;
+    size_t listed_users = 0;
+    // Progress, for ReplaceStep.
+    size_t next_jam = 0;
+    size_t next_user = 0;
+    absl::flat_hash_set<uint32_t> listed_jams;  // Handles of listed jams.
+    bool sweeping = false;
+    size_t sweep_cursor = 0;  // The front end's users below it are unchecked.
+  };
+  static Replacement PlanReplace(absl::string_view frontend_id,
+                                 absl::Span<const JamMembers> jams);
+  bool ReplaceStep(Replacement& plan, size_t limit, absl::Time now);
+
   // Removes up to `limit` of the front end's members and reservations (jams
   // left empty are deleted), so that a large front end can be removed in
   // bounded steps; once it owns nothing, forgets it (done).
@@ -242,6 +295,8 @@ class JamCollection {
 
   // What `frontend_id` owns (zeros for an unknown front end). O(its users).
   FrontEndCounts CountsOf(absl::string_view frontend_id) const;
+  // CountsOf without jam_count: O(1).
+  FrontEndCounts UsersOf(absl::string_view frontend_id) const;
 
   // Opens the resync window after a restart, until `until`: the front ends
   // are resupplying their jams, which may not be complete yet. Meanwhile a
@@ -381,7 +436,14 @@ class JamCollection {
   // CurrentJam's answer for `best` (kNoHandle: a fresh, unstored id).
   CurrentJamResult Answer(Handle best);
 
+  // RESOURCE_EXHAUSTED naming `flag` (the limit's setting) unless `stored`
+  // + `adding` fit `limit`.
+  static absl::Status CheckFits(uint64_t stored, uint64_t adding,
+                                uint64_t limit, absl::string_view flag,
+                                absl::string_view what);
+
   const uint32_t max_users_;
+  const CollectionLimits limits_;
   JamTable jams_;
   UserTable users_;          // Members and reservation holders.
   FrontEndTable frontends_;  // Front ends that own users.

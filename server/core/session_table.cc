@@ -4,7 +4,19 @@
 #include <cassert>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace jambalancer {
+
+absl::Status SessionTable::CheckRoomFor(absl::string_view frontend_id) const {
+  if (sessions_.size() < max_sessions_ || sessions_.contains(frontend_id)) {
+    return absl::OkStatus();
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "max_sessions (", max_sessions_, ") reached: ", sessions_.size(),
+      " front ends hold sessions; front end ", frontend_id,
+      " was not given one"));
+}
 
 absl::Time SessionTable::Start(absl::string_view frontend_id,
                                absl::Duration ttl, absl::Time now) {

@@ -2,11 +2,13 @@
 #define JAM_BALANCER_SERVER_CORE_SESSION_TABLE_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/core/expiry_queue.h"
@@ -28,9 +30,15 @@ struct SessionInfo {
 // depends on when Expire last ran.
 class SessionTable {
  public:
-  SessionTable() = default;
+  // At most `max_sessions` sessions at once (see CheckRoomFor).
+  explicit SessionTable(uint64_t max_sessions = UINT64_MAX)
+      : max_sessions_(max_sessions) {}
   SessionTable(const SessionTable&) = delete;
   SessionTable& operator=(const SessionTable&) = delete;
+
+  // Whether Start may take `frontend_id`: OK when it holds a session or
+  // there is room for one more, else RESOURCE_EXHAUSTED naming the limit.
+  absl::Status CheckRoomFor(absl::string_view frontend_id) const;
 
   // Creates the session, or renews it, with a lease of `ttl` from `now`;
   // later renewals without a TTL of their own use this one. Returns when the
@@ -68,6 +76,7 @@ class SessionTable {
     absl::Time expires;
   };
 
+  const uint64_t max_sessions_;
   absl::flat_hash_map<std::string, Session> sessions_;
   // Handle -> front-end id, for what leases_ names.
   absl::flat_hash_map<Handle, std::string> ids_;

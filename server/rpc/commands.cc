@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <variant>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -152,6 +153,7 @@ absl::StatusOr<BatchCommand> CommandParser::Parse(
   }
   BatchCommand command;
   command.operations.reserve(request.operations_size());
+  size_t user_ids = 0;
   for (int i = 0; i < request.operations_size(); ++i) {
     const v1::BatchOperation& operation = request.operations(i);
     switch (operation.operation_case()) {
@@ -168,6 +170,15 @@ absl::StatusOr<BatchCommand> CommandParser::Parse(
       case v1::BatchOperation::OPERATION_NOT_SET:
         return absl::InvalidArgumentError(
             absl::StrCat("operations[", i, "] must set one operation"));
+    }
+    user_ids += std::visit(
+        [](const auto& typed) { return NamedIdsOf(typed).user_ids.size(); },
+        command.operations.back());
+    if (user_ids > kMaxBatchUserIds) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "operations must name at most ", kMaxBatchUserIds,
+          " user ids in all (split the batch); operations[0..", i, "] name ",
+          user_ids));
     }
   }
   return command;

@@ -26,6 +26,9 @@ namespace jambalancer {
 // The API's limits on a request's size.
 inline constexpr size_t kMaxRefreshUsers = 1024;
 inline constexpr int kMaxBatchOperations = 1000;
+// User ids in all of a Batch's operations together: a Batch runs in one
+// strand step, which this keeps to a few milliseconds.
+inline constexpr size_t kMaxBatchUserIds = 16384;
 inline constexpr uint32_t kDefaultPageSize = 100;
 inline constexpr uint32_t kMaxPageSize = 1000;
 
@@ -65,6 +68,31 @@ struct AddUserCommand {
 };
 
 struct GetStatsCommand {};
+
+// The ids a command names: the jam it may create (empty if none) and the
+// users it may add (what kMaxBatchUserIds and the state's limits count).
+struct NamedIds {
+  absl::string_view jam_id;
+  absl::Span<const absl::string_view> user_ids;
+};
+inline NamedIds NamedIdsOf(const CurrentJamCommand& command) {
+  return {
+      {},
+      absl::MakeConstSpan(&command.user_id, command.user_id.empty() ? 0 : 1)};
+}
+inline NamedIds NamedIdsOf(const RefreshCommand& command) {
+  // A Refresh listing no one creates nothing.
+  return {command.user_ids.empty() ? absl::string_view() : command.jam_id,
+          command.user_ids};
+}
+inline NamedIds NamedIdsOf(const AddUserCommand& command) {
+  return {command.jam_id, absl::MakeConstSpan(&command.user_id, 1)};
+}
+// RemoveUser, HasCapacity and GetStats store nothing.
+template <typename Command>
+NamedIds NamedIdsOf(const Command&) {
+  return {};
+}
 
 struct ListJamsCommand {
   std::string after_jam_id;  // Decoded from the page token; "" = first page.

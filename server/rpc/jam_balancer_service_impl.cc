@@ -100,6 +100,12 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::Serve(
     return reactor;
   }
 
+  // A call cancelled before its message arrived has an empty message:
+  // never parse it (it would count as an invalid request).
+  if (std::optional<grpc::Status> gone = Abandoned(context); gone.has_value()) {
+    finish(*gone);
+    return reactor;
+  }
   auto call = std::make_unique<Call<Command, Request, Response>>();
   absl::Status status = ParseRequest(*request, &call->request());
   if (status.ok()) {
@@ -115,8 +121,14 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::Serve(
     return reactor;
   }
   const bool posted =
-      pool_->Post([response, finish, call = std::move(call)](
+      pool_->Post([this, context, response, finish, call = std::move(call)](
                       PoolState& state, absl::Time now) mutable {
+        // Whoever asked is gone: the operation is not run.
+        if (std::optional<grpc::Status> gone = Abandoned(context);
+            gone.has_value()) {
+          finish(*gone);
+          return;
+        }
         const int64_t epoch = state.epoch;
         if constexpr (std::is_same_v<Command, EndSessionCommand>) {
           // Answered once the front end's users are all gone (the pool removes
@@ -144,6 +156,19 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::Serve(
       });
   if (!posted) finish(kShuttingDown);
   return reactor;
+}
+
+std::optional<grpc::Status> JamBalancerServiceImpl::Abandoned(
+    grpc::CallbackServerContext* context) {
+  if (context->IsCancelled()) {
+    return grpc::Status(grpc::StatusCode::CANCELLED,
+                        "the call was cancelled before it ran");
+  }
+  if (context->deadline() <= std::chrono::system_clock::now()) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "the call's deadline passed before it ran");
+  }
+  return std::nullopt;
 }
 
 bool JamBalancerServiceImpl::MayStart() const {
@@ -243,14 +268,35 @@ class JamBalancerServiceImpl::SyncReactor
       return;
     }
     command_.emplace(*std::move(command));
+    // Grouping the lists takes a while for a large Sync: done here, off the
+    // strand, which then applies the plan in steps.
+    JamCollection::Replacement plan =
+        JamCollection::PlanReplace(command_->frontend_id, command_->jams);
     const bool posted =
-        service_->pool_->Post([this](PoolState& state, absl::Time now) {
-          v1::SyncResponse response;
-          const absl::Status applied =
-              jambalancer::Apply(*command_, now, state, &response);
-          Done(applied.ok() ? Serialize(response, response_)
-                            : ToGrpcStatus(applied),
-               state.epoch);
+        service_->pool_->Post([this, plan = std::move(plan)](
+                                  PoolState& state, absl::Time now) mutable {
+          if (std::optional<grpc::Status> gone = service_->Abandoned(context_);
+              gone.has_value()) {
+            Done(*gone);
+            return;
+          }
+          const int64_t epoch = state.epoch;
+          SyncTask task(std::move(plan), command_->lease_ttl,
+                        [this, epoch](absl::StatusOr<SyncOutcome> outcome) {
+                          if (!outcome.ok()) {
+                            Done(ToGrpcStatus(outcome.status()), epoch);
+                            return;
+                          }
+                          v1::SyncResponse response;
+                          response.set_lease_expires_unix_ms(
+                              absl::ToUnixMillis(outcome->lease_expires));
+                          response.set_jam_count(outcome->counts.jam_count);
+                          response.set_user_count(outcome->counts.member_count);
+                          Done(Serialize(response, response_), epoch);
+                        });
+          const absl::Status queued =
+              jambalancer::Apply(*command_, now, state, std::move(task));
+          if (!queued.ok()) Done(ToGrpcStatus(queued), epoch);
         });
     if (!posted) Done(kShuttingDown);
   }

@@ -94,6 +94,11 @@ class JamBalancerServiceImpl final : public internal::RawCallbackService {
                     std::optional<int64_t> applied_epoch) const;
   // Whether a call may start at all (a standby refuses before parsing).
   bool MayStart() const;
+  // CANCELLED or DEADLINE_EXCEEDED for a call whose caller is gone or whose
+  // deadline has passed (it is then not run); nullopt for a live call. Any
+  // thread, while the call is alive.
+  static std::optional<grpc::Status> Abandoned(
+      grpc::CallbackServerContext* context);
 
   JamPool* const pool_;
   RpcMetrics* const metrics_;

@@ -45,6 +45,24 @@ absl::Status Admit(absl::string_view frontend_id, absl::Time now,
   return absl::OkStatus();
 }
 
+// Admission of a command against the state's limits (see
+// JamCollection::CheckRoom).
+absl::Status CheckRoom(const NamedIds& ids, const JamCollection& jams) {
+  return jams.CheckRoom(ids.jam_id.empty()
+                            ? absl::Span<const absl::string_view>()
+                            : absl::MakeConstSpan(&ids.jam_id, 1),
+                        ids.user_ids);
+}
+
+// Admission of a Sync: a session for its front end, room for what it lists.
+absl::Status AdmitSync(const SyncCommand& command, const PoolState& state) {
+  if (absl::Status s = state.sessions.CheckRoomFor(command.frontend_id);
+      !s.ok()) {
+    return s;
+  }
+  return state.jams.CheckRoomForSync(command.jams);
+}
+
 // The result field of a batch operation, chosen by its command's type.
 #define JAM_BALANCER_RESULT_FIELD(Method, field)            \
   v1::Method##Response* ResultOf(const Method##Command&,    \
@@ -62,6 +80,11 @@ absl::Status Apply(const CurrentJamCommand& command, absl::Time now,
     return s;
   }
   JamCollection& jams = state.jams;
+  if (!command.user_id.empty()) {
+    if (absl::Status s = jams.CheckRoomForSeat(command.user_id); !s.ok()) {
+      return s;
+    }
+  }
   CurrentJamResult result =
       command.user_id.empty()
           ? jams.CurrentJam(now)
@@ -80,6 +103,9 @@ absl::Status Apply(const CurrentJamCommand& command, absl::Time now,
 absl::Status Apply(const RefreshCommand& command, absl::Time now,
                    PoolState& state, v1::RefreshResponse* response) {
   if (absl::Status s = Admit(command.frontend_id, now, state); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRoom(NamedIdsOf(command), state.jams); !s.ok()) {
     return s;
   }
   response->set_user_count(state.jams.Refresh(command.jam_id, command.user_ids,
@@ -113,6 +139,9 @@ absl::Status Apply(const HasCapacityCommand& command, absl::Time now,
 absl::Status Apply(const AddUserCommand& command, absl::Time now,
                    PoolState& state, v1::AddUserResponse* response) {
   if (absl::Status s = Admit(command.frontend_id, now, state); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRoom(NamedIdsOf(command), state.jams); !s.ok()) {
     return s;
   }
   AddUserResult result = state.jams.AddUser(command.jam_id, command.user_id,
@@ -166,13 +195,37 @@ absl::Status Apply(const BatchCommand& command, absl::Time now,
           "operations[", i, "]: ", NoSession(frontend_id).message()));
     }
   }
+  // Everything the operations may store must fit the limits, or nothing
+  // runs. Counted as if each CurrentJam with a user made up a jam.
+  std::vector<absl::string_view> jam_ids;
+  std::vector<absl::string_view> user_ids;
+  size_t fresh_jams = 0;
+  for (const BatchItem& operation : command.operations) {
+    std::visit(
+        [&](const auto& typed) {
+          const NamedIds ids = NamedIdsOf(typed);
+          if (!ids.jam_id.empty()) jam_ids.push_back(ids.jam_id);
+          user_ids.insert(user_ids.end(), ids.user_ids.begin(),
+                          ids.user_ids.end());
+          if constexpr (std::is_same_v<std::decay_t<decltype(typed)>,
+                                       CurrentJamCommand>) {
+            if (!typed.user_id.empty()) ++fresh_jams;
+          }
+        },
+        operation);
+  }
+  if (absl::Status s = state.jams.CheckRoom(jam_ids, user_ids, fresh_jams);
+      !s.ok()) {
+    return s;
+  }
   response->mutable_results()->Reserve(
       static_cast<int>(command.operations.size()));
   for (const BatchItem& operation : command.operations) {
     v1::BatchResult* result = response->add_results();
     std::visit(
         [&](const auto& typed) {
-          // Admitted above: each succeeds.
+          // Admitted above: each succeeds (ReserveSeat may make up at most
+          // the jam counted for it).
           Apply(typed, now, state, ResultOf(typed, result)).IgnoreError();
         },
         operation);
@@ -204,7 +257,7 @@ absl::Status Apply(const ListSessionsCommand&, absl::Time now, PoolState& state,
                    v1::ListSessionsResponse* response) {
   state.jams.ExpireReservations(now);
   for (const SessionInfo& info : state.sessions.List()) {
-    const FrontEndCounts counts = state.jams.CountsOf(info.frontend_id);
+    const FrontEndCounts counts = state.jams.UsersOf(info.frontend_id);
     v1::Session* session = response->add_sessions();
     session->set_frontend_id(info.frontend_id);
     session->set_lease_expires_unix_ms(absl::ToUnixMillis(info.lease_expires));
@@ -229,8 +282,16 @@ absl::Status Apply(const GetJamCommand& command, absl::Time now,
   return absl::OkStatus();
 }
 
+absl::Status Apply(const SyncCommand& command, absl::Time /*now*/,
+                   PoolState& state, SyncTask task) {
+  if (absl::Status s = AdmitSync(command, state); !s.ok()) return s;
+  state.syncs.push_back(std::move(task));
+  return absl::OkStatus();
+}
+
 absl::Status Apply(const SyncCommand& command, absl::Time now, PoolState& state,
                    v1::SyncResponse* response) {
+  if (absl::Status s = AdmitSync(command, state); !s.ok()) return s;
   if (auto task = state.FindRemoval(command.frontend_id);
       task != state.removals.end()) {
     // Its ended session's users go first, or later removal steps would

@@ -54,6 +54,13 @@ absl::Status Apply(const GetJamCommand& command, absl::Time now,
 absl::Status Apply(const SyncCommand& command, absl::Time now, PoolState& state,
                    v1::SyncResponse* response);
 
+// Sync as the server runs it: admitted at once (the limits on sessions and
+// on what it stores), then queued on the state as `task` (planned from
+// `command`), which the pool applies in steps and answers. A refused Sync
+// is not queued and changes nothing.
+absl::Status Apply(const SyncCommand& command, absl::Time now, PoolState& state,
+                   SyncTask task);
+
 }  // namespace jambalancer
 
 #endif  // JAM_BALANCER_SERVER_RPC_OPERATIONS_H_

@@ -12,31 +12,51 @@
 
 namespace jambalancer {
 
-JamPool::JamPool(uint32_t max_users, bool run_inline)
+JamPool::JamPool(uint32_t max_users, bool run_inline, const PoolLimits& limits)
     : max_users_(max_users),
-      state_(std::make_unique<PoolState>(max_users)),
+      limits_(limits),
+      state_(std::make_unique<PoolState>(max_users, limits)),
       strand_(run_inline) {}
+
+JamPool::~JamPool() {
+  strand_.Shutdown();
+  for (std::thread& thread : retired_states_) thread.join();
+}
 
 bool JamPool::Post(Operation operation) {
   return strand_.Post([this, operation = std::move(operation)]() mutable {
     std::move(operation)(*state_, absl::Now());
     ScheduleRemoval();
+    ScheduleSync();
     ArmExpiryTimer();
   });
 }
 
+void JamPool::AbandonQueued(const absl::Status& why) {
+  for (FrontEndRemovalTask& task : state_->removals) task.Finish(why);
+  for (SyncTask& task : state_->syncs) task.Finish(why);
+}
+
 bool JamPool::Reset(Operation init) {
-  return strand_.Post([this, init = std::move(init)]() mutable {
-    for (FrontEndRemovalTask& task : state_->removals) {
-      task.Finish(absl::UnavailableError(
-          "the pool's state was reset (this replica stopped leading)"));
-    }
-    state_ = std::make_unique<PoolState>(max_users_);
-    removal_ = RemovalProgress();
-    std::move(init)(*state_, absl::Now());
-    ScheduleRemoval();
-    ArmExpiryTimer();
-  });
+  // Made here, not on the strand: sizing its tables for the limits takes a
+  // while.
+  auto fresh = std::make_unique<PoolState>(max_users_, limits_);
+  return strand_.Post(
+      [this, init = std::move(init), fresh = std::move(fresh)]() mutable {
+        AbandonQueued(absl::UnavailableError(
+            "the pool's state was reset (this replica stopped leading)"));
+        // Freeing millions of records would stop the strand for seconds: the
+        // old state goes away on a thread of its own.
+        retired_states_.emplace_back(
+            [old = std::exchange(state_, std::move(fresh))]() mutable {
+              old.reset();
+            });
+        removal_ = RemovalProgress();
+        std::move(init)(*state_, absl::Now());
+        ScheduleRemoval();
+        ScheduleSync();
+        ArmExpiryTimer();
+      });
 }
 
 void JamPool::ArmExpiryTimer() {
@@ -75,9 +95,54 @@ void JamPool::ScheduleRemoval() {
   });
   if (posted) return;
   // Shutting down: the removals cannot finish; whoever waits is told.
-  for (FrontEndRemovalTask& task : state_->removals) {
-    task.Finish(absl::UnavailableError("server is shutting down"));
+  AbandonQueued(absl::UnavailableError("server is shutting down"));
+}
+
+void JamPool::ScheduleSync() {
+  if (state_->syncs.empty() || sync_posted_) return;
+  sync_posted_ = true;
+  const bool posted = strand_.Post([this] {
+    sync_posted_ = false;
+    SyncStep();
+    ScheduleRemoval();
+    ScheduleSync();
+    ArmExpiryTimer();
+  });
+  if (!posted) AbandonQueued(absl::UnavailableError("server is shutting down"));
+}
+
+void JamPool::SyncStep() {
+  if (state_->syncs.empty()) return;
+  SyncTask& task = state_->syncs.front();
+  const std::string& frontend_id = task.plan.frontend_id;
+  const absl::Time now = absl::Now();
+  if (auto removal = state_->FindRemoval(frontend_id);
+      removal != state_->removals.end()) {
+    // Its ended (or, mid-Sync, expired) session's users go first, or later
+    // removal steps would take the users this Sync places; a replacement
+    // already begun starts over.
+    const FrontEndRemoval step =
+        state_->jams.RemoveFrontEnd(frontend_id, kRemovalStep, now);
+    state_->CountRemoved(*removal, step);
+    if (!step.done) return;
+    removal->Finish(removal->members_removed);
+    state_->removals.erase(removal);
+    task.plan.next_jam = 0;
+    task.plan.sweeping = false;
+    task.plan.listed_jams.clear();
+    return;
   }
+  const absl::Time expires =
+      state_->sessions.Start(frontend_id, task.lease_ttl, now);
+  if (!state_->jams.ReplaceStep(task.plan, kSyncStep, now)) return;
+  SyncOutcome outcome;
+  outcome.lease_expires = expires;
+  outcome.counts = state_->jams.UsersOf(frontend_id);
+  for (const auto& [jam_id, users] : task.plan.jams) {
+    if (!users.empty()) ++outcome.counts.jam_count;
+  }
+  task.Finish(outcome);
+  state_->syncs.pop_front();
 }
 
 void JamPool::RemoveStep() {

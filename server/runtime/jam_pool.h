@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/time/time.h"
@@ -20,7 +22,9 @@ namespace jambalancer {
 // even when no call arrives. A front end whose session is over (its lease
 // ran out, or an operation queued it in PoolState::removals, as EndSession
 // does) is removed in steps of at most kRemovalStep users, each a strand
-// task of its own, so other calls run in between however large it is. The
+// task of its own, so other calls run in between however large it is; a
+// Sync queued in PoolState::syncs is applied likewise in steps of
+// kSyncStep. The
 // server has one pool today; several pools would be several JamPools, each on
 // its own strand.
 //
@@ -33,9 +37,14 @@ class JamPool {
 
   // Users removed in one strand step: a few milliseconds at most.
   static constexpr size_t kRemovalStep = 2048;
+  // Users a Sync places (or checks for removal) in one strand step: a few
+  // milliseconds at most.
+  static constexpr size_t kSyncStep = 8192;
 
-  // REQUIRES: max_users >= 1. `run_inline`: see Strand.
-  JamPool(uint32_t max_users, bool run_inline);
+  // REQUIRES: max_users >= 1. `run_inline`: see Strand. The state's tables
+  // are sized for `limits` (see PoolLimits).
+  JamPool(uint32_t max_users, bool run_inline, const PoolLimits& limits = {});
+  ~JamPool();
 
   JamPool(const JamPool&) = delete;
   JamPool& operator=(const JamPool&) = delete;
@@ -53,6 +62,9 @@ class JamPool {
   void Shutdown() { strand_.Shutdown(); }
 
   size_t QueueDepth() const { return strand_.QueueDepth(); }
+  // See Strand::Stalled and Strand::LongestRun: the longest strand step.
+  absl::Duration Stalled() const { return strand_.Stalled(); }
+  absl::Duration LongestStep() const { return strand_.LongestRun(); }
   const LatencyHistogram& strand_wait_time() const {
     return strand_.wait_time();
   }
@@ -71,6 +83,17 @@ class JamPool {
   // so (log line, its task's `done`). Strand only.
   void RemoveStep();
 
+  // Posts the next Sync step if a Sync is queued and no step is posted
+  // yet. Strand only.
+  void ScheduleSync();
+  // Runs one step of the first queued Sync: the rest of its front end's
+  // earlier removal first, then its replacement, renewing its lease each
+  // step (a lease may be shorter than a large Sync); answers it when it is
+  // done. Strand only.
+  void SyncStep();
+  // Tells every queued removal and Sync it cannot finish. Strand only.
+  void AbandonQueued(const absl::Status& why);
+
   // The removal of the first queued front end, for its closing log line.
   // Strand only. A Sync may take a front end out of the queue mid-removal
   // (it removes the rest at once), so progress names whose it is.
@@ -83,12 +106,17 @@ class JamPool {
   };
 
   const uint32_t max_users_;
+  const PoolLimits limits_;
   // Touched only by tasks on strand_; replaced by Reset.
   std::unique_ptr<PoolState> state_;
   RemovalProgress removal_;
   bool removal_posted_ = false;  // A RemoveStep task is queued. Strand only.
+  bool sync_posted_ = false;     // A SyncStep task is queued. Strand only.
   // The time the strand's timer is set for. Strand only.
   absl::Time timer_at_ = absl::InfiniteFuture();
+  // Threads freeing the states that Reset replaced; joined at destruction.
+  // Strand only until then.
+  std::vector<std::thread> retired_states_;
   Strand strand_;  // Last member: its thread stops first.
 };
 

@@ -38,10 +38,42 @@ struct FrontEndRemovalTask {
   }
 };
 
+// What a Sync ended with.
+struct SyncOutcome {
+  absl::Time lease_expires;
+  FrontEndCounts counts;  // What the front end owns afterwards.
+};
+
+// A front end's Sync being applied in steps (JamCollection::ReplaceStep) by
+// the pool, one Sync at a time, first queued first.
+struct SyncTask {
+  // Called once with the outcome, or an error if the Sync cannot finish
+  // (shutdown, reset). On the strand.
+  using Done = absl::AnyInvocable<void(absl::StatusOr<SyncOutcome>) &&>;
+
+  SyncTask(JamCollection::Replacement plan, absl::Duration lease_ttl, Done done)
+      : plan(std::move(plan)), lease_ttl(lease_ttl), done(std::move(done)) {}
+
+  JamCollection::Replacement plan;
+  absl::Duration lease_ttl;
+  Done done;
+
+  void Finish(absl::StatusOr<SyncOutcome> outcome) {
+    if (done) std::exchange(done, nullptr)(std::move(outcome));
+  }
+};
+
+// Bounds on a pool's state (the defaults bound nothing).
+struct PoolLimits {
+  CollectionLimits collection;
+  uint64_t max_sessions = UINT64_MAX;
+};
+
 // What a pool's operations run against: the jams and the front ends'
 // sessions. Touched only on the pool's strand.
 struct PoolState {
-  explicit PoolState(uint32_t max_users) : jams(max_users) {}
+  explicit PoolState(uint32_t max_users, const PoolLimits& limits = {})
+      : jams(max_users, limits.collection), sessions(limits.max_sessions) {}
 
   JamCollection jams;
   SessionTable sessions;
@@ -60,6 +92,8 @@ struct PoolState {
                           return task.frontend_id == frontend_id;
                         });
   }
+  // Syncs admitted and being applied in steps, first one first.
+  std::deque<SyncTask> syncs;
   // Counts what one step of `task` removed.
   void CountRemoved(FrontEndRemovalTask& task, const FrontEndRemoval& step) {
     task.members_removed += step.members_removed;

@@ -1,5 +1,6 @@
 #include "server/runtime/strand.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace jambalancer {
@@ -50,12 +51,35 @@ size_t Strand::QueueDepth() const {
   return queue_.size();
 }
 
+absl::Duration Strand::Stalled() const {
+  const Clock::time_point now = Clock::now();
+  Clock::duration stalled{0};
+  if (const int64_t started = task_started_ns_.load(std::memory_order_acquire);
+      started != 0) {
+    stalled = now - Clock::time_point(std::chrono::nanoseconds(started));
+  }
+  absl::MutexLock lock(&mu_);
+  if (!queue_.empty()) stalled = std::max(stalled, now - queue_.front().posted);
+  return absl::FromChrono(stalled);
+}
+
 void Strand::RunTask(Queued& queued) {
   const Clock::time_point start = Clock::now();
+  task_started_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             start.time_since_epoch())
+                             .count(),
+                         std::memory_order_release);
   std::move(queued.task)();
   const Clock::time_point end = Clock::now();
+  task_started_ns_.store(0, std::memory_order_release);
+  const auto ran = end - start;
   wait_time_.Observe(absl::FromChrono(start - queued.posted));
-  run_time_.Observe(absl::FromChrono(end - start));
+  run_time_.Observe(absl::FromChrono(ran));
+  const int64_t ran_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(ran).count();
+  if (ran_ns > longest_run_ns_.load(std::memory_order_relaxed)) {
+    longest_run_ns_.store(ran_ns, std::memory_order_relaxed);
+  }
 }
 
 void Strand::DrainAndRelease() {

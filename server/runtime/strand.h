@@ -1,8 +1,10 @@
 #ifndef JAM_BALANCER_SERVER_RUNTIME_STRAND_H_
 #define JAM_BALANCER_SERVER_RUNTIME_STRAND_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <thread>
 
@@ -58,6 +60,17 @@ class Strand {
   const LatencyHistogram& wait_time() const { return wait_time_; }
   const LatencyHistogram& run_time() const { return run_time_; }
 
+  // The longest any task has run so far. Any thread.
+  absl::Duration LongestRun() const {
+    return absl::Nanoseconds(longest_run_ns_.load(std::memory_order_relaxed));
+  }
+
+  // How long the strand has gone without finishing a task while it had one
+  // to run: the time since the running task started, or since the oldest
+  // queued task was posted if it is longer; zero while the strand is idle.
+  // A liveness probe's reading. Any thread.
+  absl::Duration Stalled() const;
+
  private:
   using Clock = std::chrono::steady_clock;
   struct Queued {
@@ -86,6 +99,10 @@ class Strand {
   Task timer_task_ ABSL_GUARDED_BY(mu_);
   LatencyHistogram wait_time_{LatencyHistogram::DefaultBounds()};
   LatencyHistogram run_time_{LatencyHistogram::DefaultBounds()};
+  // When the running task started (steady clock, ns since its epoch); 0
+  // while no task runs.
+  std::atomic<int64_t> task_started_ns_{0};
+  std::atomic<int64_t> longest_run_ns_{0};
   std::thread thread_;  // Last: starts after every member it uses.
 };
 
