@@ -175,10 +175,10 @@ absl::StatusOr<BatchCommand> CommandParser::Parse(
         [](const auto& typed) { return NamedIdsOf(typed).user_ids.size(); },
         command.operations.back());
     if (user_ids > kMaxBatchUserIds) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "operations must name at most ", kMaxBatchUserIds,
-          " user ids in all (split the batch); operations[0..", i, "] name ",
-          user_ids));
+      return absl::InvalidArgumentError(
+          absl::StrCat("operations must name at most ", kMaxBatchUserIds,
+                       " user ids in all (split the batch); operations[0..", i,
+                       "] name ", user_ids));
     }
   }
   return command;
