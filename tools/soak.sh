@@ -284,7 +284,7 @@ lines = [
     f"| Errors | {r['errors_total']} ({errors}) |",
     f"| Warm-up (left out of the RSS and p99 figures) | {r['warmup_s']:g} s; intervals of {r['interval_s']:g} s |",
     f"| Server RSS after the warm-up | min {mib(s['rss_min_bytes'])} MiB, max {mib(s['rss_max_bytes'])} MiB, spread {s['rss_spread'] * 100:.2f} %; first {mib(s['rss_first_bytes'])}, last {mib(s['rss_last_bytes'])} MiB; slope {s['rss_slope_mib_per_h']:+.2f} MiB/h |",
-    f"| Intervals overloaded after the warm-up (late starts > 1 % of calls) | {s['overloaded_intervals']} of {s['measured_intervals']}; machine load average (1 min) up to {s['load1_max']:.1f} |",
+    f"| Intervals after the warm-up that did not keep up (late starts > 1 %, a call started > 100 ms late, or < 98 % of the rate) | {s['overloaded_intervals']} of {s['measured_intervals']}; machine load average (1 min) up to {s['load1_max']:.1f} |",
     f"| p99 per interval after the warm-up | {s['p99_min_us']:,.0f} – {s['p99_max_us']:,.0f} µs; median of the first third {s['p99_first_third_us']:,.0f} µs, of the last third {s['p99_last_third_us']:,.0f} µs ({s['p99_drift']:.2f}x) |",
     f"| After the run (every front end gone) | {fin['jams']} jams, {fin['users']} users, {fin['reservations']} reservations, {fin['sessions']} sessions; RSS {mib(fin['rss_bytes'])} MiB (metrics: {mib(r['metrics_rss_bytes_after'])} MiB) |",
     f"| Load average at start / end | {load_start} / {load_end} |",

@@ -343,6 +343,8 @@ class Soak {
   std::mutex gone_mu_;
   std::vector<Gone> gone_;  // guarded by gone_mu_
 
+  // The interval's longest start lag; written by the scheduler only.
+  std::atomic<int64_t> start_lag_max_ns_{0};
   std::atomic<uint64_t> keepalives_{0};
   std::atomic<int> started_{0};
   std::atomic<int> expired_{0};
@@ -444,6 +446,12 @@ void Soak::Schedule(Clock::time_point begin, Clock::time_point end) {
         return;
       }
       ++in_flight_;
+    }
+    const int64_t lag =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - due)
+            .count();
+    if (lag > start_lag_max_ns_.load(std::memory_order_relaxed)) {
+      start_lag_max_ns_.store(lag, std::memory_order_relaxed);
     }
     if (late) {
       std::lock_guard<std::mutex> lock(counts_mu_);
@@ -980,6 +988,7 @@ SoakInterval Soak::Measure(Clock::time_point begin, Clock::time_point previous,
     NoteError(static_cast<int>(stats.status().code()),
               absl::StrCat("GetStats: ", stats.status().message()));
   }
+  interval.start_lag_max_us = start_lag_max_ns_.exchange(0) / 1e3;
   const ProcessSample sample = SampleProcess(config_.server_pid);
   interval.rss_bytes = sample.rss_bytes;
   interval.fds = sample.fds;
@@ -1021,16 +1030,18 @@ SoakInterval Soak::Measure(Clock::time_point begin, Clock::time_point previous,
                             interval.expired, interval.paused, interval.ended);
   }
   Progress(absl::StrFormat(
-      "%s %7.0f calls/s  late %d  errors %d  expected %d  p50 %.0fµs  p99 "
+      "%s %7.0f calls/s  late %d  lag %.0fµs  errors %d  expected %d  p50 "
+      "%.0fµs  p99 "
       "%.0fµs  max %.0fµs  rss %s MiB  fds %d  cpu %.2f  load %.1f  jams "
       "%d  users %d  "
       "reservations %d  sessions %d%s",
       warmup ? "warm-up" : "soak   ",
       interval.length_s > 0 ? interval.calls / interval.length_s : 0,
-      interval.late_starts, interval.errors, interval.expected, interval.p50_us,
-      interval.p99_us, interval.max_us, Mib(interval.rss_bytes), interval.fds,
-      interval.cpu_fraction, interval.load1, interval.jams, interval.users,
-      interval.reservations, interval.sessions, churn));
+      interval.late_starts, interval.start_lag_max_us, interval.errors,
+      interval.expected, interval.p50_us, interval.p99_us, interval.max_us,
+      Mib(interval.rss_bytes), interval.fds, interval.cpu_fraction,
+      interval.load1, interval.jams, interval.users, interval.reservations,
+      interval.sessions, churn));
   return interval;
 }
 
@@ -1200,7 +1211,10 @@ SoakSummary SummarizeSoak(const SoakResult& result, const Config& config) {
   std::vector<std::pair<double, double>> rss;
   for (const SoakInterval* interval : measured) {
     calls += static_cast<double>(interval->calls);
-    if (interval->late_starts * 100 > interval->calls) {
+    if (interval->late_starts * 100 > interval->calls ||
+        interval->start_lag_max_us > kSoakStartLagLimitUs ||
+        static_cast<double>(interval->calls) <
+            0.98 * config.rate * interval->length_s) {
       ++summary.overloaded_intervals;
     }
     summary.load1_max = std::max(summary.load1_max, interval->load1);
@@ -1327,17 +1341,18 @@ void PrintSoakReport(const Config& config, const SoakResult& result,
           absl::StrAppendFormat(
               s,
               "{\"end_s\":%.3f,\"length_s\":%.3f,\"warmup\":%s,\"calls\":%d,"
-              "\"calls_per_s\":%.1f,\"late_starts\":%d,\"errors\":%d,"
+              "\"calls_per_s\":%.1f,\"late_starts\":%d,"
+              "\"start_lag_max_us\":%.1f,\"errors\":%d,"
               "\"expected\":%d,\"p50_us\":%.1f,\"p99_us\":%.1f,"
               "\"max_us\":%.1f,\"rss_bytes\":%d,\"fds\":%d,\"cpu\":%s,"
               "\"load1\":%s,\"jams\":%d,\"users\":%d,\"reservations\":%d,"
               "\"sessions\":%d,\"expired\":%d,\"paused\":%d,\"ended\":%d}",
               i.end_s, i.length_s, i.warmup ? "true" : "false", i.calls,
               i.length_s > 0 ? i.calls / i.length_s : 0, i.late_starts,
-              i.errors, i.expected, i.p50_us, i.p99_us, i.max_us, i.rss_bytes,
-              i.fds, JsonNumber(i.cpu_fraction), JsonNumber(i.load1), i.jams,
-              i.users, i.reservations, i.sessions, i.expired, i.paused,
-              i.ended);
+              i.start_lag_max_us, i.errors, i.expected, i.p50_us, i.p99_us,
+              i.max_us, i.rss_bytes, i.fds, JsonNumber(i.cpu_fraction),
+              JsonNumber(i.load1), i.jams, i.users, i.reservations, i.sessions,
+              i.expired, i.paused, i.ended);
         });
     absl::StrAppendFormat(
         &json,
@@ -1436,10 +1451,11 @@ void PrintSoakReport(const Config& config, const SoakResult& result,
       summary.rss_slope_mib_per_h, summary.p99_min_us, summary.p99_max_us,
       summary.p99_first_third_us, summary.p99_last_third_us, summary.p99_drift);
   out << absl::StrFormat(
-      "overload     %d of the %d intervals after the warm-up had more than 1%% "
-      "late starts; machine load average (1 min) up to %.1f\n",
+      "overload     %d of the %d intervals after the warm-up did not keep up "
+      "(late starts above 1%%, a call started over %.0f ms late, or under "
+      "98%% of the rate); machine load average (1 min) up to %.1f\n",
       summary.overloaded_intervals, summary.measured_intervals,
-      summary.load1_max);
+      kSoakStartLagLimitUs / 1e3, summary.load1_max);
   for (const SoakCriterion& criterion : summary.criteria) {
     out << absl::StrFormat("criterion    %s: %s  %s\n", criterion.text,
                            CriterionValue(criterion), Verdict(criterion));

@@ -60,6 +60,7 @@ inline constexpr char kSoakFrontendPrefix[] = "soak-fe-";
 inline constexpr int kSoakRefreshOneIn = 10;
 inline constexpr int kSoakHoldSeatOneIn = 10;
 inline constexpr int kSoakHoldSeatMs = 2000;
+inline constexpr double kSoakStartLagLimitUs = 100000;
 
 // One interval of the soak, measured at its end.
 struct SoakInterval {
@@ -68,6 +69,9 @@ struct SoakInterval {
   bool warmup = false;  // ended inside the warm-up
   uint64_t calls = 0;   // answered OK in the interval
   uint64_t late_starts = 0;
+  // The longest a call started after it was due (the scheduler found no
+  // free slot, or got no CPU), in µs.
+  double start_lag_max_us = 0;
   uint64_t errors = 0;    // failed or answered nonsense, unexpectedly
   uint64_t expected = 0;  // FAILED_PRECONDITION of a paused front end
   double p50_us = 0;
@@ -134,8 +138,10 @@ struct SoakCriterion {
 // What the intervals after the warm-up say.
 struct SoakSummary {
   int measured_intervals = 0;  // after the warm-up
-  // Of those, the ones whose late starts exceed 1% of their calls: the
-  // machine (client, server and whatever else runs there) did not keep up.
+  // Of those, the ones where the machine (client, server and whatever else
+  // runs there) did not keep up: late starts above 1% of the calls, a call
+  // started more than kSoakStartLagLimitUs after it was due, or calls
+  // answered below 98% of the rate.
   int overloaded_intervals = 0;
   double load1_max = -1;   // highest 1-minute load average at their ends
   double calls_per_s = 0;  // answered OK, after the warm-up
@@ -169,7 +175,7 @@ SoakResult RunSoak(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
 //   {"workload":"soak","target","rate","concurrency","channels","frontends",
 //    "population","lease_s","churn_every_s","interval_s","warmup_s",
 //    "duration_s","server_pid","intervals":[{"end_s","length_s","warmup",
-//    "calls","calls_per_s","late_starts","errors","expected","p50_us",
+//    "calls","calls_per_s","late_starts","start_lag_max_us","errors","expected","p50_us",
 //    "p99_us","max_us","rss_bytes","fds","cpu","load1","jams","users",
 //    "reservations","sessions","expired","paused","ended"}...],
 //    "calls","late_starts","expected_failures","keepalives","churn":{
