@@ -1,11 +1,19 @@
 #include "server/rpc/listener_probe.h"
 
+#include <fcntl.h>
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -103,6 +111,57 @@ TEST(ListenerProbeTest, WildcardAddressesAreProbedOnLoopback) {
       ListenerProbe::ProbeOnce(absl::StrCat("0.0.0.0", port), absl::Seconds(5))
           .ok());
   server.join();
+}
+
+// The failure the probe exists for, with the gRPC this is built with: a
+// server out of descriptors fails accept4 with EMFILE once, and gRPC 1.51
+// never accepts on that port again (CVE-2023-4785). If this fails because
+// the probe succeeds, gRPC was fixed: update README.md ("Transport limits").
+TEST(ListenerProbeTest, DetectsAGrpcListenerStoppedByEmfile) {
+  int port = 0;
+  // A server needs a service; this one answers UNIMPLEMENTED.
+  grpc::CallbackGenericService service;
+  grpc::ServerBuilder builder;
+  builder.RegisterCallbackGenericService(&service);
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  const std::string address = absl::StrCat("127.0.0.1:", port);
+  ASSERT_TRUE(ListenerProbe::ProbeOnce(address, absl::Seconds(5)).ok());
+
+  // 40 client sockets, then a soft limit that leaves no descriptor free:
+  // gRPC's accept4 of their connections fails with EMFILE.
+  std::vector<int> flood;
+  for (int i = 0; i < 40; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    flood.push_back(fd);
+  }
+  // The lowest free descriptor: with the soft limit there, none is free.
+  int lowest_free = 0;
+  while (fcntl(lowest_free, F_GETFD) != -1) ++lowest_free;
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = lowest_free;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (const int fd : flood) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to.sin_port = htons(port);
+    connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  }
+  absl::SleepFor(absl::Milliseconds(500));  // gRPC tries to accept.
+  for (const int fd : flood) close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  absl::SleepFor(absl::Milliseconds(500));
+
+  const absl::Status status =
+      ListenerProbe::ProbeOnce(address, absl::Milliseconds(500));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
+  server->Shutdown();
 }
 
 TEST(ListenerProbeTest, RejectsBadOptions) {
