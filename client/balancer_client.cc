@@ -103,14 +103,6 @@ bool HasScheme(absl::string_view target) {
   });
 }
 
-// The channels' credentials: plaintext, or TLS per `tls`.
-std::shared_ptr<grpc::ChannelCredentials> Credentials(
-    const std::optional<BalancerClient::Tls>& tls) {
-  if (!tls.has_value()) return grpc::InsecureChannelCredentials();
-  return grpc::SslCredentials(
-      grpc::SslCredentialsOptions{tls->ca_pem, tls->key_pem, tls->cert_pem});
-}
-
 // A channel to one of several replicas.
 std::shared_ptr<grpc::Channel> ReplicaChannel(
     const std::string& target, const std::optional<BalancerClient::Tls>& tls) {
@@ -118,7 +110,8 @@ std::shared_ptr<grpc::Channel> ReplicaChannel(
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
               kInitialReconnectBackoffMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
-  return grpc::CreateCustomChannel(target, Credentials(tls), args);
+  return grpc::CreateCustomChannel(target, BalancerClient::Credentials(tls),
+                                   args);
 }
 
 // The PEM file `path` says `what` is; INVALID_ARGUMENT naming it if it
@@ -169,6 +162,13 @@ size_t EncodedSize(const BalancerClient::JamUsers& jam) {
 }
 
 }  // namespace
+
+std::shared_ptr<grpc::ChannelCredentials> BalancerClient::Credentials(
+    const std::optional<Tls>& tls) {
+  if (!tls.has_value()) return grpc::InsecureChannelCredentials();
+  return grpc::SslCredentials(
+      grpc::SslCredentialsOptions{tls->ca_pem, tls->key_pem, tls->cert_pem});
+}
 
 absl::StatusOr<BalancerClient::Tls> BalancerClient::Tls::FromFiles(
     const std::string& ca_file, const std::string& cert_file,

@@ -153,6 +153,11 @@ class BalancerClient {
     return Connect(target, Options());
   }
 
+  // Plaintext channel credentials, or those of `tls` (for channels made
+  // elsewhere that should match a client's, such as a load generator's).
+  static std::shared_ptr<grpc::ChannelCredentials> Credentials(
+      const std::optional<Tls>& tls);
+
   // The targets of a --target value: its comma-separated elements
   // (whitespace around them and empty ones dropped), except that a target
   // URI with a scheme ("dns:///h:1", "ipv4:10.0.0.1:1,10.0.0.2:1",

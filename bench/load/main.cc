@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,7 @@
 #include "bench/load/setup.h"
 #include "bench/load/soak.h"
 #include "bench/load/sync.h"
+#include "client/balancer_client.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051",
           "host:port of the server (or any gRPC target URI)");
@@ -110,6 +112,12 @@ ABSL_FLAG(double, max_p99_drift, 2,
           "soak: fail if the median p99 of the last third of the intervals "
           "after the warm-up exceeds the first third's by this factor (0: "
           "print only)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA of the server's certificate: talk TLS (as jamctl's)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate for a server with --tls_client_ca; needs "
+          "--tls_key; implies TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, format, "text", "report format: text or json");
 ABSL_FLAG(bool, progress, true, "a progress line on stderr every second");
 
@@ -123,6 +131,21 @@ constexpr int kExitUsage = 2;
 
 // Checks the flags into a Config. False (with a message) if one is out of
 // range.
+// The channels' credentials from --tls_ca, --tls_cert and --tls_key:
+// plaintext when none is given. INVALID_ARGUMENT naming a bad file.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> TlsCredentials() {
+  const std::string ca = absl::GetFlag(FLAGS_tls_ca);
+  const std::string cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string key = absl::GetFlag(FLAGS_tls_key);
+  if (ca.empty() && cert.empty() && key.empty()) {
+    return BalancerClient::Credentials(std::nullopt);
+  }
+  absl::StatusOr<BalancerClient::Tls> tls =
+      BalancerClient::Tls::FromFiles(ca, cert, key);
+  if (!tls.ok()) return tls.status();
+  return BalancerClient::Credentials(*std::move(tls));
+}
+
 bool ReadFlags(Config* config) {
   config->target = absl::GetFlag(FLAGS_target);
   config->workload_name = absl::GetFlag(FLAGS_workload);
@@ -232,6 +255,7 @@ int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Load generator for the jam balancer (gRPC callback API).\n"
       "Usage: jam-bench [--target=HOST:PORT] "
+      "[--tls_ca=PEM [--tls_cert=PEM --tls_key=PEM]] "
       "[--workload=current_jam|arrivals|refresh|has_capacity|batch|"
       "arrivals_fe|sync|expiry|soak] "
       "[--concurrency=N] [--channels=N] [--warmup=2s] [--duration=10s] "
@@ -258,9 +282,16 @@ int Main(int argc, char** argv) {
   }
   Config config;
   if (!ReadFlags(&config)) return kExitUsage;
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      TlsCredentials();
+  if (!credentials.ok()) {
+    std::cerr << "jam-bench: " << credentials.status().message() << "\n";
+    return kExitUsage;
+  }
   const bool sync = config.workload == WorkloadKind::kSync;
   absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> channels =
-      ConnectChannels(config.target, sync ? config.frontends : config.channels);
+      ConnectChannels(config.target, sync ? config.frontends : config.channels,
+                      *credentials);
   if (!channels.ok()) {
     std::cerr << "jam-bench: " << channels.status().message() << "\n";
     return kExitFailed;
@@ -307,7 +338,7 @@ int Main(int argc, char** argv) {
   std::unique_ptr<ExpiringFrontEnd> expiring;
   if (config.workload == WorkloadKind::kExpiry) {
     absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> own =
-        ConnectChannels(config.target, 1);
+        ConnectChannels(config.target, 1, *credentials);
     if (!own.ok()) {
       std::cerr << "jam-bench: " << own.status().message() << "\n";
       return kExitFailed;

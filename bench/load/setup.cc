@@ -35,15 +35,16 @@ std::string PrepopulatedJamId(int i) { return absl::StrFormat("pre-%07d", i); }
 std::string FrontendId(int f) { return absl::StrCat("bench-fe-", f); }
 
 absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> ConnectChannels(
-    const std::string& target, int channels) {
+    const std::string& target, int channels,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  if (credentials == nullptr) credentials = grpc::InsecureChannelCredentials();
   std::vector<std::shared_ptr<grpc::Channel>> connected;
   for (int i = 0; i < channels; ++i) {
     grpc::ChannelArguments args;
     // Each channel its own subchannel, hence its own TCP connection.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("jam_bench.channel", i);
-    auto channel = grpc::CreateCustomChannel(
-        target, grpc::InsecureChannelCredentials(), args);
+    auto channel = grpc::CreateCustomChannel(target, credentials, args);
     if (!channel->WaitForConnected(std::chrono::system_clock::now() +
                                    std::chrono::seconds(5))) {
       return absl::UnavailableError(

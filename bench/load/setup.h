@@ -2,6 +2,7 @@
 #define JAM_BALANCER_BENCH_LOAD_SETUP_H_
 
 #include <grpcpp/channel.h>
+#include <grpcpp/security/credentials.h>
 
 #include <cstdint>
 #include <memory>
@@ -29,9 +30,10 @@ std::string FrontendId(int f);
 
 // Opens `channels` channels to `target`, each with its own subchannel, hence
 // its own TCP connection, and waits up to 5 s for each to connect. An error
-// naming the target if one does not.
+// naming the target if one does not. `credentials` null: plaintext.
 absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> ConnectChannels(
-    const std::string& target, int channels);
+    const std::string& target, int channels,
+    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
 // Reads the server's max_users over `channel` (kDefaultMaxUsers if it says
 // 0), then fills the config.prepopulate jams: jam i gets 1 + i % max_users

@@ -98,6 +98,11 @@ ABSL_FLAG(uint32_t, seed, 1, "seed of the random choices");
 ABSL_FLAG(int, initial_users, 0,
           "users hosted from the start, in jams of --max_users, placed by "
           "Start's Sync; they never leave");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA of the balancer's certificate: talk TLS (as jamctl's)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate (mutual TLS); needs --tls_key");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(absl::Duration, deadline, absl::ZeroDuration(),
           "deadline of each call, a Sync's whole stream included (0: a "
           "quarter of --lease, at most 5s)");
@@ -546,6 +551,18 @@ int Main() {
   if (absl::GetFlag(FLAGS_deadline) > absl::ZeroDuration()) {
     options.deadline = absl::GetFlag(FLAGS_deadline);
   }
+  if (!absl::GetFlag(FLAGS_tls_ca).empty() ||
+      !absl::GetFlag(FLAGS_tls_cert).empty()) {
+    absl::StatusOr<BalancerClient::Tls> tls = BalancerClient::Tls::FromFiles(
+        absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert),
+        absl::GetFlag(FLAGS_tls_key));
+    if (!tls.ok()) {
+      std::fprintf(stderr, "%s: %s\n", frontend_id.c_str(),
+                   tls.status().ToString().c_str());
+      return 2;
+    }
+    options.tls = *std::move(tls);
+  }
   // Several replicas: the client follows the leader, on channels of its own
   // (they reconnect within a second). One balancer: the channel above.
   const std::string target = absl::GetFlag(FLAGS_target);
@@ -554,7 +571,7 @@ int Main() {
           ? BalancerClient::Connect(target, options)
           : std::make_unique<BalancerClient>(
                 grpc::CreateCustomChannel(
-                    target, grpc::InsecureChannelCredentials(), args),
+                    target, BalancerClient::Credentials(options.tls), args),
                 options);
 
   Simulator simulator(*client, frontend_id, lease, end,

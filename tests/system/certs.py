@@ -10,6 +10,9 @@ temporary folder (removed by the test's cleanup):
   other-client.crt/.key  a client certificate that other CA signed
 
 EC P-256 keys (fast to make), PKCS#8 PEM, valid one day.
+
+Also a command for tests in other languages (the Node client's):
+`python3 certs.py DIR` makes the same files in DIR, which must exist.
 """
 
 import os
@@ -55,28 +58,34 @@ def _leaf(name, ca, cn, extensions, cwd):
              cwd=cwd)
 
 
+def make(d):
+    """Makes the files above in the folder `d`."""
+    _ca("ca", d)
+    _leaf("server", "ca", "jam-balancer",
+          "basicConstraints=CA:FALSE\n"
+          "keyUsage=critical,digitalSignature\n"
+          "extendedKeyUsage=serverAuth,clientAuth\n"
+          "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n", d)
+    _leaf("client", "ca", "jam-client",
+          "basicConstraints=CA:FALSE\n"
+          "keyUsage=critical,digitalSignature\n"
+          "extendedKeyUsage=clientAuth\n", d)
+    _ca("other-ca", d)
+    _leaf("other-client", "other-ca", "intruder",
+          "basicConstraints=CA:FALSE\n"
+          "keyUsage=critical,digitalSignature\n"
+          "extendedKeyUsage=clientAuth\n", d)
+
+
 class Certs:
-    """Makes the files above; each attribute is a path."""
+    """Makes the files above in a temporary folder that `test`'s cleanup
+    removes; each attribute is a path (ca_crt: ca.crt, other_client_key:
+    other-client.key)."""
 
     def __init__(self, test):
         self.dir = tempfile.mkdtemp(prefix="jam-certs-")
         test.addCleanup(shutil.rmtree, self.dir, True)
-        d = self.dir
-        _ca("ca", d)
-        _leaf("server", "ca", "jam-balancer",
-              "basicConstraints=CA:FALSE\n"
-              "keyUsage=critical,digitalSignature\n"
-              "extendedKeyUsage=serverAuth,clientAuth\n"
-              "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n", d)
-        _leaf("client", "ca", "jam-client",
-              "basicConstraints=CA:FALSE\n"
-              "keyUsage=critical,digitalSignature\n"
-              "extendedKeyUsage=clientAuth\n", d)
-        _ca("other-ca", d)
-        _leaf("other-client", "other-ca", "intruder",
-              "basicConstraints=CA:FALSE\n"
-              "keyUsage=critical,digitalSignature\n"
-              "extendedKeyUsage=clientAuth\n", d)
+        make(self.dir)
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -87,3 +96,8 @@ class Certs:
         if ext not in ("crt", "key") or not stem:
             raise AttributeError(name)
         return self.path(f"{stem.replace('_', '-')}.{ext}")
+
+
+if __name__ == "__main__":
+    import sys
+    make(sys.argv[1])

@@ -6,6 +6,8 @@
 // balancer (--etcd_endpoints), it calls the one that leads and follows the
 // leadership when it moves.
 
+const fs = require('node:fs');
+
 const grpc = require('@grpc/grpc-js');
 
 const { loadService } = require('./service');
@@ -154,6 +156,44 @@ function sleep(ms) {
 // epoch below `highestEpoch` is turned into UNAVAILABLE).
 //
 // One client (and its channels) may serve any number of concurrent calls.
+// One field of the tls option as PEM bytes: a Buffer as it is, a string as
+// the path of a file to read; undefined or null: none.
+function readPem(tls, field) {
+  const value = tls[field];
+  if (value == null) return null;
+  if (Buffer.isBuffer(value)) return value;
+  if (typeof value !== 'string' || value === '') {
+    throw new TypeError(`BalancerClient: tls.${field} must be a file path or a Buffer`);
+  }
+  let pem;
+  try {
+    pem = fs.readFileSync(value);
+  } catch (error) {
+    throw new Error(`BalancerClient: tls.${field}: cannot read ${value}: ${error.message}`);
+  }
+  if (!pem.includes('-----BEGIN ')) {
+    throw new Error(`BalancerClient: tls.${field}: ${value} is not PEM (no -----BEGIN line)`);
+  }
+  return pem;
+}
+
+// grpc-js credentials of the tls option ({ca, cert, key}).
+function tlsCredentials(tls) {
+  if (typeof tls !== 'object') {
+    throw new TypeError('BalancerClient: tls must be an object {ca, cert, key}');
+  }
+  for (const field of Object.keys(tls)) {
+    if (!['ca', 'cert', 'key'].includes(field)) {
+      throw new TypeError(`BalancerClient: unknown tls field ${field} (ca, cert, key)`);
+    }
+  }
+  if ((tls.cert == null) !== (tls.key == null)) {
+    throw new TypeError('BalancerClient: tls.cert and tls.key go together');
+  }
+  return grpc.credentials.createSsl(
+      readPem(tls, 'ca'), readPem(tls, 'key'), readPem(tls, 'cert'));
+}
+
 class BalancerClient {
   #Service;
   #credentials;
@@ -179,28 +219,41 @@ class BalancerClient {
   //                   included.
   //   protoPath       jam_balancer.proto to load (default: the repository's
   //                   proto/jambalancer/v1/jam_balancer.proto).
-  //   credentials     grpc.ChannelCredentials (default: plaintext).
+  //   tls             TLS to the balancer: {ca, cert, key}, each a PEM file's
+  //                   path or a Buffer of PEM. ca: the CA of the server's
+  //                   certificate (left out: Node's root CAs); cert and key:
+  //                   this client's, for a server with --tls_client_ca
+  //                   (both or neither). The server's certificate must be
+  //                   valid for each target's host. Files are read now.
+  //   credentials     grpc.ChannelCredentials (default: plaintext, or those
+  //                   of tls); not together with tls.
   //   channelOptions  options of the gRPC channel(s), e.g.
   //                   {'grpc.max_reconnect_backoff_ms': 1000}. With several
   //                   targets, reconnect backoff defaults to 100 ms up to
   //                   1 s (REPLICA_CHANNEL_OPTIONS).
-  // Throws a TypeError without a target, or the loader's error if the proto
-  // cannot be loaded.
+  // Throws a TypeError without a target or for tls given wrong (naming the
+  // field), an Error naming the field and the path for a TLS file that
+  // cannot be read, or the loader's error if the proto cannot be loaded.
   constructor({
     target,
     targets,
     frontendId = '',
     deadlineMs = DEFAULT_DEADLINE_MS,
     protoPath,
-    credentials = grpc.credentials.createInsecure(),
+    tls,
+    credentials,
     channelOptions = {},
   } = {}) {
     const parsed = parseTargets(target, targets);
     if (parsed.length === 0) {
       throw new TypeError('BalancerClient: option target (host:port) is required');
     }
+    if (tls != null && credentials != null) {
+      throw new TypeError('BalancerClient: give tls or credentials, not both');
+    }
     this.#Service = loadService(protoPath);
-    this.#credentials = credentials;
+    this.#credentials = credentials ??
+        (tls != null ? tlsCredentials(tls) : grpc.credentials.createInsecure());
     this.#targets = Object.freeze(parsed);
     this.#replicated = parsed.length > 1;
     this.#channelOptions = this.#replicated ?
