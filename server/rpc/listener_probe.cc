@@ -85,6 +85,16 @@ absl::Status Failed(absl::string_view what, absl::string_view address) {
 
 }  // namespace
 
+ListenerProbeOptions ListenerProbeOptionsFor(absl::string_view listen,
+                                             int bound_port) {
+  ListenerProbeOptions options;
+  const size_t colon = listen.rfind(':');
+  const absl::string_view host =
+      colon == absl::string_view::npos ? listen : listen.substr(0, colon);
+  options.address = absl::StrCat(host, ":", bound_port);
+  return options;
+}
+
 absl::Status ListenerProbe::ProbeOnce(const std::string& address,
                                       absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;

@@ -25,6 +25,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -42,6 +43,11 @@ struct ListenerProbeOptions {
   // turns it true again).
   int failures_to_unhealthy = 3;
 };
+
+// Options probing a server started with `listen` (host:port as in
+// --listen, port possibly 0) that bound `bound_port`; other fields default.
+ListenerProbeOptions ListenerProbeOptionsFor(absl::string_view listen,
+                                             int bound_port);
 
 class ListenerProbe {
  public:

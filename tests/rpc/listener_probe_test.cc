@@ -164,6 +164,20 @@ TEST(ListenerProbeTest, DetectsAGrpcListenerStoppedByEmfile) {
   server->Shutdown();
 }
 
+TEST(ListenerProbeTest, OptionsForAListenAddressTakeTheBoundPort) {
+  EXPECT_EQ(ListenerProbeOptionsFor("0.0.0.0:0", 4242).address, "0.0.0.0:4242");
+  EXPECT_EQ(ListenerProbeOptionsFor("[::]:50051", 50051).address, "[::]:50051");
+  Listener listener;
+  const int port =
+      std::stoi(listener.address().substr(listener.address().rfind(':') + 1));
+  std::thread server([&] { listener.AcceptOne(); });
+  EXPECT_TRUE(
+      ListenerProbe::ProbeOnce(
+          ListenerProbeOptionsFor("0.0.0.0:0", port).address, absl::Seconds(5))
+          .ok());
+  server.join();
+}
+
 TEST(ListenerProbeTest, RejectsBadOptions) {
   ListenerProbeOptions options;
   options.address = "localhost";
