@@ -98,7 +98,8 @@ absl::Status ApplyTransportLimits(const TransportLimits& limits,
                                   grpc::ServerBuilder& builder) {
   if (absl::Status status = Check(limits); !status.ok()) return status;
   // The quota is shared by every connection of this server; the builder
-  // keeps its own reference.
+  // keeps its own reference. No SetMaxThreads: in gRPC 1.51 it bounds only
+  // the synchronous server's threads, and this server uses the callback API.
   grpc::ResourceQuota quota("jam-balancer");
   quota.Resize(static_cast<size_t>(limits.memory_limit_bytes));
   builder.SetResourceQuota(quota);
