@@ -129,6 +129,28 @@ ABSL_FLAG(std::string, log_format, "text",
 ABSL_FLAG(absl::Duration, shutdown_grace, kDefaults.shutdown_grace,
           "on SIGTERM/SIGINT, how long calls in flight may take to finish "
           "before they are cancelled");
+ABSL_FLAG(uint64_t, max_jams, kDefaults.max_jams,
+          "most jams held at once; calls that would create more are refused "
+          "with RESOURCE_EXHAUSTED");
+ABSL_FLAG(uint64_t, max_total_users, kDefaults.max_total_users,
+          "most users (members and seat reservations, all jams together) "
+          "held at once; calls that would add more are refused with "
+          "RESOURCE_EXHAUSTED. About 100 bytes each: size the memory limit "
+          "for it (README, Limits)");
+ABSL_FLAG(uint64_t, max_sessions, kDefaults.max_sessions,
+          "most front-end sessions at once; a Sync of another front end is "
+          "refused with RESOURCE_EXHAUSTED");
+ABSL_FLAG(std::string, health_listen, kDefaults.health_listen,
+          "host:port of a plaintext port serving only grpc.health.v1.Health "
+          "(for probes that cannot present a client certificate); empty: "
+          "off; port 0 picks a free port (logged at start)");
+ABSL_FLAG(absl::Duration, strand_stall_limit, kDefaults.strand_stall_limit,
+          "health turns NOT_SERVING while the strand has had work but "
+          "finished none for this long");
+ABSL_FLAG(absl::Duration, listener_probe_interval,
+          kDefaults.listener_probe_interval,
+          "how often the gRPC port is probed with a fresh connection; health "
+          "turns NOT_SERVING after 3 failures in a row (0: no probe)");
 ABSL_FLAG(int64_t, grpc_memory_limit, kDefaults.transport.memory_limit_bytes,
           "bytes gRPC may take for connections and calls (a resource quota; "
           "the jams are not counted); above it gRPC shrinks buffers, closes "
@@ -215,6 +237,9 @@ int main(int argc, char** argv) {
       "[--resync_grace=DURATION] "
       "[--metrics_listen=HOST:PORT] [--log_format=text|json] "
       "[--strand_inline=BOOL] "
+      "[--max_jams=N] [--max_total_users=N] [--max_sessions=N] "
+      "[--health_listen=HOST:PORT] [--strand_stall_limit=DURATION] "
+      "[--listener_probe_interval=DURATION] "
       "[--grpc_memory_limit=BYTES] [--max_concurrent_streams=N] "
       "[--max_receive_message_size=BYTES] [--max_send_message_size=BYTES] "
       "[--max_connection_idle=DURATION] [--max_connection_age=DURATION] "
@@ -286,6 +311,13 @@ int main(int argc, char** argv) {
   transport.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
   transport.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   options.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  options.max_jams = absl::GetFlag(FLAGS_max_jams);
+  options.max_total_users = absl::GetFlag(FLAGS_max_total_users);
+  options.max_sessions = absl::GetFlag(FLAGS_max_sessions);
+  options.health_listen = absl::GetFlag(FLAGS_health_listen);
+  options.strand_stall_limit = absl::GetFlag(FLAGS_strand_stall_limit);
+  options.listener_probe_interval =
+      absl::GetFlag(FLAGS_listener_probe_interval);
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
@@ -382,6 +414,13 @@ int main(int argc, char** argv) {
        {"resync_grace", absl::FormatDuration(options.resync_grace)},
        {"strand_inline", options.strand_inline ? "true" : "false"},
        {"shutdown_grace", absl::FormatDuration(options.shutdown_grace)},
+       {"max_jams", absl::StrCat(options.max_jams)},
+       {"max_total_users", absl::StrCat(options.max_total_users)},
+       {"max_sessions", absl::StrCat(options.max_sessions)},
+       {"health_port", absl::StrCat((*server)->health_port())},
+       {"strand_stall_limit", absl::FormatDuration(options.strand_stall_limit)},
+       {"listener_probe_interval",
+        absl::FormatDuration(options.listener_probe_interval)},
        {"tls", TlsMode(options)},
        {"tls_cert", options.tls_cert},
        {"tls_client_ca", options.tls_client_ca}});

@@ -5,8 +5,8 @@
 #include <optional>
 #include <utility>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 
 namespace jambalancer {
@@ -23,10 +23,6 @@ class ExpiryQueue {
   ExpiryQueue() = default;
   ExpiryQueue(const ExpiryQueue&) = delete;
   ExpiryQueue& operator=(const ExpiryQueue&) = delete;
-
-  // Sizes the key index for `count` keys (growth up to there never
-  // rehashes it).
-  void Reserve(size_t count) { deadlines_.reserve(count); }
 
   // Sets `key` to expire at `when`, replacing the deadline it had.
   void Schedule(Key key, absl::Time when) {
@@ -75,7 +71,9 @@ class ExpiryQueue {
 
  private:
   absl::btree_set<std::pair<absl::Time, Key>> by_deadline_;
-  absl::flat_hash_map<Key, absl::Time> deadlines_;  // Exact, as scheduled.
+  // A B-tree, not a hash map: it grows a node at a time, never rehashing
+  // millions of entries in one call.
+  absl::btree_map<Key, absl::Time> deadlines_;  // Exact, as scheduled.
 };
 
 }  // namespace jambalancer

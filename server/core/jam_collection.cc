@@ -23,8 +23,8 @@ JamCollection::JamCollection(uint32_t max_users, const CollectionLimits& limits)
   assert(max_users >= 1);
   counters_.max_users = max_users_;
   counters_.jams_by_members.assign(max_users_ + 2, 0);
-  // Sized now, growth never rehashes. Only the control bytes are written:
-  // the slots cost memory as they fill.
+  // The id tables' indexes sized now: growth never rehashes them (at tens
+  // of millions a rehash took seconds). The other sets are B-trees.
   if (limits_.max_jams != UINT64_MAX) {
     assert(limits_.max_jams < kNoHandle);
     jams_.Reserve(limits_.max_jams);
@@ -32,8 +32,6 @@ JamCollection::JamCollection(uint32_t max_users, const CollectionLimits& limits)
   if (limits_.max_total_users != UINT64_MAX) {
     assert(limits_.max_total_users < kNoHandle);
     users_.Reserve(limits_.max_total_users);
-    reservations_.Reserve(limits_.max_total_users);
-    held_.reserve(limits_.max_total_users);
   }
 }
 
@@ -324,11 +322,6 @@ void JamCollection::StartResync(absl::Time until, absl::Duration redirect_ttl) {
   assert(redirect_ttl > absl::ZeroDuration());
   resync_.until = until;
   resync_.redirect_ttl = redirect_ttl;
-  if (limits_.max_jams != UINT64_MAX) {  // No rehash as the window fills.
-    resync_.closed_ids.reserve(limits_.max_jams);
-    resync_.made_ids.reserve(limits_.max_jams);
-    resync_.closed_jams.reserve(limits_.max_jams);
-  }
 }
 
 std::string JamCollection::MakeJamId() {
@@ -353,7 +346,7 @@ void JamCollection::CloseNamedJam(absl::string_view jam_id, absl::Time now) {
 
 void JamCollection::EndResyncIfDue(absl::Time now) {
   if (resync_.until == absl::InfinitePast() || now < resync_.until) return;
-  const absl::flat_hash_set<Handle> closed = std::move(resync_.closed_jams);
+  const absl::btree_set<Handle> closed = std::move(resync_.closed_jams);
   resync_ = Resync();
   for (Handle jam : closed) {
     const size_t occupancy = jams_[jam].occupancy();

@@ -453,14 +453,18 @@ class JamCollection {
   // Reservation holders by the time their seat lapses.
   ExpiryQueue<Handle> reservations_;
   // Holders whose reservation is a held seat (a subset of reservations_).
-  absl::flat_hash_set<Handle> held_;
+  // This and the sets below are B-trees: they grow a node at a time, where
+  // a hash set would rehash all its entries in one call (tens of
+  // milliseconds at a million); the id tables are sized for the limits
+  // instead.
+  absl::btree_set<Handle> held_;
   // The resync window (see StartResync); the sets are empty outside it.
   struct Resync {
     absl::Time until = absl::InfinitePast();
     absl::Duration redirect_ttl;
-    absl::flat_hash_set<std::string> closed_ids;  // Named by front ends.
-    absl::flat_hash_set<std::string> made_ids;    // Made up here.
-    absl::flat_hash_set<Handle> closed_jams;      // Stored closed jams.
+    absl::btree_set<std::string> closed_ids;  // Named by front ends.
+    absl::btree_set<std::string> made_ids;    // Made up here.
+    absl::btree_set<Handle> closed_jams;      // Stored closed jams.
   } resync_;
   // The running counters and jams_by_members of Snapshot(), kept up to date
   // as things change (jams_by_members by Reindex, FindOrCreateJam and

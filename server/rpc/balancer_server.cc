@@ -3,13 +3,16 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/stubs/common.h"
 #include "grpc/health/v1/health.pb.h"
 #include "server/rpc/server_credentials.h"
 #include "server/rpc/transport_limits.h"
+#include "server/util/log.h"
 #include "server/util/version.h"
 
 namespace jambalancer {
@@ -55,6 +58,24 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
   if (options.listen.empty()) {
     return absl::InvalidArgumentError("listen must be host:port");
   }
+  // Handles are 32 bits (see IdTable).
+  constexpr uint64_t kMaxCount = uint64_t{1} << 31;
+  if (options.max_jams < 1 || options.max_jams > kMaxCount ||
+      options.max_total_users < 1 || options.max_total_users > kMaxCount ||
+      options.max_sessions < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_jams and max_total_users must be in [1, ", kMaxCount,
+        "] and max_sessions at least 1; got ", options.max_jams, ", ",
+        options.max_total_users, " and ", options.max_sessions));
+  }
+  if (options.strand_stall_limit < absl::Milliseconds(100) ||
+      options.listener_probe_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("strand_stall_limit must be at least 100ms and "
+                     "listener_probe_interval not negative; got ",
+                     absl::FormatDuration(options.strand_stall_limit), " and ",
+                     absl::FormatDuration(options.listener_probe_interval)));
+  }
   // Reflection can describe only what the generated pool holds; naming the
   // health descriptor links it in, so grpc.health.v1.Health is describable.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
@@ -96,12 +117,97 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
       return status;
     }
   }
-  grpc::HealthCheckServiceInterface* health =
-      server->server_->GetHealthCheckService();
-  health->SetServingStatus("", true);
-  health->SetServingStatus(v1::JamBalancerService::service_full_name(),
-                           gate == nullptr);
+  if (!options.health_listen.empty()) {
+    if (absl::Status status = server->StartHealthPort(options.health_listen);
+        !status.ok()) {
+      return status;
+    }
+  }
+  {
+    absl::MutexLock lock(&server->health_mu_);
+    server->PublishHealth();
+  }
+  if (absl::Status status = server->StartWatchdog(); !status.ok()) {
+    return status;
+  }
   return server;
+}
+
+absl::Status BalancerServer::StartHealthPort(const std::string& listen) {
+  // A server with no service of its own: the default health service is all
+  // it has (and reflection, which describes just that).
+  grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  if (absl::Status status = ApplyTransportLimits(options_.transport, builder);
+      !status.ok()) {
+    return status;
+  }
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(),
+                           &health_port_);
+  health_server_ = builder.BuildAndStart();
+  if (health_server_ == nullptr || health_port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve health on ", listen,
+                     " (address in use, or not a valid host:port)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BalancerServer::StartWatchdog() {
+  std::vector<LivenessWatchdog::Check> checks;
+  const absl::Duration stall_limit = options_.strand_stall_limit;
+  checks.push_back({"strand", [this, stall_limit] {
+                      const absl::Duration stalled = pool_.Stalled();
+                      if (stalled <= stall_limit) return absl::OkStatus();
+                      return absl::UnavailableError(absl::StrCat(
+                          "no operation finished for ",
+                          absl::FormatDuration(stalled), " (limit ",
+                          absl::FormatDuration(stall_limit), ")"));
+                    }});
+  if (options_.listener_probe_interval > absl::ZeroDuration()) {
+    ListenerProbeOptions probe;
+    std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
+    probe.address = absl::StrCat(host, ":", port_);
+    probe.interval = options_.listener_probe_interval;
+    auto started = ListenerProbe::Start(probe);
+    if (!started.ok()) return started.status();
+    listener_probe_ = *std::move(started);
+    checks.push_back({"listener", [probe = listener_probe_.get()] {
+                        return probe->Check();
+                      }});
+  }
+  // Often enough to notice a stall within a fraction of its limit.
+  const absl::Duration interval = std::clamp(
+      stall_limit / 4, absl::Milliseconds(50), absl::Milliseconds(500));
+  watchdog_ = std::make_unique<LivenessWatchdog>(
+      std::move(checks), interval, [this](const absl::Status& liveness) {
+        if (liveness.ok()) {
+          Log(LogLevel::kInfo, "alive again: health SERVING");
+        } else {
+          Log(LogLevel::kError, "not alive: health NOT_SERVING",
+              {{"reason", std::string(liveness.message())}});
+        }
+        absl::MutexLock lock(&health_mu_);
+        alive_ = liveness.ok();
+        PublishHealth();
+      });
+  return absl::OkStatus();
+}
+
+void BalancerServer::PublishHealth() {
+  const bool process = alive_ && !stopping_;
+  const bool service = process && leading_;
+  for (grpc::Server* server : {server_.get(), health_server_.get()}) {
+    if (server == nullptr) continue;
+    grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+    if (stopping_) {
+      health->Shutdown();  // NOT_SERVING for good, whatever is set later.
+      continue;
+    }
+    health->SetServingStatus("", process);
+    health->SetServingStatus(v1::JamBalancerService::service_full_name(),
+                             service);
+  }
 }
 
 void BalancerServer::StartResync(PoolState& state, absl::Time now) const {
@@ -118,8 +224,9 @@ void BalancerServer::OnLeadershipChange(bool leading, int64_t epoch) {
     StartResync(state, now);
   });
   // After the reset is queued: calls that see SERVING run on the new state.
-  server_->GetHealthCheckService()->SetServingStatus(
-      v1::JamBalancerService::service_full_name(), leading);
+  absl::MutexLock lock(&health_mu_);
+  leading_ = leading;
+  PublishHealth();
 }
 
 absl::Status BalancerServer::StartMetrics(const std::string& listen) {
@@ -149,9 +256,18 @@ BalancerServer::~BalancerServer() { Shutdown(absl::ZeroDuration()); }
 
 void BalancerServer::Shutdown(absl::Duration grace) {
   std::call_once(shutdown_once_, [this, grace] {
-    if (server_ != nullptr) {
+    watchdog_.reset();
+    listener_probe_.reset();
+    {
       // NOT_SERVING first, so health-checking load balancers drain us.
-      server_->GetHealthCheckService()->Shutdown();
+      absl::MutexLock lock(&health_mu_);
+      stopping_ = true;
+      PublishHealth();
+    }
+    if (health_server_ != nullptr) {
+      health_server_->Shutdown(absl::ToChronoTime(absl::Now()));
+    }
+    if (server_ != nullptr) {
       // Calls in flight still need the strand to finish: stop it afterwards.
       server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
       server_->Wait();

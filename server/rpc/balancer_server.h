@@ -7,12 +7,16 @@
 #include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "prometheus/exposer.h"
 #include "server/metrics/metrics_collector.h"
 #include "server/metrics/rpc_metrics.h"
 #include "server/rpc/jam_balancer_service_impl.h"
+#include "server/rpc/listener_probe.h"
+#include "server/rpc/liveness_watchdog.h"
 #include "server/rpc/server_options.h"
 #include "server/rpc/serving_gate.h"
 #include "server/runtime/jam_pool.h"
@@ -41,6 +45,11 @@ class BalancerServer {
   int port() const { return port_; }
   // The metrics port actually bound; 0 when metrics are off.
   int metrics_port() const { return metrics_port_; }
+  // The health-only port actually bound; 0 when it is off.
+  int health_port() const { return health_port_; }
+
+  // The pool, for tests that must hold its strand.
+  JamPool& pool_for_testing() { return pool_; }
 
   // A leadership transition (any thread; in order). Leading at `epoch`:
   // the pool starts over empty at that epoch, with the resync window of a
@@ -58,12 +67,15 @@ class BalancerServer {
   BalancerServer(const ServerOptions& options, const ServingGate* gate)
       : options_(options),
         gate_(gate),
-        pool_(options.max_users, options.strand_inline),
+        pool_(options.max_users, options.strand_inline,
+              PoolLimits{{options.max_jams, options.max_total_users},
+                         options.max_sessions}),
         service_(&pool_, &rpc_metrics_,
                  CommandParser(
                      {options.reservation_ttl, options.max_reservation_ttl},
                      {options.lease_ttl, options.max_lease_ttl}),
-                 gate) {}
+                 gate),
+        leading_(gate == nullptr) {}
 
   // The resync window of a start, on the pool's state at `now`. Strand
   // only.
@@ -71,6 +83,13 @@ class BalancerServer {
 
   // Starts the /metrics endpoint. UNAVAILABLE if it cannot listen.
   absl::Status StartMetrics(const std::string& listen);
+  // Starts the plaintext health-only server. UNAVAILABLE if it cannot
+  // listen.
+  absl::Status StartHealthPort(const std::string& listen);
+  // Starts the liveness watchdog (strand, listener).
+  absl::Status StartWatchdog();
+  // Sets every health status from leading_, alive_ and stopping_.
+  void PublishHealth() ABSL_EXCLUSIVE_LOCKS_REQUIRED(health_mu_);
 
   const ServerOptions options_;
   const ServingGate* const gate_;  // Null: the server runs alone.
@@ -79,6 +98,18 @@ class BalancerServer {
   JamBalancerServiceImpl service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
+  // Serves grpc.health.v1.Health only, in plaintext; null when off.
+  std::unique_ptr<grpc::Server> health_server_;
+  int health_port_ = 0;
+  // What health reports: SERVING for "" while alive and not stopping; for
+  // the balancer service, also only while leading.
+  absl::Mutex health_mu_;
+  bool leading_ ABSL_GUARDED_BY(health_mu_);
+  bool alive_ ABSL_GUARDED_BY(health_mu_) = true;
+  bool stopping_ ABSL_GUARDED_BY(health_mu_) = false;
+  std::unique_ptr<ListenerProbe> listener_probe_;
+  // Destroyed before what its checks read.
+  std::unique_ptr<LivenessWatchdog> watchdog_;
   // Destroyed first: scrapes stop before what they read goes away.
   std::shared_ptr<MetricsCollector> metrics_collector_;
   std::unique_ptr<prometheus::Exposer> metrics_exposer_;

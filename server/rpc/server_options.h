@@ -39,6 +39,22 @@ struct ServerOptions {
   // On shutdown, how long calls in flight may take before they are
   // cancelled.
   absl::Duration shutdown_grace = absl::Seconds(5);
+  // Bounds on the state, so that memory has a ceiling: calls that would
+  // pass one are refused with RESOURCE_EXHAUSTED naming it. Sized for the
+  // Kubernetes manifest's 512 MiB (see README, "Limits").
+  uint64_t max_jams = 1'000'000;
+  uint64_t max_total_users = 2'000'000;  // Members and reservations.
+  uint64_t max_sessions = 10'000;
+  // host:port of a plaintext port that serves only grpc.health.v1.Health,
+  // with the gRPC port's statuses (for probes that cannot present a client
+  // certificate); empty: off; port 0 picks a free port.
+  std::string health_listen;
+  // Health turns NOT_SERVING (for "" and the service) while the strand has
+  // had work but finished none for this long, or the gRPC port stopped
+  // accepting connections (listener_probe_interval).
+  absl::Duration strand_stall_limit = absl::Seconds(5);
+  // How often the gRPC port is probed with a fresh connection; 0: never.
+  absl::Duration listener_probe_interval = absl::Seconds(5);
   // What one peer may cost below the service (gRPC memory, streams, message
   // sizes, connection lifetimes).
   TransportLimits transport;
