@@ -12,6 +12,7 @@ asserts are what holds with it, the prints are the numbers to watch.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -423,10 +424,19 @@ class AttackTest(unittest.TestCase):
         """A server limited to 256 descriptors (prlimit: soft = hard, so
         raising the soft limit does not help) flooded with 400 TCP
         connections: accept4 fails with EMFILE. gRPC 1.51 then stops
-        accepting for good (CVE-2023-4785); the test records whether the
-        listener came back, and that calls fail when it did not."""
-        server = self.start(prefix=("prlimit", "--nofile=256:256"))
+        accepting for good (CVE-2023-4785); the listener probe notices
+        and the health port (--health_listen) answers NOT_SERVING, so an
+        orchestrator replaces the process."""
+        server = self.start("--health_listen=127.0.0.1:0",
+                            "--listener_probe_interval=500ms",
+                            prefix=("prlimit", "--nofile=256:256"))
+        health_port = int(re.search(r"\bhealth_port=(\d+)",
+                                    server.start_line).group(1))
+        health = Stub(f"127.0.0.1:{health_port}")
+        self.addCleanup(health.close)
+        self.assertEqual(health_status(health), "SERVING")
         self.load(server)
+        flood_start = time.monotonic()
         attacker = harness.Background(self, [
             "/usr/bin/python3", os.path.join(HERE, "attack_clients.py"),
             "fd_flood", f"--port={server.port}", "--connections=400",
@@ -443,16 +453,37 @@ class AttackTest(unittest.TestCase):
             accepts = True
         except grpc.RpcError:
             accepts = False
+        # Three failed probes in a row (500 ms apart, 2 s each at most).
+        deadline = time.monotonic() + 20
+        status = health_status(health)
+        while status != "NOT_SERVING" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = health_status(health)
+        unhealthy_after = time.monotonic() - flood_start
         print(f"\n[{self._testMethodName}] attacker: {json.dumps(report)}; "
               f"server logged EMFILE: {emfile}; accepts new connections "
-              f"after the flood: {accepts}", flush=True)
+              f"after the flood: {accepts}; health port: {status} "
+              f"{unhealthy_after:.1f} s after the flood began", flush=True)
         self.assertTrue(emfile, server.stderr())
         self.assertIsNone(server.process.poll(), server.stderr())
-        # gRPC 1.51: the listener is gone for good; an orchestrator must
-        # replace the process (see ListenerProbe).
+        # gRPC 1.51: the listener is gone for good.
         self.assertFalse(accepts, "the listener came back: gRPC was fixed? "
                          "update README.md and this test")
+        self.assertEqual(status, "NOT_SERVING", server.stderr())
+        self.assertIn("listener", server.stderr())
 
+
+def health_status(stub):
+    """grpc.health.v1.Health/Check of "" on `stub`: SERVING, NOT_SERVING,
+    or the error's code."""
+    try:
+        answer = stub.channel.unary_unary("/grpc.health.v1.Health/Check")(
+            b"", timeout=2)
+    except grpc.RpcError as error:
+        return error.code().name
+    # HealthCheckResponse.status (field 1): 1 SERVING, 2 NOT_SERVING.
+    return {b"\x08\x01": "SERVING", b"\x08\x02": "NOT_SERVING"}.get(
+        answer, repr(answer))
 
 if __name__ == "__main__":
     harness.main()
