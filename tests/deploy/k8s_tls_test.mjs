@@ -10,13 +10,35 @@
 // exactly those Secrets, for the names the clients dial, from CAs that fit
 // together.
 //
-// Usage: node k8s_tls_test.mjs --server=PATH [--kubectl=PATH]
+// Then they run: the patched StatefulSet's arguments start a three-member
+// etcd (the etcd on PATH, on loopback, the Secret's files made by
+// tests/system/certs.py) that answers etcdctl only over TLS with a client
+// certificate and the probes' paths in plaintext, and a balancer given the
+// Deployment's etcd flags leads on it.
+//
+// Usage: node k8s_tls_test.mjs --server=PATH --jamctl=PATH [--kubectl=PATH]
 
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import path from "node:path";
 import { test } from "node:test";
 
-import { DEPLOY, check, options, parseYamlAll, readText, requireTool, serverFlags, unknownFlags, which } from "./lib.mjs";
+import {
+  DEPLOY,
+  ROOT,
+  check,
+  freePorts,
+  options,
+  parseYamlAll,
+  readText,
+  requireTool,
+  run,
+  serverFlags,
+  startServer,
+  tempDir,
+  unknownFlags,
+  which,
+} from "./lib.mjs";
 
 const opts = options();
 const kubectl = opts.kubectl || which("kubectl");
@@ -189,4 +211,135 @@ test("cert-manager makes each mounted Secret, for the names clients dial, from C
   assert.ok(etcdServing.dnsNames.includes(etcdHost), etcdHost);
   assert.ok(etcdServing.dnsNames.includes("*.jam-balancer-etcd"));
   assert.ok(etcdServing.usages.includes("server auth") && etcdServing.usages.includes("client auth"));
+});
+
+// Longest life of an etcd member started here, and how long the cluster may
+// take to become healthy.
+const ETCD_LIFETIME_S = 100;
+const HEALTHY_TIMEOUT_MS = 30_000;
+
+// `file` (a path in a mounted TLS Secret of `pod`'s `container`) as the
+// local file certs.py made for it: `names` maps the Secret's keys.
+function localFile(pod, container, file, dir, names) {
+  const { key } = secretFileOf(pod, container, file);
+  return path.join(dir, names[key]);
+}
+
+test("the patched etcd runs: TLS clients with certificates only; a balancer with the Deployment's etcd flags leads", async () => {
+  assert.ok(opts.server && opts.jamctl, "--server and --jamctl");
+  const etcdBinary = which("etcd");
+  const etcdctl = which("etcdctl");
+  assert.ok(etcdBinary && etcdctl, "etcd and etcdctl (tools/install-deps.sh)");
+  const dir = tempDir("deploy-k8s-tls-");
+  check("/usr/bin/python3", [path.join(ROOT, "tests", "system", "certs.py"), dir], { timeoutMs: 60_000 });
+  const serverFiles = { "tls.crt": "server.crt", "tls.key": "server.key", "ca.crt": "ca.crt" };
+  const clientFiles = { "tls.crt": "client.crt", "tls.key": "client.key", "ca.crt": "ca.crt" };
+
+  // Each member's arguments as Kubernetes expands them, on loopback ports.
+  const statefulSet = find(objects, "StatefulSet", "jam-balancer-etcd");
+  const service = statefulSet.spec.serviceName;
+  const containerPort = Object.fromEntries(etcd.ports.map((p) => [p.containerPort, p.name]));
+  const ports = await freePorts(3 * statefulSet.spec.replicas);
+  const members = [...Array(statefulSet.spec.replicas).keys()].map((i) => {
+    const name = `${statefulSet.metadata.name}-${i}`;
+    return {
+      name,
+      host: `${name}.${service}`,
+      ports: { client: ports[3 * i], peer: ports[3 * i + 1], metrics: ports[3 * i + 2] },
+    };
+  });
+  const localize = (member, arg) => {
+    arg = arg.replaceAll("$(POD_NAME)", member.name);
+    if (arg.startsWith("--data-dir=")) return `--data-dir=${path.join(dir, member.name)}`;
+    for (const flag of ["cert-file", "key-file", "trusted-ca-file"]) {
+      if (arg.startsWith(`--${flag}=`)) {
+        return `--${flag}=${localFile(etcdPod, etcd, arg.slice(flag.length + 3), dir, serverFiles)}`;
+      }
+    }
+    return arg.replace(/(https?):\/\/([^:/,]+):(\d+)/g, (url, scheme, host, port) => {
+      const target = host === "0.0.0.0" ? member : members.find((m) => m.host === host);
+      assert.ok(target, `${member.name}: ${url} names no member`);
+      const mapped = target.ports[containerPort[port]];
+      assert.ok(mapped, `${url}: port ${port} is none of the container's`);
+      return `${scheme}://127.0.0.1:${mapped}`;
+    });
+  };
+  const logs = {};
+  const kills = members.map((member) => {
+    const child = spawn(
+      "timeout",
+      ["--signal=KILL", String(ETCD_LIFETIME_S), etcdBinary, ...etcd.args.map((a) => localize(member, a))],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    logs[member.name] = "";
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (chunk) => {
+      logs[member.name] += chunk;
+    });
+    // timeout(1) leads its own process group, etcd in it: kill both.
+    const kill = () => {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    };
+    process.on("exit", kill);
+    return kill;
+  });
+  let server;
+  try {
+    // The readiness probe's path on the plaintext metrics port, as the
+    // kubelet asks it.
+    const deadline = Date.now() + HEALTHY_TIMEOUT_MS;
+    for (const member of members) {
+      const url = `http://127.0.0.1:${member.ports.metrics}${etcd.readinessProbe.httpGet.path}`;
+      while ((await fetch(url, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status).catch(() => 0)) !== 200) {
+        assert.ok(Date.now() < deadline, `${member.name} not healthy on ${url}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const live = await fetch(`http://127.0.0.1:${member.ports.metrics}${etcd.livenessProbe.httpGet.path}`);
+      assert.equal(live.status, 200, `${member.name} liveness`);
+    }
+    // Clients: TLS with a client certificate only.
+    const endpoints = members.map((m) => `127.0.0.1:${m.ports.client}`).join(",");
+    const etcdctlRun = (...args) =>
+      run(etcdctl, [`--endpoints=${endpoints}`, "--dial-timeout=2s", "--command-timeout=3s", ...args, "endpoint", "health"], {
+        timeoutMs: 30_000,
+      });
+    const tls = [`--cacert=${dir}/ca.crt`, `--cert=${dir}/client.crt`, `--key=${dir}/client.key`];
+    const healthy = etcdctlRun(...tls);
+    assert.equal(healthy.status, 0, healthy.stderr);
+    assert.notEqual(etcdctlRun(`--cacert=${dir}/ca.crt`).status, 0, "no client certificate");
+    assert.notEqual(etcdctlRun().status, 0, "plaintext");
+
+    // A balancer with the Deployment's etcd flags (its files made local)
+    // leads: SERVING for the balancer service.
+    const etcdFlags = ["etcd_cacert", "etcd_cert", "etcd_key"].map(
+      (flag) => `--${flag}=${localFile(balancerPod, balancer, balancerFlags[flag], dir, clientFiles)}`,
+    );
+    server = await startServer(opts.server, [
+      "--listen=127.0.0.1:0",
+      "--metrics_listen=127.0.0.1:0",
+      `--etcd_endpoints=${endpoints}`,
+      "--election_ttl=1s",
+      ...etcdFlags,
+    ]);
+    const leads = () =>
+      run(opts.jamctl, [`--target=127.0.0.1:${server.port}`, "--deadline=1s", "health", "jambalancer.v1.JamBalancerService"])
+        .status === 0;
+    const until = Date.now() + 15_000;
+    while (!leads()) {
+      assert.ok(Date.now() < until, `the balancer does not lead:\n${server.stderr()}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } catch (error) {
+    error.message += `\netcd logs:\n${Object.entries(logs)
+      .map(([name, text]) => `--- ${name}\n${text.split("\n").slice(-10).join("\n")}`)
+      .join("\n")}`;
+    throw error;
+  } finally {
+    server?.kill();
+    kills.forEach((kill) => kill());
+  }
 });
