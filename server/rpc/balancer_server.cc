@@ -169,6 +169,7 @@ absl::Status BalancerServer::StartWatchdog() {
     std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
     probe.address = absl::StrCat(host, ":", port_);
     probe.interval = options_.listener_probe_interval;
+    probe.tls = !options_.tls_cert.empty();
     auto started = ListenerProbe::Start(probe);
     if (!started.ok()) return started.status();
     listener_probe_ = *std::move(started);

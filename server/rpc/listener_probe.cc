@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +24,31 @@ constexpr char kPreface[] =
     "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
     "\x00\x00\x00\x04\x00\x00\x00\x00\x00";
 constexpr size_t kPrefaceBytes = sizeof(kPreface) - 1;
+
+// A TLS ClientHello, made by OpenSSL once: a client's first flight.
+const std::string& ClientHello() {
+  static const std::string* const hello = [] {
+    auto* bytes = new std::string;
+    SSL_CTX* context = SSL_CTX_new(TLS_client_method());
+    if (context == nullptr) return bytes;
+    SSL* ssl = SSL_new(context);
+    if (ssl != nullptr) {
+      // The SSL owns both memory BIOs; it writes its hello into `out` and
+      // waits for an answer that never comes.
+      BIO* in = BIO_new(BIO_s_mem());
+      BIO* out = BIO_new(BIO_s_mem());
+      SSL_set_bio(ssl, in, out);
+      SSL_connect(ssl);
+      char* data = nullptr;
+      const long size = BIO_get_mem_data(out, &data);
+      if (size > 0) bytes->assign(data, static_cast<size_t>(size));
+      SSL_free(ssl);
+    }
+    SSL_CTX_free(context);
+    return bytes;
+  }();
+  return *hello;
+}
 
 struct HostPort {
   std::string host;
@@ -96,7 +123,7 @@ ListenerProbeOptions ListenerProbeOptionsFor(absl::string_view listen,
 }
 
 absl::Status ListenerProbe::ProbeOnce(const std::string& address,
-                                      absl::Duration timeout) {
+                                      absl::Duration timeout, bool tls) {
   const absl::Time deadline = absl::Now() + timeout;
   absl::StatusOr<HostPort> target = Split(address);
   if (!target.ok()) return target.status();
@@ -138,7 +165,15 @@ absl::Status ListenerProbe::ProbeOnce(const std::string& address,
   }
   // The kernel completes the TCP handshake even when the server never
   // accepts: only an answer (or a close) from the server tells.
-  if (send(fd, kPreface, kPrefaceBytes, MSG_NOSIGNAL) < 0 && errno != EAGAIN) {
+  const absl::string_view greeting =
+      tls ? absl::string_view(ClientHello())
+          : absl::string_view(kPreface, kPrefaceBytes);
+  if (greeting.empty()) {
+    return absl::InternalError(
+        absl::StrCat("listener probe of ", address, ": no TLS ClientHello"));
+  }
+  if (send(fd, greeting.data(), greeting.size(), MSG_NOSIGNAL) < 0 &&
+      errno != EAGAIN) {
     return Failed("send", address);
   }
   const int ready = WaitFor(fd, POLLIN, deadline);
@@ -192,7 +227,8 @@ absl::Status ListenerProbe::Check() const {
 
 void ListenerProbe::Run() {
   do {
-    const absl::Status status = ProbeOnce(options_.address, options_.timeout);
+    const absl::Status status =
+        ProbeOnce(options_.address, options_.timeout, options_.tls);
     absl::MutexLock lock(&mu_);
     if (status.ok()) {
       failures_in_a_row_ = 0;

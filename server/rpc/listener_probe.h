@@ -9,11 +9,12 @@
 // (health NOT_SERVING on a separate port, which an orchestrator watches).
 //
 // Every `interval` the probe opens a fresh TCP connection to the port,
-// sends the HTTP/2 client preface and waits up to `timeout` for the server
-// to answer anything or to close the connection: either means the server
-// accepted it. A connection left in the kernel's backlog gets neither. No
-// credentials are needed: a TLS port answers the preface with an alert or
-// closes (gRPC then logs a failed handshake each time).
+// sends the HTTP/2 client preface (or, to a TLS port, a TLS ClientHello)
+// and waits up to `timeout` for the server to answer anything or to close
+// the connection: either means the server accepted it. A connection left
+// in the kernel's backlog gets neither. No credentials are needed: a TLS
+// port answers the ClientHello with its ServerHello, also when it asks for
+// client certificates; the probe then hangs up.
 //
 // Thread-safe: healthy() and Check() may be called from any thread.
 
@@ -42,6 +43,9 @@ struct ListenerProbeOptions {
   // Failed probes in a row after which healthy() turns false (one success
   // turns it true again).
   int failures_to_unhealthy = 3;
+  // The port serves TLS: greet it with a ClientHello. (The HTTP/2 preface
+  // works too, but gRPC logs an error for each such failed handshake.)
+  bool tls = false;
 };
 
 // Options probing a server started with `listen` (host:port as in
@@ -61,7 +65,7 @@ class ListenerProbe {
   // calling thread: OK if the server accepted within `timeout`, else
   // UnavailableError (or DeadlineExceededError) saying what failed.
   static absl::Status ProbeOnce(const std::string& address,
-                                absl::Duration timeout);
+                                absl::Duration timeout, bool tls = false);
 
   ListenerProbe(const ListenerProbe&) = delete;
   ListenerProbe& operator=(const ListenerProbe&) = delete;
