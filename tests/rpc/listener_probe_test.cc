@@ -44,10 +44,14 @@ class Listener {
   ~Listener() { close(fd_); }
   std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
   // Accepts one connection and closes it (as a TLS server closes on a
-  // preface it cannot read).
-  void AcceptOne() {
+  // preface it cannot read); returns the first byte it got, or -1.
+  int AcceptOne() {
     const int client = accept(fd_, nullptr, nullptr);
-    if (client >= 0) close(client);
+    if (client < 0) return -1;
+    unsigned char first = 0;
+    const bool got = recv(client, &first, 1, 0) == 1;
+    close(client);
+    return got ? first : -1;
   }
 
  private:
@@ -176,6 +180,20 @@ TEST(ListenerProbeTest, OptionsForAListenAddressTakeTheBoundPort) {
           ListenerProbeOptionsFor("0.0.0.0:0", port).address, absl::Seconds(5))
           .ok());
   server.join();
+}
+
+TEST(ListenerProbeTest, GreetsWithTheHttp2PrefaceOrATlsClientHello) {
+  for (const bool tls : {false, true}) {
+    Listener listener;
+    int first = -1;
+    std::thread server([&] { first = listener.AcceptOne(); });
+    EXPECT_TRUE(
+        ListenerProbe::ProbeOnce(listener.address(), absl::Seconds(5), tls)
+            .ok());
+    server.join();
+    // 'P' of "PRI * HTTP/2.0", or a TLS handshake record (type 22).
+    EXPECT_EQ(first, tls ? 0x16 : 'P') << "tls " << tls;
+  }
 }
 
 TEST(ListenerProbeTest, RejectsBadOptions) {
