@@ -7,6 +7,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -17,6 +18,12 @@
 namespace jambalancer {
 namespace {
 
+// OpenSSL's passphrase callback: none (its default would prompt on the
+// terminal for an encrypted key).
+int NoPassphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*u*/) {
+  return 0;
+}
+
 // OK if `cert_pem` starts with a certificate whose public key is that of
 // `key_pem`. gRPC would only fail to listen, without saying why.
 absl::Status CheckKeyPair(const std::string& cert_pem,
@@ -26,7 +33,8 @@ absl::Status CheckKeyPair(const std::string& cert_pem,
       BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())),
       &BIO_free);
   std::unique_ptr<X509, decltype(&X509_free)> cert(
-      PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr), &X509_free);
+      PEM_read_bio_X509(cert_bio.get(), nullptr, NoPassphrase, nullptr),
+      &X509_free);
   if (cert == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         "tls_cert \"", options.tls_cert, "\": no PEM certificate in it"));
@@ -35,7 +43,7 @@ absl::Status CheckKeyPair(const std::string& cert_pem,
       BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())),
       &BIO_free);
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
-      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr),
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassphrase, nullptr),
       &EVP_PKEY_free);
   if (key == nullptr) {
     return absl::InvalidArgumentError(

@@ -26,6 +26,10 @@ class ServerCredentialsTest : public testing::Test {
         "/usr/bin/python3 ", JAM_CERTS_SCRIPT, " ", *dir_, " >/dev/null");
     ASSERT_EQ(std::system(command.c_str()), 0) << command;
     std::ofstream(Path("plain.txt")) << "no PEM here\n";
+    const std::string encrypt =
+        absl::StrCat("openssl pkey -in ", Path("server.key"),
+                     " -aes128 -passout pass:secret -out ", Path("enc.key"));
+    ASSERT_EQ(std::system(encrypt.c_str()), 0) << encrypt;
   }
   static void TearDownTestSuite() {
     std::system(absl::StrCat("rm -rf ", *dir_).c_str());
@@ -94,6 +98,10 @@ TEST_F(ServerCredentialsTest, BadFilesNameTheOptionAndThePath) {
   test::ExpectInvalidArgument(
       BuildServerCredentials(Tls("server.crt", "client.key")).status(),
       Path("client.key"), "is not the key of tls_cert");
+  // An encrypted key: refused, without asking for a passphrase.
+  test::ExpectInvalidArgument(
+      BuildServerCredentials(Tls("server.crt", "enc.key")).status(),
+      Path("enc.key"), "no unencrypted PEM private key");
 }
 
 }  // namespace
