@@ -268,12 +268,9 @@ int main(int argc, char** argv) {
 
   // Every connection holds a descriptor: a soft limit of 1024 would let a
   // thousand idle connections stop the listener (accept4: EMFILE).
-  if (absl::StatusOr<jambalancer::FdLimit> fds = jambalancer::RaiseFdLimit();
-      fds.ok()) {
-    Log(LogLevel::kInfo, "open file limit raised to the hard limit",
-        {{"before", absl::StrCat(fds->before)},
-         {"after", absl::StrCat(fds->after)}});
-  } else {
+  // Both limits go in the start-up line.
+  const absl::StatusOr<jambalancer::FdLimit> fds = jambalancer::RaiseFdLimit();
+  if (!fds.ok()) {
     Log(LogLevel::kError, "open file limit left as it was",
         {{"error", std::string(fds.status().message())}});
   }
@@ -379,24 +376,6 @@ int main(int argc, char** argv) {
          {"etcd_cert", election.etcd_cert},
          {"advertise_address", election.advertise_address}});
   }
-  Log(LogLevel::kInfo, "transport limits",
-      {{"grpc_memory_limit", absl::StrCat(transport.memory_limit_bytes)},
-       {"max_concurrent_streams",
-        absl::StrCat(transport.max_concurrent_streams)},
-       {"max_receive_message_size",
-        absl::StrCat(transport.max_receive_message_bytes)},
-       {"max_send_message_size",
-        absl::StrCat(transport.max_send_message_bytes)},
-       {"max_connection_idle",
-        absl::FormatDuration(transport.max_connection_idle)},
-       {"max_connection_age",
-        absl::FormatDuration(transport.max_connection_age)},
-       {"max_connection_age_grace",
-        absl::FormatDuration(transport.max_connection_age_grace)},
-       {"handshake_timeout", absl::FormatDuration(transport.handshake_timeout)},
-       {"keepalive_time", absl::FormatDuration(transport.keepalive_time)},
-       {"keepalive_timeout",
-        absl::FormatDuration(transport.keepalive_timeout)}});
   const int metrics_port = (*server)->metrics_port();
   Log(LogLevel::kInfo, "jam-balancer started",
       {{"version", jambalancer::kVersion},
@@ -414,6 +393,24 @@ int main(int argc, char** argv) {
        {"resync_grace", absl::FormatDuration(options.resync_grace)},
        {"strand_inline", options.strand_inline ? "true" : "false"},
        {"shutdown_grace", absl::FormatDuration(options.shutdown_grace)},
+       {"open_file_limit_was", fds.ok() ? absl::StrCat(fds->before) : "?"},
+       {"open_file_limit", fds.ok() ? absl::StrCat(fds->after) : "?"},
+       {"grpc_memory_limit", absl::StrCat(transport.memory_limit_bytes)},
+       {"max_concurrent_streams",
+        absl::StrCat(transport.max_concurrent_streams)},
+       {"max_receive_message_size",
+        absl::StrCat(transport.max_receive_message_bytes)},
+       {"max_send_message_size",
+        absl::StrCat(transport.max_send_message_bytes)},
+       {"max_connection_idle",
+        absl::FormatDuration(transport.max_connection_idle)},
+       {"max_connection_age",
+        absl::FormatDuration(transport.max_connection_age)},
+       {"max_connection_age_grace",
+        absl::FormatDuration(transport.max_connection_age_grace)},
+       {"handshake_timeout", absl::FormatDuration(transport.handshake_timeout)},
+       {"keepalive_time", absl::FormatDuration(transport.keepalive_time)},
+       {"keepalive_timeout", absl::FormatDuration(transport.keepalive_timeout)},
        {"max_jams", absl::StrCat(options.max_jams)},
        {"max_total_users", absl::StrCat(options.max_total_users)},
        {"max_sessions", absl::StrCat(options.max_sessions)},
