@@ -59,7 +59,9 @@ PoolReading MetricsCollector::ReadPool(JamPool& pool, absl::Duration timeout) {
     reading.collection = read->snapshot;
     reading.sessions = read->sessions;
   }
+  reading.limits = pool.limits();
   reading.strand_queue_depth = pool.QueueDepth();
+  reading.strand_longest_step = pool.LongestStep();
   reading.strand_wait = pool.strand_wait_time().Read();
   reading.strand_run = pool.strand_run_time().Read();
   return reading;

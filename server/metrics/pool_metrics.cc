@@ -166,15 +166,39 @@ std::vector<MetricFamily> PoolFamilies(absl::Span<const PoolReading> pools) {
   MetricFamily run =
       Family("jam_balancer_strand_run_seconds",
              "Time operations ran on the strand.", MetricType::Histogram);
+  MetricFamily longest =
+      Family("jam_balancer_strand_longest_step_seconds",
+             "The longest any operation or step has run on the strand since "
+             "start.",
+             MetricType::Gauge);
+  MetricFamily limits = Family(
+      "jam_balancer_limit",
+      "The state's limits: max_jams, max_total_users (members and "
+      "reservations together) and max_sessions; calls past one are refused "
+      "with RESOURCE_EXHAUSTED.",
+      MetricType::Gauge);
   for (const PoolReading& pool : pools) {
     AddSeries(depth, pool).gauge.value =
         static_cast<double>(pool.strand_queue_depth);
+    AddSeries(longest, pool).gauge.value =
+        absl::ToDoubleSeconds(pool.strand_longest_step);
+    const std::pair<const char*, uint64_t> values[] = {
+        {"max_jams", pool.limits.collection.max_jams},
+        {"max_total_users", pool.limits.collection.max_total_users},
+        {"max_sessions", pool.limits.max_sessions}};
+    for (const auto& [name, value] : values) {
+      ClientMetric& metric = AddSeries(limits, pool);
+      metric.label.push_back({"limit", name});
+      metric.gauge.value = static_cast<double>(value);
+    }
     FillHistogram(pool.strand_wait, &AddSeries(wait, pool));
     FillHistogram(pool.strand_run, &AddSeries(run, pool));
   }
   families.push_back(std::move(depth));
   families.push_back(std::move(wait));
   families.push_back(std::move(run));
+  families.push_back(std::move(longest));
+  families.push_back(std::move(limits));
   return families;
 }
 

@@ -6,10 +6,12 @@
 #include <optional>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "prometheus/client_metric.h"
 #include "prometheus/metric_family.h"
 #include "server/core/jam_collection.h"
+#include "server/runtime/pool_state.h"
 #include "server/util/latency_histogram.h"
 
 namespace jambalancer {
@@ -30,15 +32,18 @@ struct PoolReading {
     uint64_t reservations_removed_by_expiry = 0;
   };
   std::optional<Sessions> sessions;
+  // The pool's limits (--max_jams, --max_total_users, --max_sessions).
+  PoolLimits limits;
   size_t strand_queue_depth = 0;
+  absl::Duration strand_longest_step;
   LatencyHistogram::Snapshot strand_wait;
   LatencyHistogram::Snapshot strand_run;
 };
 
 // The jam_balancer_* families of the pools: the collection's gauges,
 // counters and jam-size histogram (max_users taken from each snapshot), the
-// sessions, and the strand's queue depth and timings. One series per pool in
-// each family. Pure: builds families from the readings.
+// sessions, the limits, and the strand's queue depth and timings. One series
+// per pool in each family. Pure: builds families from the readings.
 std::vector<prometheus::MetricFamily> PoolFamilies(
     absl::Span<const PoolReading> pools);
 

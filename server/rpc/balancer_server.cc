@@ -165,9 +165,8 @@ absl::Status BalancerServer::StartWatchdog() {
                           absl::FormatDuration(stall_limit), ")"));
                     }});
   if (options_.listener_probe_interval > absl::ZeroDuration()) {
-    ListenerProbeOptions probe;
-    std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
-    probe.address = absl::StrCat(host, ":", port_);
+    ListenerProbeOptions probe =
+        ListenerProbeOptionsFor(options_.listen, port_);
     probe.interval = options_.listener_probe_interval;
     probe.tls = !options_.tls_cert.empty();
     auto started = ListenerProbe::Start(probe);

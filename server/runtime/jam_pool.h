@@ -62,6 +62,7 @@ class JamPool {
   void Shutdown() { strand_.Shutdown(); }
 
   size_t QueueDepth() const { return strand_.QueueDepth(); }
+  const PoolLimits& limits() const { return limits_; }
   // See Strand::Stalled and Strand::LongestRun: the longest strand step.
   absl::Duration Stalled() const { return strand_.Stalled(); }
   absl::Duration LongestStep() const { return strand_.LongestRun(); }

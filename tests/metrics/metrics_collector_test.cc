@@ -80,9 +80,9 @@ TEST_F(MetricsCollectorTest, CollectsEveryPartOfMetrics) {
                    "jam_balancer_strand_run_seconds", "jam_balancer_build_info",
                    "process_cpu_seconds_total", "process_resident_memory_bytes",
                    "process_open_fds", "process_start_time_seconds"}));
-  // 3 RPC, 12 collection, 4 session, 3 strand, build info and 6 process
-  // families.
-  EXPECT_EQ(names.size(), 29u);
+  // 3 RPC, 12 collection, 4 session, 4 strand, the limits, build info and 6
+  // process families.
+  EXPECT_EQ(names.size(), 31u);
 }
 
 TEST_F(MetricsCollectorTest, SessionFamiliesShowThePoolsSessions) {

@@ -17,7 +17,9 @@ namespace {
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
+using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
+using ::testing::Pair;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -48,6 +50,8 @@ PoolReading Reading(std::vector<ClientMetric::Label> labels,
   reading.strand_queue_depth = 4;
   reading.strand_wait = {{0.001, 0.01}, {1, 3, 4}, 4, 0.5};
   reading.strand_run = {{0.001}, {6, 6}, 6, 0.003};
+  reading.strand_longest_step = absl::Milliseconds(7);
+  reading.limits = {{100, 200}, 5};
   return reading;
 }
 
@@ -73,7 +77,8 @@ constexpr Expected kCollectionFamilies[] = {
 
 const std::vector<std::string> kStrandFamilies = {
     "jam_balancer_strand_queue_depth", "jam_balancer_strand_wait_seconds",
-    "jam_balancer_strand_run_seconds"};
+    "jam_balancer_strand_run_seconds",
+    "jam_balancer_strand_longest_step_seconds", "jam_balancer_limit"};
 
 std::vector<std::string> Names(const std::vector<MetricFamily>& families) {
   std::vector<std::string> names;
@@ -114,6 +119,8 @@ TEST(PoolFamiliesTest, ListsEveryFamilyInOrderWithItsType) {
   EXPECT_EQ(families[12].type, MetricType::Gauge);
   EXPECT_EQ(families[13].type, MetricType::Histogram);
   EXPECT_EQ(families[14].type, MetricType::Histogram);
+  EXPECT_EQ(families[15].type, MetricType::Gauge);
+  EXPECT_EQ(families[16].type, MetricType::Gauge);
 }
 
 TEST(PoolFamiliesTest, CollectionValuesComeFromTheSnapshot) {
@@ -142,7 +149,7 @@ TEST(PoolFamiliesTest, JamMembersBucketsAreCumulativeUpToMaxUsers) {
 TEST(PoolFamiliesTest, StrandFamiliesComeFromTheReading) {
   const PoolReading pools[] = {Reading({}, Snapshot())};
   const std::vector<MetricFamily> families = PoolFamilies(pools);
-  ASSERT_EQ(families.size(), 15u);
+  ASSERT_EQ(families.size(), 17u);
   ASSERT_EQ(families[12].metric.size(), 1u);
   EXPECT_EQ(families[12].metric[0].gauge.value, 4.0);
   ASSERT_EQ(families[13].metric.size(), 1u);
@@ -155,6 +162,19 @@ TEST(PoolFamiliesTest, StrandFamiliesComeFromTheReading) {
   EXPECT_EQ(Buckets(run), (BucketList{{0.001, 6}, {kInf, 6}}));
   EXPECT_EQ(run.sample_count, 6u);
   EXPECT_EQ(run.sample_sum, 0.003);
+  ASSERT_EQ(families[15].metric.size(), 1u);
+  EXPECT_DOUBLE_EQ(families[15].metric[0].gauge.value, 0.007);
+  // One series per limit, labelled with its name.
+  ASSERT_EQ(families[16].metric.size(), 3u);
+  std::vector<std::pair<std::string, double>> limits;
+  for (const ClientMetric& metric : families[16].metric) {
+    ASSERT_EQ(metric.label.size(), 1u);
+    EXPECT_EQ(metric.label[0].name, "limit");
+    limits.emplace_back(metric.label[0].value, metric.gauge.value);
+  }
+  EXPECT_THAT(limits, ElementsAre(Pair("max_jams", 100.0),
+                                  Pair("max_total_users", 200.0),
+                                  Pair("max_sessions", 5.0)));
 }
 
 TEST(PoolFamiliesTest, UnreadCollectionLeavesOnlyTheStrandFamilies) {
@@ -177,8 +197,10 @@ TEST(PoolFamiliesTest, TwoPoolsGiveOneLabelledSeriesEachPerFamily) {
   pool_b.strand_queue_depth = 9;
   const PoolReading pools[] = {Reading({{"pool", "a"}}, Snapshot()), pool_b};
   const std::vector<MetricFamily> families = PoolFamilies(pools);
-  ASSERT_EQ(families.size(), 15u);
+  ASSERT_EQ(families.size(), 17u);
   for (const MetricFamily& family : families) {
+    // The limits have three series a pool (below).
+    if (family.name == "jam_balancer_limit") continue;
     ASSERT_EQ(family.metric.size(), 2u) << family.name;
     EXPECT_EQ(family.metric[0].label,
               (std::vector<ClientMetric::Label>{{"pool", "a"}}))
@@ -198,6 +220,10 @@ TEST(PoolFamiliesTest, TwoPoolsGiveOneLabelledSeriesEachPerFamily) {
   EXPECT_EQ(Buckets(families[11].metric[1].histogram),
             (BucketList{{0, 1}, {1, 2}, {kInf, 3}}));
   EXPECT_EQ(families[11].metric[1].histogram.sample_sum, 4.0);
+  ASSERT_EQ(families[16].metric.size(), 6u);
+  EXPECT_EQ(
+      families[16].metric[3].label,
+      (std::vector<ClientMetric::Label>{{"pool", "b"}, {"limit", "max_jams"}}));
   EXPECT_EQ(families[12].metric[0].gauge.value, 4.0);  // queue depth
   EXPECT_EQ(families[12].metric[1].gauge.value, 9.0);
 }
@@ -206,14 +232,15 @@ TEST(PoolFamiliesTest, PoolWithoutCollectionIsLeftOutOfCollectionFamilies) {
   const PoolReading pools[] = {Reading({{"pool", "a"}}, std::nullopt),
                                Reading({{"pool", "b"}}, Snapshot())};
   const std::vector<MetricFamily> families = PoolFamilies(pools);
-  ASSERT_EQ(families.size(), 15u);
+  ASSERT_EQ(families.size(), 17u);
   for (size_t i = 0; i < families.size(); ++i) {
     const std::vector<ClientMetric>& series = families[i].metric;
     if (i < 12) {
       ASSERT_EQ(series.size(), 1u) << families[i].name;
       EXPECT_EQ(series[0].label[0].value, "b") << families[i].name;
     } else {
-      ASSERT_EQ(series.size(), 2u) << families[i].name;
+      // The limits have three series a pool.
+      ASSERT_EQ(series.size(), i == 16 ? 6u : 2u) << families[i].name;
       EXPECT_EQ(series[0].label[0].value, "a") << families[i].name;
     }
   }
