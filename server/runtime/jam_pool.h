@@ -39,7 +39,7 @@ class JamPool {
   static constexpr size_t kRemovalStep = 2048;
   // Users a Sync places (or checks for removal) in one strand step: a few
   // milliseconds at most.
-  static constexpr size_t kSyncStep = 8192;
+  static constexpr size_t kSyncStep = 2048;
 
   // REQUIRES: max_users >= 1. `run_inline`: see Strand. The state's tables
   // are sized for `limits` (see PoolLimits).
