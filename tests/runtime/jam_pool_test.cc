@@ -3,11 +3,15 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -226,6 +230,86 @@ TEST_P(JamPoolTest, RemovalsQueueInExpiryOrder) {
     return state.sessions_expired == 2 && state.removals.empty() &&
            state.jams.Snapshot(now).user_count == 0;
   }));
+}
+
+// A large Sync runs in strand steps of kSyncStep users: calls queued while
+// it runs are answered before it ends, and its outcome counts everything.
+TEST_P(JamPoolTest, LargeSyncRunsInStepsWithOtherCallsBetween) {
+  JamPool pool(7, /*run_inline=*/GetParam());
+  constexpr int kJams = 2000;
+  constexpr int kPerJam = 5;  // 10,000 users: 5 steps at least.
+  std::vector<std::string> jam_ids;
+  std::vector<std::vector<std::string>> users(kJams);
+  std::vector<std::vector<absl::string_view>> views(kJams);
+  std::vector<JamMembers> jams;
+  for (int j = 0; j < kJams; ++j) {
+    jam_ids.push_back(absl::StrCat("jam-", j));
+    for (int u = 0; u < kPerJam; ++u) {
+      users[j].push_back(absl::StrCat("user-", j, "-", u));
+    }
+  }
+  for (int j = 0; j < kJams; ++j) {
+    views[j].assign(users[j].begin(), users[j].end());
+    jams.push_back({jam_ids[j], views[j]});
+  }
+  std::atomic<int> calls_done{0};
+  std::atomic<int> calls_done_at_sync_end{-1};
+  absl::Notification synced;
+  absl::StatusOr<SyncOutcome> outcome;
+  // Hold the strand (from a thread of its own: an idle inline strand runs
+  // a task on the posting thread) while the Sync and the calls queue up.
+  absl::Notification hold_started;
+  absl::Notification release;
+  std::thread holder([&] {
+    pool.Post([&](PoolState&, absl::Time) {
+      hold_started.Notify();
+      release.WaitForNotification();
+    });
+  });
+  hold_started.WaitForNotification();
+  pool.Post([&](PoolState& state, absl::Time) {
+    state.syncs.emplace_back(JamCollection::PlanReplace("fe", jams),
+                             absl::Seconds(10),
+                             [&](absl::StatusOr<SyncOutcome> result) {
+                               outcome = std::move(result);
+                               calls_done_at_sync_end = calls_done.load();
+                               synced.Notify();
+                             });
+  });
+  // Queued behind the Sync: each runs before its second step.
+  constexpr int kCalls = 50;
+  for (int i = 0; i < kCalls; ++i) {
+    pool.Post([&](PoolState& state, absl::Time now) {
+      state.jams.HasCapacity("jam-0", "", now);
+      ++calls_done;
+    });
+  }
+  // A call that arrives while it runs sees it half done: begun (the session
+  // is live from its first step) and not finished. A probe that posts
+  // itself again each time it runs alternates with the steps (each step
+  // posts the next one); a Sync applied in one step is never seen so.
+  std::atomic<int> seen_mid_sync{0};
+  std::function<void(PoolState&, absl::Time)> probe = [&](PoolState& state,
+                                                          absl::Time now) {
+    if (state.syncs.empty()) return;  // Done.
+    if (state.sessions.IsLive("fe", now)) ++seen_mid_sync;
+    pool.Post(probe);
+  };
+  pool.Post(probe);
+  release.Notify();
+  ASSERT_TRUE(synced.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  holder.join();
+  EXPECT_EQ(calls_done_at_sync_end.load(), kCalls);
+  EXPECT_GT(seen_mid_sync.load(), 0);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(outcome->counts.member_count, uint64_t{kJams * kPerJam});
+  EXPECT_EQ(outcome->counts.jam_count, uint64_t{kJams});
+  const bool live =
+      ReadOnStrand<bool>(pool, [](PoolState& state, absl::Time now) {
+        return state.sessions.IsLive("fe", now) &&
+               state.jams.Snapshot(now).user_count == kJams * kPerJam;
+      });
+  EXPECT_TRUE(live);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, JamPoolTest, ::testing::Bool(),
