@@ -100,8 +100,14 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::Serve(
     return reactor;
   }
 
-  // A call cancelled before its message arrived has an empty message:
-  // never parse it (it would count as an invalid request).
+  // A call cancelled before its message arrived reaches here without one
+  // (not even an empty one): never parse it, it would count as an invalid
+  // request.
+  if (!request->Valid()) {
+    finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                        "the call ended before its request message arrived"));
+    return reactor;
+  }
   if (std::optional<grpc::Status> gone = Abandoned(context); gone.has_value()) {
     finish(*gone);
     return reactor;
