@@ -151,6 +151,10 @@ ABSL_FLAG(absl::Duration, listener_probe_interval,
           kDefaults.listener_probe_interval,
           "how often the gRPC port is probed with a fresh connection; health "
           "turns NOT_SERVING after 3 failures in a row (0: no probe)");
+ABSL_FLAG(absl::Duration, memory_release_interval,
+          kDefaults.memory_release_interval,
+          "how often memory the allocator holds free is given back to the "
+          "operating system (0: never)");
 ABSL_FLAG(int64_t, grpc_memory_limit, kDefaults.transport.memory_limit_bytes,
           "bytes gRPC may take for connections and calls (a resource quota; "
           "the jams are not counted); above it gRPC shrinks buffers, closes "
@@ -240,6 +244,7 @@ int main(int argc, char** argv) {
       "[--max_jams=N] [--max_total_users=N] [--max_sessions=N] "
       "[--health_listen=HOST:PORT] [--strand_stall_limit=DURATION] "
       "[--listener_probe_interval=DURATION] "
+      "[--memory_release_interval=DURATION] "
       "[--grpc_memory_limit=BYTES] [--max_concurrent_streams=N] "
       "[--max_receive_message_size=BYTES] [--max_send_message_size=BYTES] "
       "[--max_connection_idle=DURATION] [--max_connection_age=DURATION] "
@@ -315,6 +320,8 @@ int main(int argc, char** argv) {
   options.strand_stall_limit = absl::GetFlag(FLAGS_strand_stall_limit);
   options.listener_probe_interval =
       absl::GetFlag(FLAGS_listener_probe_interval);
+  options.memory_release_interval =
+      absl::GetFlag(FLAGS_memory_release_interval);
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
@@ -418,6 +425,8 @@ int main(int argc, char** argv) {
        {"strand_stall_limit", absl::FormatDuration(options.strand_stall_limit)},
        {"listener_probe_interval",
         absl::FormatDuration(options.listener_probe_interval)},
+       {"memory_release_interval",
+        absl::FormatDuration(options.memory_release_interval)},
        {"tls", TlsMode(options)},
        {"tls_cert", options.tls_cert},
        {"tls_client_ca", options.tls_client_ca}});

@@ -69,12 +69,14 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
         options.max_total_users, " and ", options.max_sessions));
   }
   if (options.strand_stall_limit < absl::Milliseconds(100) ||
-      options.listener_probe_interval < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("strand_stall_limit must be at least 100ms and "
-                     "listener_probe_interval not negative; got ",
-                     absl::FormatDuration(options.strand_stall_limit), " and ",
-                     absl::FormatDuration(options.listener_probe_interval)));
+      options.listener_probe_interval < absl::ZeroDuration() ||
+      options.memory_release_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "strand_stall_limit must be at least 100ms and "
+        "listener_probe_interval not negative; got ",
+        absl::FormatDuration(options.strand_stall_limit), " and ",
+        absl::FormatDuration(options.listener_probe_interval), " and ",
+        absl::FormatDuration(options.memory_release_interval)));
   }
   // Reflection can describe only what the generated pool holds; naming the
   // health descriptor links it in, so grpc.health.v1.Health is describable.
@@ -129,6 +131,10 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
   }
   if (absl::Status status = server->StartWatchdog(); !status.ok()) {
     return status;
+  }
+  if (options.memory_release_interval > absl::ZeroDuration()) {
+    server->memory_release_ = std::make_unique<PeriodicMemoryRelease>(
+        options.memory_release_interval);
   }
   return server;
 }

@@ -20,6 +20,7 @@
 #include "server/rpc/server_options.h"
 #include "server/rpc/serving_gate.h"
 #include "server/runtime/jam_pool.h"
+#include "server/util/memory_release.h"
 
 namespace jambalancer {
 
@@ -108,6 +109,7 @@ class BalancerServer {
   bool alive_ ABSL_GUARDED_BY(health_mu_) = true;
   bool stopping_ ABSL_GUARDED_BY(health_mu_) = false;
   std::unique_ptr<ListenerProbe> listener_probe_;
+  std::unique_ptr<PeriodicMemoryRelease> memory_release_;
   // Destroyed before what its checks read.
   std::unique_ptr<LivenessWatchdog> watchdog_;
   // Destroyed first: scrapes stop before what they read goes away.

@@ -55,6 +55,9 @@ struct ServerOptions {
   absl::Duration strand_stall_limit = absl::Seconds(5);
   // How often the gRPC port is probed with a fresh connection; 0: never.
   absl::Duration listener_probe_interval = absl::Seconds(5);
+  // How often memory the allocator holds free is given back to the OS (a
+  // burst's peak would stay in RSS otherwise); 0: never.
+  absl::Duration memory_release_interval = absl::Seconds(30);
   // What one peer may cost below the service (gRPC memory, streams, message
   // sizes, connection lifetimes).
   TransportLimits transport;
