@@ -17,6 +17,8 @@ packages=(
   # A real etcd cluster (etcd, etcdctl) for the HA tests (label ha), and
   # `ip netns` for the partition test.
   etcd-server etcd-client iproute2
+  # clang and its sanitizer and libFuzzer runtimes, for tools/sanitize.sh.
+  clang-14 libclang-rt-14-dev
   # Raw HTTP/2 and gRPC clients for the attack tests (label attack).
   python3-h2 python3-grpcio
 )

@@ -56,7 +56,7 @@ namespace {
 
 constexpr int kJams = 6;
 constexpr int kUsers = 12;
-constexpr int kMaxSteps = 256;
+constexpr int kMaxSteps = 96;
 const std::vector<std::string>& FrontEnds() {
   static const auto* frontends =
       new std::vector<std::string>{"fe-a", "fe-b", "fe-c"};

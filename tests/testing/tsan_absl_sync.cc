@@ -65,6 +65,46 @@ const void* NotifiedFlagOf(const Notification* n) {
   return reinterpret_cast<const char*>(n) + sizeof(Mutex);
 }
 
+// A condition that first acquires `mu`: Mutex evaluates a waiter's
+// condition inside the library once it holds the lock (on the waiting
+// thread or on the one unlocking), before the hooks below return, so the
+// condition's reads need the edge already. The library hands the wrapper
+// to the evaluating thread through its own (unseen) queue, so the
+// wrapper's construction is not recorded (With, below); the waiter
+// releases `mu` before waiting, as entering that queue does.
+class AcquiringCondition {
+ public:
+  AcquiringCondition(const Condition& cond, const Mutex* mu)
+      : cond_(cond), mu_(mu), acquiring_(&AcquiringCondition::Eval, this) {}
+  const Condition& get() const { return acquiring_; }
+
+ private:
+  // Runs holding the lock; releases again in case the library goes back
+  // to waiting (unlocking inside, unseen).
+  static bool Eval(AcquiringCondition* self) {
+    Acquire(self->mu_);
+    const bool met = self->cond_.Eval();
+    Release(self->mu_);
+    return met;
+  }
+  const Condition& cond_;
+  const Mutex* const mu_;
+  const Condition acquiring_;
+};
+
+extern "C" void AnnotateIgnoreWritesBegin(const char* file, int line);
+extern "C" void AnnotateIgnoreWritesEnd(const char* file, int line);
+
+// Calls `wait(condition)` with `cond` wrapped for `mu`.
+template <typename Wait>
+auto With(const Condition& cond, Mutex* mu, Wait wait) {
+  AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+  const AcquiringCondition wrapped(cond, mu);
+  AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+  Release(mu);
+  return wait(wrapped.get());
+}
+
 }  // namespace
 
 namespace absl {
@@ -111,21 +151,22 @@ void Mutex::ReaderUnlock() {
 void Mutex::LockWhen(const Condition& cond) {
   static const auto real = Real<void (*)(Mutex*, const Condition&)>(
       "5Mutex8LockWhenERKNS0_9ConditionE");
-  real(this, cond);
+  With(cond, this, [&](const Condition& c) { return real(this, c); });
   Acquire(this);
 }
 
 void Mutex::ReaderLockWhen(const Condition& cond) {
   static const auto real = Real<void (*)(Mutex*, const Condition&)>(
       "5Mutex14ReaderLockWhenERKNS0_9ConditionE");
-  real(this, cond);
+  With(cond, this, [&](const Condition& c) { return real(this, c); });
   Acquire(this);
 }
 
 bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
   static const auto real = Real<bool (*)(Mutex*, const Condition&, Duration)>(
       "5Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  const bool met = real(this, cond, timeout);
+  const bool met = With(
+      cond, this, [&](const Condition& c) { return real(this, c, timeout); });
   Acquire(this);  // Held either way.
   return met;
 }
@@ -133,7 +174,8 @@ bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
 bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
   static const auto real = Real<bool (*)(Mutex*, const Condition&, Time)>(
       "5Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  const bool met = real(this, cond, deadline);
+  const bool met = With(
+      cond, this, [&](const Condition& c) { return real(this, c, deadline); });
   Acquire(this);
   return met;
 }
@@ -141,7 +183,8 @@ bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
 bool Mutex::ReaderLockWhenWithTimeout(const Condition& cond, Duration timeout) {
   static const auto real = Real<bool (*)(Mutex*, const Condition&, Duration)>(
       "5Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  const bool met = real(this, cond, timeout);
+  const bool met = With(
+      cond, this, [&](const Condition& c) { return real(this, c, timeout); });
   Acquire(this);
   return met;
 }
@@ -149,7 +192,8 @@ bool Mutex::ReaderLockWhenWithTimeout(const Condition& cond, Duration timeout) {
 bool Mutex::ReaderLockWhenWithDeadline(const Condition& cond, Time deadline) {
   static const auto real = Real<bool (*)(Mutex*, const Condition&, Time)>(
       "5Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  const bool met = real(this, cond, deadline);
+  const bool met = With(
+      cond, this, [&](const Condition& c) { return real(this, c, deadline); });
   Acquire(this);
   return met;
 }
@@ -158,16 +202,15 @@ bool Mutex::ReaderLockWhenWithDeadline(const Condition& cond, Time deadline) {
 void Mutex::Await(const Condition& cond) {
   static const auto real = Real<void (*)(Mutex*, const Condition&)>(
       "5Mutex5AwaitERKNS0_9ConditionE");
-  Release(this);
-  real(this, cond);
+  With(cond, this, [&](const Condition& c) { return real(this, c); });
   Acquire(this);
 }
 
 bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
   static const auto real = Real<bool (*)(Mutex*, const Condition&, Duration)>(
       "5Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  Release(this);
-  const bool met = real(this, cond, timeout);
+  const bool met = With(
+      cond, this, [&](const Condition& c) { return real(this, c, timeout); });
   Acquire(this);
   return met;
 }
@@ -175,8 +218,8 @@ bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
 bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
   static const auto real = Real<bool (*)(Mutex*, const Condition&, Time)>(
       "5Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  Release(this);
-  const bool met = real(this, cond, deadline);
+  const bool met = With(
+      cond, this, [&](const Condition& c) { return real(this, c, deadline); });
   Acquire(this);
   return met;
 }
