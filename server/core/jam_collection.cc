@@ -305,7 +305,13 @@ void JamCollection::Join(Handle user, Handle jam) {
 
 void JamCollection::ExpireReservations(absl::Time now) {
   EndResyncIfDue(now);
-  while (const std::optional<Handle> user = reservations_.FirstDue(now)) {
+  // At most kExpiryStep per call: a mass expiry (a burst of reservations
+  // made together) is spread over the following calls and the owner's
+  // timer (NextExpiry stays due), so no call takes long. Meanwhile a due
+  // seat still counts as taken: placement errs towards fewer users.
+  for (size_t i = 0; i < kExpiryStep; ++i) {
+    const std::optional<Handle> user = reservations_.FirstDue(now);
+    if (!user.has_value()) break;
     ++counters_.reservations_expired;
     Forget(*user);  // Cancels the reservation.
   }
@@ -752,7 +758,7 @@ CollectionSnapshot JamCollection::Snapshot(absl::Time now) {
 }
 
 JamPage JamCollection::ListJams(absl::string_view after_jam_id, size_t limit,
-                                absl::Time now) {
+                                absl::Time now, size_t max_user_ids) {
   ExpireReservations(now);
   JamPage page;
   page.jams.reserve(std::min(limit, jams_.size()));
@@ -761,8 +767,12 @@ JamPage JamCollection::ListJams(absl::string_view after_jam_id, size_t limit,
     const PackedId after = PackedId::Borrow(after_jam_id);
     it = jams_by_id_.upper_bound(IdProbe{after.Prefix(), &after});
   }
-  for (; it != jams_by_id_.end() && page.jams.size() < limit; ++it) {
+  size_t listed_users = 0;
+  for (; it != jams_by_id_.end() && page.jams.size() < limit &&
+         (page.jams.empty() || listed_users < max_user_ids);
+       ++it) {
     const Jam& jam = jams_[it->jam];
+    listed_users += jam.members.size();
     JamSnapshot& snapshot = page.jams.emplace_back();
     snapshot.jam_id = jam.id.packed().ToString();
     snapshot.user_ids.reserve(jam.members.size());

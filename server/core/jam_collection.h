@@ -182,8 +182,12 @@ class JamCollection {
   absl::Status CheckRoomForSeat(absl::string_view user_id) const;
   absl::Status CheckRoomForSync(absl::Span<const JamMembers> jams) const;
 
-  // Drops the reservations that expire at or before `now`, and jams left
-  // with neither members nor reservations.
+  // Reservations one call expires at most (see ExpireReservations).
+  static constexpr size_t kExpiryStep = 4096;
+
+  // Drops the reservations that expire at or before `now` (at most
+  // kExpiryStep; the rest stay due, for the next call or the timer), and
+  // jams left with neither members nor reservations.
   void ExpireReservations(absl::Time now);
 
   // When the next reservation expires or the resync window ends (the next
@@ -319,9 +323,10 @@ class JamCollection {
   CollectionSnapshot Snapshot(absl::Time now);
 
   // Up to `limit` jams whose ids sort after `after_jam_id` (all jams when it
-  // is empty), in id order.
-  JamPage ListJams(absl::string_view after_jam_id, size_t limit,
-                   absl::Time now);
+  // is empty), in id order; a page ends early once it lists `max_user_ids`
+  // members (never before its first jam), which bounds its size and cost.
+  JamPage ListJams(absl::string_view after_jam_id, size_t limit, absl::Time now,
+                   size_t max_user_ids = SIZE_MAX);
 
   // One jam's members with their front ends; a jam not held has none.
   JamDetail GetJam(absl::string_view jam_id, absl::Time now);

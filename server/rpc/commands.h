@@ -31,6 +31,9 @@ inline constexpr int kMaxBatchOperations = 1000;
 inline constexpr size_t kMaxBatchUserIds = 16384;
 inline constexpr uint32_t kDefaultPageSize = 100;
 inline constexpr uint32_t kMaxPageSize = 1000;
+// A ListJams page ends early once it lists this many members (about 600
+// KB), so that building it stays short and it fits a 4 MiB message.
+inline constexpr size_t kMaxListedUserIds = 16384;
 
 // `frontend_id` in a command: the front end calling, whose live session the
 // call needs and whose lease it renews; empty for an anonymous call.

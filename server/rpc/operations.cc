@@ -166,8 +166,8 @@ absl::Status Apply(const GetStatsCommand&, absl::Time now, PoolState& state,
 
 absl::Status Apply(const ListJamsCommand& command, absl::Time now,
                    PoolState& state, v1::ListJamsResponse* response) {
-  JamPage page =
-      state.jams.ListJams(command.after_jam_id, command.page_size, now);
+  JamPage page = state.jams.ListJams(command.after_jam_id, command.page_size,
+                                     now, kMaxListedUserIds);
   for (JamSnapshot& snapshot : page.jams) {
     v1::Jam* jam = response->add_jams();
     jam->set_jam_id(std::move(snapshot.jam_id));

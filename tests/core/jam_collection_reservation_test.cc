@@ -140,6 +140,21 @@ TEST_F(ReservationTest, ReservationsExpireOnTime) {
   EXPECT_EQ(Find("j")->reserved_count, 0u);
 }
 
+// A mass expiry is spread over calls: each expires at most kExpiryStep, and
+// NextExpiry stays due (the owner's timer fires at once) until all are gone.
+TEST_F(ReservationTest, MassExpiryIsSpreadOverCalls) {
+  const size_t count = JamCollection::kExpiryStep + 100;
+  for (size_t i = 0; i < count; ++i) Reserve(absl::StrCat("u", i));
+  ASSERT_EQ(Reservations(), count);
+  Advance(kTtl);
+  jams_.ExpireReservations(now_);
+  EXPECT_LE(jams_.NextExpiry(), now_);                    // 100 still due.
+  const CollectionSnapshot after = jams_.Snapshot(now_);  // A second call.
+  EXPECT_EQ(after.reservation_count, 0u);
+  EXPECT_EQ(after.reservations_expired, count);
+  EXPECT_EQ(jams_.NextExpiry(), absl::InfiniteFuture());
+}
+
 TEST_F(ReservationTest, ExpireReservationsNeedsNoOtherCall) {
   CurrentJamResult seat = Reserve("ann", absl::Seconds(1));
   jams_.ExpireReservations(kStart + absl::Seconds(1));

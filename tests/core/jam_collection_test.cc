@@ -290,6 +290,26 @@ TEST(StatsTest, TotalsFollowEveryChange) {
   EXPECT_EQ(stats.full_jam_count, 1u);
 }
 
+TEST(ListJamsTest, PageEndsOnceItListsMaxUserIds) {
+  JamCollection jams(7);
+  for (absl::string_view id : {"a", "b", "c"}) {
+    const std::string one = absl::StrCat("1@", id);
+    const std::string two = absl::StrCat("2@", id);
+    const std::string three = absl::StrCat("3@", id);
+    std::vector<absl::string_view> users = {one, two, three};
+    jams.Refresh(id, users, kNow);
+  }
+  // 3 users a jam: with a budget of 4 the page stops after the second jam.
+  JamPage page = jams.ListJams("", 100, kNow, /*max_user_ids=*/4);
+  ASSERT_EQ(page.jams.size(), 2u);
+  EXPECT_TRUE(page.has_more);
+  // A budget smaller than one jam still lists that jam.
+  page = jams.ListJams("b", 100, kNow, /*max_user_ids=*/1);
+  ASSERT_EQ(page.jams.size(), 1u);
+  EXPECT_EQ(page.jams[0].jam_id, "c");
+  EXPECT_FALSE(page.has_more);
+}
+
 TEST(ListJamsTest, PagesInIdOrderWithSortedUsers) {
   JamCollection jams(7);
   for (absl::string_view id : {"c", "a", "e", "b", "d"}) {
