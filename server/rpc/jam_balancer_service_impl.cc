@@ -127,7 +127,7 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::Serve(
     return reactor;
   }
   const bool posted =
-      pool_->Post([this, context, response, finish, call = std::move(call)](
+      pool_->Post([context, response, finish, call = std::move(call)](
                       PoolState& state, absl::Time now) mutable {
         // Whoever asked is gone: the operation is not run.
         if (std::optional<grpc::Status> gone = Abandoned(context);
