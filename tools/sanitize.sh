@@ -4,11 +4,12 @@
 # first report:
 #   tools/sanitize.sh asan-ubsan   AddressSanitizer + UndefinedBehaviorSanitizer,
 #                                  and the fuzz targets (label fuzz, each
-#                                  JAM_BALANCER_FUZZ_SECONDS, 60 by default)
+#                                  $JAM_BALANCER_FUZZ_SECONDS, 60 by default)
 #   tools/sanitize.sh tsan         ThreadSanitizer (tools/tsan.supp)
 # Builds into build-<preset> (or $BUILD_DIR) only the test binaries those
 # labels run (no benchmarks, no server binaries for the system tests).
-# Extra arguments go to ctest, e.g. -R strand.
+# Extra arguments go to ctest, e.g. -R strand; $SANITIZE_SKIP, a ctest
+# regular expression, names tests to leave out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${1:?usage: tools/sanitize.sh asan-ubsan|tsan [ctest arguments]}
@@ -18,7 +19,9 @@ labels='unit|end_to_end'
 [ "$preset" = asan-ubsan ] && labels+='|fuzz'
 labels="^($labels)\$"
 
-cmake --preset "$preset" -B "$build_dir" >/dev/null
+cmake --preset "$preset" -B "$build_dir" \
+  ${JAM_BALANCER_FUZZ_SECONDS:+-DJAM_BALANCER_FUZZ_SECONDS=$JAM_BALANCER_FUZZ_SECONDS} \
+  >/dev/null
 # The tests' names are their binaries' target names (tests/CMakeLists.txt's
 # jam_test, tests/fuzz's jam_fuzzer).
 mapfile -t targets < <(ctest --test-dir "$build_dir" -N -L "$labels" |
@@ -37,6 +40,7 @@ export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4:supp
 SECONDS=0
 status=0
 ctest --test-dir "$build_dir" --output-on-failure --no-tests=error \
-  -L "$labels" -E '^memory_release_test$' --timeout 600 "$@" || status=$?
+  -L "$labels" -E "^memory_release_test\$${SANITIZE_SKIP:+|$SANITIZE_SKIP}" \
+  --timeout 600 "$@" || status=$?
 echo "sanitize.sh: $preset tests took ${SECONDS}s"
 exit "$status"
