@@ -118,20 +118,26 @@ void JamPool::SyncStep() {
   const absl::Time now = absl::Now();
   if (auto removal = state_->FindRemoval(frontend_id);
       removal != state_->removals.end()) {
-    // Its ended (or, mid-Sync, expired) session's users go first, or later
-    // removal steps would take the users this Sync places; a replacement
-    // already begun starts over.
+    if (task.started) {
+      // The session this Sync began ended since (EndSession, or a lease
+      // run out between steps): the later call wins, the removal goes on.
+      task.Finish(absl::AbortedError(
+          absl::StrCat("front end ", frontend_id,
+                       "'s session ended while its Sync was being applied")));
+      state_->syncs.pop_front();
+      return;
+    }
+    // Its ended session's users go first, or later removal steps would
+    // take the users this Sync places.
     const FrontEndRemoval step =
         state_->jams.RemoveFrontEnd(frontend_id, kRemovalStep, now);
     state_->CountRemoved(*removal, step);
     if (!step.done) return;
     removal->Finish(removal->members_removed);
     state_->removals.erase(removal);
-    task.plan.next_jam = 0;
-    task.plan.sweeping = false;
-    task.plan.listed_jams.clear();
     return;
   }
+  task.started = true;
   const absl::Time expires =
       state_->sessions.Start(frontend_id, task.lease_ttl, now);
   if (!state_->jams.ReplaceStep(task.plan, kSyncStep, now)) return;

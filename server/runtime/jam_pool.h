@@ -90,7 +90,8 @@ class JamPool {
   // Runs one step of the first queued Sync: the rest of its front end's
   // earlier removal first, then its replacement, renewing its lease each
   // step (a lease may be shorter than a large Sync); answers it when it is
-  // done. Strand only.
+  // done, or ABORTED if the session it began ended meanwhile (EndSession).
+  // Strand only.
   void SyncStep();
   // Tells every queued removal and Sync it cannot finish. Strand only.
   void AbandonQueued(const absl::Status& why);

@@ -57,6 +57,7 @@ struct SyncTask {
   JamCollection::Replacement plan;
   absl::Duration lease_ttl;
   Done done;
+  bool started = false;  // Its first step ran (its session is live).
 
   void Finish(absl::StatusOr<SyncOutcome> outcome) {
     if (done) std::exchange(done, nullptr)(std::move(outcome));

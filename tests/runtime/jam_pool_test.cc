@@ -312,6 +312,56 @@ TEST_P(JamPoolTest, LargeSyncRunsInStepsWithOtherCallsBetween) {
   EXPECT_TRUE(live);
 }
 
+// EndSession while its Sync is being applied: the later call wins. The
+// Sync is answered ABORTED and the front end's users are all removed.
+TEST_P(JamPoolTest, SessionEndedMidSyncAbortsTheSync) {
+  JamPool pool(7, /*run_inline=*/GetParam());
+  std::vector<std::string> users;
+  for (int u = 0; u < 10000; ++u) users.push_back(absl::StrCat("user-", u));
+  std::vector<std::vector<absl::string_view>> views(1000);
+  std::vector<std::string> jam_ids;
+  for (int j = 0; j < 1000; ++j) jam_ids.push_back(absl::StrCat("jam-", j));
+  std::vector<JamMembers> jams;
+  for (int j = 0; j < 1000; ++j) {
+    for (int u = 0; u < 10; ++u) views[j].push_back(users[j * 10 + u]);
+    jams.push_back({jam_ids[j], views[j]});
+  }
+  absl::Notification synced;
+  absl::Notification removed;
+  absl::StatusOr<SyncOutcome> outcome;
+  std::function<void(PoolState&, absl::Time)> end_when_half_done =
+      [&](PoolState& state, absl::Time now) {
+        if (state.syncs.empty()) return;  // Too late: the test fails below.
+        if (!state.sessions.IsLive("fe", now)) {
+          pool.Post(end_when_half_done);
+          return;
+        }
+        state.sessions.End("fe");
+        state.removals.emplace_back(
+            "fe", /*expired=*/false,
+            [&](absl::StatusOr<uint64_t>) { removed.Notify(); });
+      };
+  pool.Post([&](PoolState& state, absl::Time) {
+    state.syncs.emplace_back(JamCollection::PlanReplace("fe", jams),
+                             absl::Seconds(10),
+                             [&](absl::StatusOr<SyncOutcome> result) {
+                               outcome = std::move(result);
+                               synced.Notify();
+                             });
+    pool.Post(end_when_half_done);
+  });
+  ASSERT_TRUE(synced.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kAborted)
+      << outcome.status();
+  ASSERT_TRUE(removed.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  const uint64_t left =
+      ReadOnStrand<uint64_t>(pool, [](PoolState& state, absl::Time now) {
+        return state.jams.Snapshot(now).user_count +
+               (state.sessions.IsLive("fe", now) ? 1 : 0);
+      });
+  EXPECT_EQ(left, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, JamPoolTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "Inline" : "DedicatedThread";
