@@ -720,27 +720,31 @@ FrontEndRemoval JamCollection::RemoveFrontEnd(absl::string_view frontend_id,
   return removal;
 }
 
-FrontEndCounts JamCollection::UsersOf(absl::string_view frontend_id) const {
-  if (frontend_id.empty()) return {};
+const JamCollection::FrontEnd* JamCollection::FindFrontEnd(
+    absl::string_view frontend_id) const {
+  if (frontend_id.empty()) return nullptr;
   const Handle owner = frontends_.Find(IdKey(frontend_id));
-  if (owner == kNoHandle) return {};
-  const FrontEnd& front_end = frontends_[owner];
+  return owner == kNoHandle ? nullptr : &frontends_[owner];
+}
+
+FrontEndCounts JamCollection::UserCounts(const FrontEnd& front_end) {
   FrontEndCounts counts;
   counts.reservation_count = front_end.reservation_count;
   counts.member_count = front_end.users.size() - front_end.reservation_count;
   return counts;
 }
 
+FrontEndCounts JamCollection::UsersOf(absl::string_view frontend_id) const {
+  const FrontEnd* front_end = FindFrontEnd(frontend_id);
+  return front_end == nullptr ? FrontEndCounts() : UserCounts(*front_end);
+}
+
 FrontEndCounts JamCollection::CountsOf(absl::string_view frontend_id) const {
-  if (frontend_id.empty()) return {};
-  const Handle owner = frontends_.Find(IdKey(frontend_id));
-  if (owner == kNoHandle) return {};
-  const FrontEnd& front_end = frontends_[owner];
-  FrontEndCounts counts;
-  counts.reservation_count = front_end.reservation_count;
-  counts.member_count = front_end.users.size() - front_end.reservation_count;
+  const FrontEnd* front_end = FindFrontEnd(frontend_id);
+  if (front_end == nullptr) return {};
+  FrontEndCounts counts = UserCounts(*front_end);
   absl::flat_hash_set<Handle> jams;
-  for (Handle user : front_end.users) {
+  for (Handle user : front_end->users) {
     if (!users_[user].reserved) jams.insert(users_[user].jam);
   }
   counts.jam_count = jams.size();

@@ -421,6 +421,10 @@ class JamCollection {
   // Drops the user's reservation record (not the seat count).
   // REQUIRES: the user holds a reservation.
   void DropReservation(Handle user);
+  // The front end's record; null for "" (anonymous) and unknown ones.
+  const FrontEnd* FindFrontEnd(absl::string_view frontend_id) const;
+  // Its members and reservations (jam_count left 0).
+  static FrontEndCounts UserCounts(const FrontEnd& front_end);
   // The front end's handle; kNoHandle for "" (anonymous), and for an
   // unknown one unless `create`.
   Handle FrontEndOf(absl::string_view frontend_id, bool create);

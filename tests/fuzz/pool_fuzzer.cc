@@ -40,19 +40,11 @@
 #include "server/rpc/commands.h"
 #include "server/rpc/operations.h"
 #include "server/runtime/pool_state.h"
+#include "tests/fuzz/fuzz_require.h"
 #include "tests/testing/pool_invariants.h"
 
 namespace jambalancer {
 namespace {
-
-#define FUZZ_REQUIRE(condition)                                       \
-  do {                                                                \
-    if (!(condition)) {                                               \
-      std::fprintf(stderr, "%s:%d: broken: %s\n", __FILE__, __LINE__, \
-                   #condition);                                       \
-      std::abort();                                                   \
-    }                                                                 \
-  } while (false)
 
 constexpr int kJams = 6;
 constexpr int kUsers = 12;

@@ -40,19 +40,11 @@
 #include "server/rpc/page_token.h"
 #include "server/rpc/request_parser.h"
 #include "server/runtime/pool_state.h"
+#include "tests/fuzz/fuzz_require.h"
 #include "tests/testing/pool_invariants.h"
 
 namespace jambalancer {
 namespace {
-
-#define FUZZ_REQUIRE(condition)                                       \
-  do {                                                                \
-    if (!(condition)) {                                               \
-      std::fprintf(stderr, "%s:%d: broken: %s\n", __FILE__, __LINE__, \
-                   #condition);                                       \
-      std::abort();                                                   \
-    }                                                                 \
-  } while (false)
 
 const ReservationPolicy kReservations{absl::Seconds(15), absl::Minutes(2)};
 const LeasePolicy kLeases{absl::Seconds(10), absl::Minutes(5)};
