@@ -483,6 +483,14 @@ absl::StatusOr<v1::ListSessionsResponse> BalancerClient::ListSessions() {
   return Call(&Stub::ListSessions, v1::ListSessionsRequest());
 }
 
+absl::StatusOr<v1::ListPoolsResponse> BalancerClient::ListPools() {
+  return Call(&Stub::ListPools, v1::ListPoolsRequest());
+}
+
+absl::StatusOr<v1::GetRoutingResponse> BalancerClient::GetRouting() {
+  return Call(&Stub::GetRouting, v1::GetRoutingRequest());
+}
+
 absl::StatusOr<v1::GetJamResponse> BalancerClient::GetJam(
     absl::string_view jam_id) {
   v1::GetJamRequest request;

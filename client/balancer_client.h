@@ -213,6 +213,11 @@ class BalancerClient {
   // One jam's members with the front end of each (none for a jam the
   // balancer does not hold).
   absl::StatusOr<v1::GetJamResponse> GetJam(absl::string_view jam_id);
+  // The pools the balancer is configured for, with their settings, counts
+  // and leaders.
+  absl::StatusOr<v1::ListPoolsResponse> ListPools();
+  // Where each pool is served (any replica answers).
+  absl::StatusOr<v1::GetRoutingResponse> GetRouting();
   // Starts or renews the session of this client's front end with a lease of
   // `lease_ttl` (zero or less: the server's default; whole milliseconds,
   // and the server refuses less than 500 ms and caps long ones), and makes

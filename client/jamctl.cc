@@ -400,6 +400,14 @@ constexpr Command kGetJamCommand = {
     "jam", 1, 1, FrontEnd::kNo, [](BalancerClient& client, const Args& args) {
       return Print("jam", client.GetJam(args[0]));
     }};
+constexpr Command kListPoolsCommand = {
+    "pools", 0, 0, FrontEnd::kNo, [](BalancerClient& client, const Args&) {
+      return Print("pools", client.ListPools());
+    }};
+constexpr Command kGetRoutingCommand = {
+    "routing", 0, 0, FrontEnd::kNo, [](BalancerClient& client, const Args&) {
+      return Print("routing", client.GetRouting());
+    }};
 constexpr Command kSyncCommand = {"sync", 0, SIZE_MAX, FrontEnd::kRequired,
                                   Sync};
 

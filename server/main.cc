@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/ha/leadership.h"
+#include "server/ha/pool_elections.h"
 #include "server/rpc/balancer_server.h"
 #include "server/rpc/server_options.h"
 #include "server/rpc/serving_gate.h"
@@ -93,6 +95,18 @@ std::string AdvertiseAddress(const std::string& advertise,
   return absl::StrCat(host, ":", port);
 }
 
+// For the start-up log: the pools besides the default one, as --pools.
+std::string PoolsText(const jambalancer::ServerOptions& options) {
+  std::string text;
+  for (const jambalancer::PoolConfig& pool : options.pools) {
+    absl::StrAppend(&text, text.empty() ? "" : ",", pool.name, ":",
+                    pool.max_users, ":",
+                    absl::FormatDuration(pool.reservation_ttl), ":",
+                    absl::FormatDuration(pool.max_reservation_ttl));
+  }
+  return text.empty() ? "none" : text;
+}
+
 // For the start-up log: whether the gRPC port speaks TLS.
 std::string TlsMode(const jambalancer::ServerOptions& options) {
   if (options.tls_cert.empty()) return "off";
@@ -103,7 +117,15 @@ std::string TlsMode(const jambalancer::ServerOptions& options) {
 ABSL_FLAG(std::string, listen, kDefaults.listen,
           "host:port for gRPC; port 0 picks a free port (logged at start)");
 ABSL_FLAG(uint32_t, max_users, kDefaults.max_users,
-          "capacity of every jam: users a jam may hold (at least 1)");
+          "capacity of every jam of the default pool: users a jam may hold "
+          "(at least 1)");
+ABSL_FLAG(std::string, pools, "",
+          "pools besides the default one, each with its own jams and strand: "
+          "NAME:MAX_USERS[:RESERVATION_TTL[:MAX_RESERVATION_TTL]],... (e.g. "
+          "rock:7,duo:2:30s); requests name a pool in their pool field");
+ABSL_FLAG(std::string, pools_file, "",
+          "file of pools in --pools' syntax, one or more per line, '#' "
+          "comments; read at start, added to --pools");
 ABSL_FLAG(absl::Duration, reservation_ttl, kDefaults.reservation_ttl,
           "how long a seat reserved by CurrentJam with a user id is held when "
           "the request asks for 0 ms");
@@ -204,6 +226,9 @@ ABSL_FLAG(absl::Duration, election_ttl, kElectionDefaults.ttl,
           "with --etcd_endpoints: the replica's etcd lease; a leader stops "
           "serving within it when it loses etcd, and a standby takes over "
           "about this long after the leader died (whole seconds, at least 1s)");
+ABSL_FLAG(absl::Duration, rebalance_interval, absl::Seconds(1),
+          "with --etcd_endpoints: how often the pools' election queues are "
+          "read to spread their leaderships over the replicas (0: never)");
 ABSL_FLAG(std::string, advertise_address, "",
           "with --etcd_endpoints: host:port front ends should dial to reach "
           "this replica when it leads (default: --listen's host and port; "
@@ -236,6 +261,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Places users into jams (small rooms) for front-end servers.\n"
       "Usage: jam-balancer [--listen=HOST:PORT] [--max_users=N] "
+      "[--pools=NAME:MAX_USERS[:TTL[:MAX_TTL]],...] [--pools_file=PATH] "
       "[--reservation_ttl=DURATION] [--max_reservation_ttl=DURATION] "
       "[--lease_ttl=DURATION] [--max_lease_ttl=DURATION] "
       "[--resync_grace=DURATION] "
@@ -252,6 +278,7 @@ int main(int argc, char** argv) {
       "[--keepalive_time=DURATION] [--keepalive_timeout=DURATION] "
       "[--shutdown_grace=DURATION] [--etcd_endpoints=IP:PORT,...|NAME:PORT] "
       "[--election_name=NAME] [--election_ttl=DURATION] "
+      "[--rebalance_interval=DURATION] "
       "[--advertise_address=HOST:PORT] "
       "[--tls_cert=PEM --tls_key=PEM [--tls_client_ca=PEM]] "
       "[--etcd_cacert=PEM] [--etcd_cert=PEM --etcd_key=PEM]");
@@ -325,6 +352,29 @@ int main(int argc, char** argv) {
   options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key = absl::GetFlag(FLAGS_tls_key);
   options.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  {
+    // Pools take the default pool's reservation times unless they say.
+    const jambalancer::PoolConfig pool_defaults = options.AllPools().front();
+    absl::StatusOr<std::vector<jambalancer::PoolConfig>> pools =
+        jambalancer::ParsePools("--pools", absl::GetFlag(FLAGS_pools),
+                                pool_defaults);
+    if (pools.ok() && !absl::GetFlag(FLAGS_pools_file).empty()) {
+      absl::StatusOr<std::vector<jambalancer::PoolConfig>> from_file =
+          jambalancer::ReadPoolsFile(absl::GetFlag(FLAGS_pools_file),
+                                     pool_defaults);
+      if (from_file.ok()) {
+        pools->insert(pools->end(), from_file->begin(), from_file->end());
+      } else {
+        pools = from_file.status();
+      }
+    }
+    if (!pools.ok()) {
+      Log(LogLevel::kError, "not started",
+          {{"error", std::string(pools.status().message())}});
+      return EXIT_FAILURE;
+    }
+    options.pools = *std::move(pools);
+  }
 
   const std::string etcd_endpoints = absl::GetFlag(FLAGS_etcd_endpoints);
   const bool replicated = !etcd_endpoints.empty();
@@ -339,18 +389,28 @@ int main(int argc, char** argv) {
       return EXIT_FAILURE;
     }
   }
-  LeadershipGate gate;
-  auto server =
-      jambalancer::BalancerServer::Start(options, replicated ? &gate : nullptr);
+  // One election (and gate) per pool, so that pools spread over replicas.
+  std::map<std::string, std::unique_ptr<LeadershipGate>> gates;
+  for (const jambalancer::PoolConfig& pool : options.AllPools()) {
+    gates[pool.name] = std::make_unique<LeadershipGate>();
+  }
+  jambalancer::PoolDirectory::GateFor gate_for;
+  if (replicated) {
+    gate_for = [&gates](const std::string& pool) {
+      return gates.at(pool).get();
+    };
+  }
+  auto server = jambalancer::BalancerServer::Start(options, gate_for);
   if (!server.ok()) {
     Log(LogLevel::kError, "not started",
         {{"error", std::string(server.status().message())}});
     return EXIT_FAILURE;
   }
-  // Declared after the server: destroyed (its lease revoked) before it.
-  std::unique_ptr<jambalancer::Leadership> leadership;
+  // Declared after the server: destroyed (their leases revoked) before it.
+  std::unique_ptr<jambalancer::PoolElections> elections;
   if (replicated) {
-    jambalancer::LeadershipOptions election;
+    jambalancer::PoolElectionsOptions pool_elections;
+    jambalancer::LeadershipOptions& election = pool_elections.election;
     election.etcd_endpoints =
         absl::StrSplit(etcd_endpoints, ',', absl::SkipWhitespace());
     election.election_name = absl::GetFlag(FLAGS_election_name);
@@ -361,24 +421,33 @@ int main(int argc, char** argv) {
     election.advertise_address =
         AdvertiseAddress(absl::GetFlag(FLAGS_advertise_address), options.listen,
                          (*server)->port());
+    for (const jambalancer::PoolConfig& pool : options.AllPools()) {
+      pool_elections.pools.push_back(pool.name);
+    }
+    pool_elections.rebalance_interval = absl::GetFlag(FLAGS_rebalance_interval);
     jambalancer::BalancerServer* serving = server->get();
-    auto started = jambalancer::Leadership::Start(
-        election, [serving](const jambalancer::LeaderView& view) {
+    auto started = jambalancer::PoolElections::Start(
+        pool_elections, [serving](const std::string& pool,
+                                  const jambalancer::LeaderView& view) {
           // The server follows every transition: a new leadership starts
-          // empty (the front ends resync it), a lost one drops its state.
-          serving->OnLeadershipChange(view.leading, view.epoch);
+          // the pool empty (the front ends resync it), a lost one drops its
+          // state.
+          serving->OnLeadershipChange(pool, view.leading, view.epoch);
         });
     if (!started.ok()) {
       Log(LogLevel::kError, "not started",
           {{"error", std::string(started.status().message())}});
       return EXIT_FAILURE;
     }
-    leadership = *std::move(started);
-    gate.Open(leadership.get());
-    Log(LogLevel::kInfo, "standing by for the election in etcd",
+    elections = *std::move(started);
+    for (auto& [pool, gate] : gates) gate->Open(elections->Find(pool));
+    Log(LogLevel::kInfo, "standing by for the pools' elections in etcd",
         {{"etcd_endpoints", etcd_endpoints},
          {"election_name", election.election_name},
+         {"pools", absl::StrCat(pool_elections.pools.size())},
          {"election_ttl", absl::FormatDuration(election.ttl)},
+         {"rebalance_interval",
+          absl::FormatDuration(pool_elections.rebalance_interval)},
          {"etcd_cacert", election.etcd_cacert},
          {"etcd_cert", election.etcd_cert},
          {"advertise_address", election.advertise_address}});
@@ -392,6 +461,7 @@ int main(int argc, char** argv) {
         options.metrics_listen.empty() ? "off" : options.metrics_listen},
        {"metrics_port", absl::StrCat(metrics_port)},
        {"max_users", absl::StrCat(options.max_users)},
+       {"pools", PoolsText(options)},
        {"reservation_ttl", absl::FormatDuration(options.reservation_ttl)},
        {"max_reservation_ttl",
         absl::FormatDuration(options.max_reservation_ttl)},
@@ -436,10 +506,10 @@ int main(int argc, char** argv) {
   Log(LogLevel::kInfo,
       absl::StrCat("received ", strsignal(signal_number),
                    ", shutting down: health NOT_SERVING, draining calls"));
-  if (leadership != nullptr) {
+  if (elections != nullptr) {
     // A standby takes over at once instead of after the lease: hand over
     // first, then drain (calls are refused with the new leader's address).
-    leadership->Resign(absl::GetFlag(FLAGS_election_ttl));
+    elections->Resign(absl::GetFlag(FLAGS_election_ttl));
     // Refuse for a moment (UNAVAILABLE: clients move to another replica)
     // before the listener goes: a call racing the server's shutdown would
     // be CANCELLED instead.

@@ -86,6 +86,16 @@ struct Leadership::Term {
   std::optional<EtcdKeyValue> observed;
 };
 
+absl::StatusOr<std::unique_ptr<EtcdClient>> ConnectEtcd(
+    const LeadershipOptions& options) {
+  EtcdClient::Options client_options;
+  client_options.call_timeout = options.ttl;
+  absl::StatusOr<std::optional<EtcdClient::Tls>> tls = ReadEtcdTls(options);
+  if (!tls.ok()) return tls.status();
+  client_options.tls = *std::move(tls);
+  return EtcdClient::Connect(options.etcd_endpoints, client_options);
+}
+
 absl::StatusOr<std::unique_ptr<Leadership>> Leadership::Start(
     LeadershipOptions options, OnChange on_change) {
   if (options.ttl < absl::Seconds(1)) {
@@ -105,13 +115,7 @@ absl::StatusOr<std::unique_ptr<Leadership>> Leadership::Start(
   if (options.advertise_address.empty()) {
     return absl::InvalidArgumentError("leadership advertise_address: empty");
   }
-  EtcdClient::Options client_options;
-  client_options.call_timeout = options.ttl;
-  absl::StatusOr<std::optional<EtcdClient::Tls>> tls = ReadEtcdTls(options);
-  if (!tls.ok()) return tls.status();
-  client_options.tls = *std::move(tls);
-  absl::StatusOr<std::unique_ptr<EtcdClient>> client =
-      EtcdClient::Connect(options.etcd_endpoints, client_options);
+  absl::StatusOr<std::unique_ptr<EtcdClient>> client = ConnectEtcd(options);
   if (!client.ok()) return client.status();
   return std::unique_ptr<Leadership>(new Leadership(
       std::move(options), std::move(on_change), *std::move(client)));
@@ -172,6 +176,12 @@ void Leadership::Resign(absl::Duration timeout) {
   mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
 }
 
+void Leadership::Yield() {
+  absl::MutexLock lock(&mu_);
+  yield_ = true;
+  StopServing();
+}
+
 void Leadership::StopServing() {
   view_.leading = false;
   serve_until_ns_.store(kNotServing, std::memory_order_release);
@@ -182,7 +192,7 @@ absl::Time Leadership::Fence(absl::Time lease_end) const {
 }
 
 bool Leadership::HasWork() const {
-  return stop_ || resign_ ||
+  return stop_ || resign_ || yield_ ||
          (term_ != nullptr && (term_->lease_gone || term_->won.has_value() ||
                                term_->observed.has_value()));
 }
@@ -210,7 +220,10 @@ void Leadership::Run() {
     const absl::Time granted_at = absl::Now();
     absl::StatusOr<EtcdLease> lease = client_->GrantLease(options_.ttl);
     if (lease.ok()) {
-      RunTerm(*lease, granted_at);
+      if (RunTerm(*lease, granted_at)) {
+        retry = kFirstRetry;  // Yielded: campaign again at once.
+        continue;
+      }
       // A term that ended at once (a lease dead on arrival) is retried after
       // a backoff like a failed grant, so the loop never spins.
       if (absl::Now() - granted_at >= options_.ttl) {
@@ -235,7 +248,7 @@ void Leadership::Run() {
   done_ = true;
 }
 
-void Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
+bool Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
   Term term;
   term.lease = lease;
   term.ttl = std::min(options_.ttl, lease.ttl);
@@ -265,7 +278,7 @@ void Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
   // Why the term ends (empty while it goes on).
   std::string end;
   while (end.empty()) {
-    bool stop, resign, lease_gone;
+    bool stop, resign, yield, lease_gone;
     absl::Time lease_end;
     std::optional<EtcdCampaignResult> won;
     std::optional<EtcdKeyValue> observed;
@@ -279,6 +292,7 @@ void Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
       mu_.AwaitWithDeadline(absl::Condition(this, &Leadership::HasWork), wake);
       stop = stop_;
       resign = resign_;
+      yield = std::exchange(yield_, false);
       lease_gone = term.lease_gone;
       lease_end = term.lease_end;
       won = std::exchange(term.won, std::nullopt);
@@ -289,6 +303,8 @@ void Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
       end = "stopping";
     } else if (resign) {
       end = "resigned";
+    } else if (yield) {
+      end = "yielded";
     } else if (lease_gone) {
       end = "lease gone (keepalive answered TTL 0)";
     } else if (now >= lease_end) {
@@ -363,7 +379,7 @@ void Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
     Log(LogLevel::kInfo, "leadership: stepped down",
         {{"reason", end}, {"epoch", absl::StrCat(leader->rev)}});
     Notify(LeaderView{});
-  } else if (end != "stopping" && end != "resigned") {
+  } else if (end != "stopping" && end != "resigned" && end != "yielded") {
     Log(LogLevel::kInfo, "leadership: starting over", {{"reason", end}});
   }
   term.campaign_cancel.Cancel();
@@ -379,7 +395,7 @@ void Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
   }
   // Resigning hands over at once even if the revoke below fails; the revoke
   // deletes every key of the lease (a campaign won too late included).
-  if (leader.has_value() && end == "resigned") {
+  if (leader.has_value() && (end == "resigned" || end == "yielded")) {
     absl::Status resigned = client_->Resign(*leader);
     if (!resigned.ok()) {
       Log(LogLevel::kError, "leadership: resign failed",
@@ -394,6 +410,7 @@ void Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
            {"error", revoked.ToString()}});
     }
   }
+  return end == "yielded";
 }
 
 void Leadership::OnAck(Term* term, const LeaseKeepAlive::Ack& ack) {

@@ -41,6 +41,12 @@ struct LeadershipOptions {
   absl::Duration fence_margin = absl::Milliseconds(200);
 };
 
+// A client of the etcd members `options` names, with its TLS files read
+// (the client every Leadership makes for itself). INVALID_ARGUMENT for bad
+// endpoints or files.
+absl::StatusOr<std::unique_ptr<EtcdClient>> ConnectEtcd(
+    const LeadershipOptions& options);
+
 // What a process knows of the election at one moment.
 struct LeaderView {
   // This process leads (and is not fenced).
@@ -137,6 +143,13 @@ class Leadership {
   // background otherwise. Idempotent.
   void Resign(absl::Duration timeout);
 
+  // Hands the leadership to the next candidate in etcd's queue and goes to
+  // the back of it: stops serving at once (if leading), ends the term
+  // (resigning the leader key, revoking the lease) and starts a new one
+  // that campaigns again. A standby that yields likewise moves to the back.
+  // Returns at once; the loop does the rest. For rebalancing.
+  void Yield();
+
   // Stops serving at once, stops the loop and revokes the lease (best
   // effort), which hands a leadership over at once. Waits for at most two
   // etcd calls of at most ttl each (one in flight, the revoke); a few
@@ -153,8 +166,9 @@ class Leadership {
   // The loop's thread: terms, one lease each, until stopped or resigned.
   void Run();
   // One term on `lease`, granted at `granted_at`, until its lease is lost,
-  // the leader is fenced, or a stop or resign request.
-  void RunTerm(const EtcdLease& lease, absl::Time granted_at);
+  // the leader is fenced, or a stop, resign or yield request. True if it
+  // ended because of a yield.
+  bool RunTerm(const EtcdLease& lease, absl::Time granted_at);
   // Workers of a term, each on a thread of its own.
   void Campaign(Term* term);
   void Observe(Term* term);
@@ -191,6 +205,7 @@ class Leadership {
   LeaderView view_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool resign_ ABSL_GUARDED_BY(mu_) = false;
+  bool yield_ ABSL_GUARDED_BY(mu_) = false;
   // The loop has ended (after a resign, or when stopped).
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   // The term running now, if any.

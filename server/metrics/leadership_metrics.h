@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/types/span.h"
+#include "prometheus/client_metric.h"
 #include "prometheus/metric_family.h"
 #include "server/util/latency_histogram.h"
 
@@ -12,6 +14,9 @@ namespace jambalancer {
 // What a replica shows of its part in the election (server/ha) at one
 // moment. Only replicas (--etcd_endpoints) have one.
 struct LeadershipReading {
+  // Labels that tell this election's series from others' (a `pool` label:
+  // each pool has its own election).
+  std::vector<prometheus::ClientMetric::Label> labels;
   bool leading = false;  // Leads and may serve.
   int64_t epoch = 0;     // Of the leadership it knows; 0: none.
   uint64_t elections_won = 0;
@@ -22,7 +27,7 @@ struct LeadershipReading {
   uint64_t keepalive_failures = 0;
 };
 
-// The families of `reading`:
+// The families of the readings, one series per reading:
 //   jam_balancer_leader                          gauge, 1 while leading
 //   jam_balancer_leader_epoch                    gauge
 //   jam_balancer_elections_won_total             counter
@@ -30,7 +35,7 @@ struct LeadershipReading {
 //   jam_balancer_etcd_keepalive_seconds          histogram
 //   jam_balancer_etcd_keepalive_failures_total   counter
 std::vector<prometheus::MetricFamily> LeadershipFamilies(
-    const LeadershipReading& reading);
+    absl::Span<const LeadershipReading> readings);
 
 }  // namespace jambalancer
 

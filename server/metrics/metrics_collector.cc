@@ -31,52 +31,65 @@ MetricFamily BuildInfoFamily(const BuildInfo& build_info) {
 
 }  // namespace
 
-MetricsCollector::MetricsCollector(JamPool* pool, const RpcMetrics* rpc_metrics,
+MetricsCollector::MetricsCollector(std::vector<NamedPool> pools,
+                                   const RpcMetrics* rpc_metrics,
                                    BuildInfo build_info,
                                    LeadershipReader read_leadership)
-    : pool_(pool),
+    : pools_(std::move(pools)),
       rpc_metrics_(rpc_metrics),
       build_info_(std::move(build_info)),
       read_leadership_(std::move(read_leadership)) {}
 
-PoolReading MetricsCollector::ReadPool(JamPool& pool, absl::Duration timeout) {
+std::vector<PoolReading> MetricsCollector::ReadPools(
+    absl::Span<const NamedPool> pools, absl::Time deadline) {
   // Shared with the task: it may run after a timed-out scrape returned.
   struct Read {
     CollectionSnapshot snapshot;
     PoolReading::Sessions sessions;
     absl::Notification done;
   };
-  auto read = std::make_shared<Read>();
-  const bool posted = pool.Post([read](PoolState& state, absl::Time now) {
-    read->snapshot = state.jams.Snapshot(now);
-    read->sessions = {state.sessions.size(), state.sessions_expired,
-                      state.members_removed_by_expiry,
-                      state.reservations_removed_by_expiry};
-    read->done.Notify();
-  });
-  PoolReading reading;
-  if (posted && read->done.WaitForNotificationWithTimeout(timeout)) {
-    reading.collection = read->snapshot;
-    reading.sessions = read->sessions;
+  std::vector<std::shared_ptr<Read>> reads;
+  std::vector<bool> posted;
+  for (const NamedPool& named : pools) {
+    auto read = std::make_shared<Read>();
+    posted.push_back(named.pool->Post([read](PoolState& state, absl::Time now) {
+      read->snapshot = state.jams.Snapshot(now);
+      read->sessions = {state.sessions.size(), state.sessions_expired,
+                        state.members_removed_by_expiry,
+                        state.reservations_removed_by_expiry};
+      read->done.Notify();
+    }));
+    reads.push_back(std::move(read));
   }
-  reading.limits = pool.limits();
-  reading.strand_queue_depth = pool.QueueDepth();
-  reading.strand_longest_step = pool.LongestStep();
-  reading.strand_wait = pool.strand_wait_time().Read();
-  reading.strand_run = pool.strand_run_time().Read();
-  return reading;
+  std::vector<PoolReading> readings;
+  for (size_t i = 0; i < pools.size(); ++i) {
+    JamPool& pool = *pools[i].pool;
+    PoolReading& reading = readings.emplace_back();
+    reading.labels = {{"pool", pools[i].name}};
+    if (posted[i] && reads[i]->done.WaitForNotificationWithDeadline(deadline)) {
+      reading.collection = reads[i]->snapshot;
+      reading.sessions = reads[i]->sessions;
+    }
+    reading.limits = pool.limits();
+    reading.strand_queue_depth = pool.QueueDepth();
+    reading.strand_longest_step = pool.LongestStep();
+    reading.strand_wait = pool.strand_wait_time().Read();
+    reading.strand_run = pool.strand_run_time().Read();
+  }
+  return readings;
 }
 
 std::vector<MetricFamily> MetricsCollector::Collect() const {
   std::vector<MetricFamily> families = rpc_metrics_->Collect();
-  const PoolReading pools[] = {ReadPool(*pool_, kStrandReadTimeout)};
+  const std::vector<PoolReading> pools =
+      ReadPools(pools_, absl::Now() + kStrandReadTimeout);
   for (MetricFamily& family : PoolFamilies(pools)) {
     families.push_back(std::move(family));
   }
   if (read_leadership_ != nullptr) {
-    if (const std::optional<LeadershipReading> leadership =
-            read_leadership_()) {
-      for (MetricFamily& family : LeadershipFamilies(*leadership)) {
+    const std::vector<LeadershipReading> elections = read_leadership_();
+    if (!elections.empty()) {
+      for (MetricFamily& family : LeadershipFamilies(elections)) {
         families.push_back(std::move(family));
       }
     }

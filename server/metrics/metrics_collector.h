@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
 #include "server/metrics/leadership_metrics.h"
@@ -30,23 +31,31 @@ struct BuildInfo {
 // Thread-safe; Collect runs on the metrics HTTP server's threads.
 class MetricsCollector final : public prometheus::Collectable {
  public:
-  // What a replica shows of the election at scrape time; nullopt when the
-  // server runs alone (then no leadership families are shown). Called on
-  // the scraping thread.
-  using LeadershipReader = std::function<std::optional<LeadershipReading>()>;
+  // What a replica shows of the pools' elections at scrape time (labelled
+  // with their pools); empty when the server runs alone (then no
+  // leadership families are shown). Called on the scraping thread.
+  using LeadershipReader = std::function<std::vector<LeadershipReading>()>;
 
-  // `pool` and `rpc_metrics` must outlive the collector's last Collect.
-  MetricsCollector(JamPool* pool, const RpcMetrics* rpc_metrics,
+  // A pool and its name, shown as the label pool="<name>".
+  struct NamedPool {
+    std::string name;
+    JamPool* pool;
+  };
+
+  // The pools and `rpc_metrics` must outlive the collector's last Collect.
+  MetricsCollector(std::vector<NamedPool> pools, const RpcMetrics* rpc_metrics,
                    BuildInfo build_info,
                    LeadershipReader read_leadership = nullptr);
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
-  // What `pool` shows now; waits up to `timeout` for its strand.
-  static PoolReading ReadPool(JamPool& pool, absl::Duration timeout);
+  // What each pool shows now, labelled with its name; waits until
+  // `deadline` for their strands (all read at once).
+  static std::vector<PoolReading> ReadPools(absl::Span<const NamedPool> pools,
+                                            absl::Time deadline);
 
  private:
-  JamPool* const pool_;
+  const std::vector<NamedPool> pools_;
   const RpcMetrics* const rpc_metrics_;
   const BuildInfo build_info_;
   const LeadershipReader read_leadership_;

@@ -26,9 +26,29 @@ std::string ProtobufVersion() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
-    const ServerOptions& options, const ServingGate* gate) {
+    const ServerOptions& options, const PoolDirectory::GateFor& gates) {
   if (options.max_users < 1) {
     return absl::InvalidArgumentError("max_users must be at least 1");
+  }
+  absl::flat_hash_set<std::string> pool_names = {kDefaultPoolName};
+  for (const PoolConfig& pool : options.pools) {
+    if (absl::Status s = ValidatePoolName("a pool's name", pool.name);
+        !s.ok()) {
+      return s;
+    }
+    if (!pool_names.insert(pool.name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("pool \"", pool.name, "\" is configured twice"));
+    }
+    if (pool.max_users < 1 || pool.reservation_ttl < absl::Milliseconds(1) ||
+        pool.reservation_ttl > pool.max_reservation_ttl ||
+        pool.max_reservation_ttl > kMaxReservationTtlSetting) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "pool \"", pool.name,
+          "\": max_users must be at least 1, and its reservation_ttl at least "
+          "1ms and at most its max_reservation_ttl, which must be at most ",
+          absl::FormatDuration(kMaxReservationTtlSetting)));
+    }
   }
   if (options.reservation_ttl < absl::Milliseconds(1) ||
       options.reservation_ttl > options.max_reservation_ttl ||
@@ -84,15 +104,17 @@ absl::StatusOr<std::unique_ptr<BalancerServer>> BalancerServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
-  std::unique_ptr<BalancerServer> server(new BalancerServer(options, gate));
+  std::unique_ptr<BalancerServer> server(new BalancerServer(options, gates));
   // Jams that front ends resupply after this start stay closed for a while
-  // (see JamCollection::StartResync). A replica behind a gate does so each
-  // time it starts to lead instead.
-  if (gate == nullptr) {
-    server->pool_.Post(
-        [server = server.get()](PoolState& state, absl::Time now) {
-          server->StartResync(state, now);
-        });
+  // (see JamCollection::StartResync). A replica behind gates does so each
+  // time it starts to lead a pool instead.
+  if (gates == nullptr) {
+    for (const std::unique_ptr<ServedPool>& pool : server->pools_.pools()) {
+      pool->pool.Post([server = server.get(), pool = pool.get()](
+                          PoolState& state, absl::Time now) {
+        server->StartResync(*pool, state, now);
+      });
+    }
   }
   grpc::ServerBuilder builder;
   // gRPC binds with SO_REUSEPORT by default: a second balancer on the same
@@ -163,12 +185,16 @@ absl::Status BalancerServer::StartWatchdog() {
   std::vector<LivenessWatchdog::Check> checks;
   const absl::Duration stall_limit = options_.strand_stall_limit;
   checks.push_back({"strand", [this, stall_limit] {
-                      const absl::Duration stalled = pool_.Stalled();
-                      if (stalled <= stall_limit) return absl::OkStatus();
-                      return absl::UnavailableError(absl::StrCat(
-                          "no operation finished for ",
-                          absl::FormatDuration(stalled), " (limit ",
-                          absl::FormatDuration(stall_limit), ")"));
+                      for (const auto& pool : pools_.pools()) {
+                        const absl::Duration stalled = pool->pool.Stalled();
+                        if (stalled <= stall_limit) continue;
+                        return absl::UnavailableError(absl::StrCat(
+                            "pool ", pool->config.name,
+                            ": no operation finished for ",
+                            absl::FormatDuration(stalled), " (limit ",
+                            absl::FormatDuration(stall_limit), ")"));
+                      }
+                      return absl::OkStatus();
                     }});
   if (options_.listener_probe_interval > absl::ZeroDuration()) {
     ListenerProbeOptions probe =
@@ -202,7 +228,7 @@ absl::Status BalancerServer::StartWatchdog() {
 
 void BalancerServer::PublishHealth() {
   const bool process = alive_ && !stopping_;
-  const bool service = process && leading_;
+  const bool service = process && (!replicated_ || !leading_.empty());
   for (grpc::Server* server : {server_.get(), health_server_.get()}) {
     if (server == nullptr) continue;
     grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
@@ -216,32 +242,55 @@ void BalancerServer::PublishHealth() {
   }
 }
 
-void BalancerServer::StartResync(PoolState& state, absl::Time now) const {
+void BalancerServer::StartResync(const ServedPool& pool, PoolState& state,
+                                 absl::Time now) const {
   if (options_.resync_grace > absl::ZeroDuration()) {
     state.jams.StartResync(now + options_.resync_grace,
-                           options_.reservation_ttl);
+                           pool.config.reservation_ttl);
   }
 }
 
-void BalancerServer::OnLeadershipChange(bool leading, int64_t epoch) {
-  pool_.Reset([this, leading, epoch](PoolState& state, absl::Time now) {
-    if (!leading) return;
-    state.epoch = epoch;
-    StartResync(state, now);
-  });
+void BalancerServer::OnLeadershipChange(const std::string& pool_name,
+                                        bool leading, int64_t epoch) {
+  absl::StatusOr<ServedPool*> pool = pools_.Find("pool", pool_name);
+  if (!pool.ok()) return;
+  (*pool)->pool.Reset(
+      [this, pool = *pool, leading, epoch](PoolState& state, absl::Time now) {
+        if (!leading) return;
+        state.epoch = epoch;
+        StartResync(*pool, state, now);
+      });
   // After the reset is queued: calls that see SERVING run on the new state.
   absl::MutexLock lock(&health_mu_);
-  leading_ = leading;
+  if (leading) {
+    leading_.insert(pool_name);
+  } else {
+    leading_.erase(pool_name);
+  }
   PublishHealth();
 }
 
 absl::Status BalancerServer::StartMetrics(const std::string& listen) {
   MetricsCollector::LeadershipReader read_leadership;
-  if (gate_ != nullptr) {
-    read_leadership = [gate = gate_] { return gate->Reading(); };
+  if (replicated_) {
+    read_leadership = [this] {
+      std::vector<LeadershipReading> readings;
+      for (const std::unique_ptr<ServedPool>& pool : pools_.pools()) {
+        if (pool->gate == nullptr) continue;
+        std::optional<LeadershipReading> reading = pool->gate->Reading();
+        if (!reading.has_value()) continue;
+        reading->labels = {{"pool", pool->config.name}};
+        readings.push_back(*std::move(reading));
+      }
+      return readings;
+    };
+  }
+  std::vector<MetricsCollector::NamedPool> named;
+  for (const std::unique_ptr<ServedPool>& pool : pools_.pools()) {
+    named.push_back({pool->config.name, &pool->pool});
   }
   metrics_collector_ = std::make_shared<MetricsCollector>(
-      &pool_, &rpc_metrics_,
+      std::move(named), &rpc_metrics_,
       BuildInfo{kVersion, grpc::Version(), ProtobufVersion()},
       std::move(read_leadership));
   // prometheus-cpp (civetweb) reports a failure to listen by throwing; it
@@ -279,7 +328,9 @@ void BalancerServer::Shutdown(absl::Duration grace) {
       server_->Wait();
     }
     metrics_exposer_.reset();
-    pool_.Shutdown();
+    for (const std::unique_ptr<ServedPool>& pool : pools_.pools()) {
+      pool->pool.Shutdown();
+    }
   });
 }
 

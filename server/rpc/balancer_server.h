@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -17,28 +18,29 @@
 #include "server/rpc/jam_balancer_service_impl.h"
 #include "server/rpc/listener_probe.h"
 #include "server/rpc/liveness_watchdog.h"
+#include "server/rpc/pool_directory.h"
 #include "server/rpc/server_options.h"
-#include "server/rpc/serving_gate.h"
-#include "server/runtime/jam_pool.h"
 #include "server/util/memory_release.h"
 
 namespace jambalancer {
 
-// A running jam balancer: one pool of jams, JamBalancerService over it, the
-// standard health service and server reflection on one gRPC server, and
-// optionally the /metrics endpoint.
+// A running jam balancer: its pools of jams (each on a strand of its own),
+// JamBalancerService over them, the standard health service and server
+// reflection on one gRPC server, and optionally the /metrics endpoint.
 //
 // Thread-safe. Destruction shuts down with no grace period.
 class BalancerServer {
  public:
   // Starts serving. INVALID_ARGUMENT for bad options, UNAVAILABLE if the
-  // address cannot be bound. With a `gate` (it must outlive the server) the
-  // replica is one of several sharing an election: it answers balancer
-  // calls only while the gate lets it (see JamBalancerServiceImpl), and
-  // starts as a standby (health NOT_SERVING for the balancer service) until
+  // address cannot be bound. With `gates` (each gate must outlive the
+  // server) the replica is one of several, each pool with an election of
+  // its own: it answers a pool's calls only while the pool's gate lets it
+  // (see JamBalancerServiceImpl), and starts as a standby of every pool
+  // (health NOT_SERVING for the balancer service until it leads one) until
   // told it leads (OnLeadershipChange).
   static absl::StatusOr<std::unique_ptr<BalancerServer>> Start(
-      const ServerOptions& options, const ServingGate* gate = nullptr);
+      const ServerOptions& options,
+      const PoolDirectory::GateFor& gates = nullptr);
 
   ~BalancerServer();
 
@@ -49,15 +51,17 @@ class BalancerServer {
   // The health-only port actually bound; 0 when it is off.
   int health_port() const { return health_port_; }
 
-  // The pool, for tests that must hold its strand.
-  JamPool& pool_for_testing() { return pool_; }
+  // The default pool, for tests that must hold its strand.
+  JamPool& pool_for_testing() { return pools_.default_pool().pool; }
+  const PoolDirectory& pools() const { return pools_; }
 
-  // A leadership transition (any thread; in order). Leading at `epoch`:
-  // the pool starts over empty at that epoch, with the resync window of a
-  // start (front ends resupply it), and health reports SERVING. Not
-  // leading: health reports NOT_SERVING for the balancer service and the
+  // A transition of `pool`'s leadership (any thread; in order per pool).
+  // Leading at `epoch`: the pool starts over empty at that epoch, with the
+  // resync window of a start (front ends resupply it). Not leading: the
   // pool's state is dropped (a later leadership starts empty again).
-  void OnLeadershipChange(bool leading, int64_t epoch);
+  // Health reports SERVING for the balancer service while the replica
+  // leads at least one pool. An unknown pool is ignored.
+  void OnLeadershipChange(const std::string& pool, bool leading, int64_t epoch);
 
   // Marks health NOT_SERVING, stops accepting calls, lets calls in flight
   // finish for up to `grace` (then cancels them), and stops the strand.
@@ -65,22 +69,20 @@ class BalancerServer {
   void Shutdown(absl::Duration grace);
 
  private:
-  BalancerServer(const ServerOptions& options, const ServingGate* gate)
+  BalancerServer(const ServerOptions& options,
+                 const PoolDirectory::GateFor& gates)
       : options_(options),
-        gate_(gate),
-        pool_(options.max_users, options.strand_inline,
-              PoolLimits{{options.max_jams, options.max_total_users},
-                         options.max_sessions}),
-        service_(&pool_, &rpc_metrics_,
-                 CommandParser(
-                     {options.reservation_ttl, options.max_reservation_ttl},
-                     {options.lease_ttl, options.max_lease_ttl}),
-                 gate),
-        leading_(gate == nullptr) {}
+        replicated_(gates != nullptr),
+        pools_(options.AllPools(), options.strand_inline,
+               PoolLimits{{options.max_jams, options.max_total_users},
+                          options.max_sessions},
+               {options.lease_ttl, options.max_lease_ttl}, gates),
+        service_(&pools_, &rpc_metrics_) {}
 
-  // The resync window of a start, on the pool's state at `now`. Strand
+  // The resync window of a start, on `pool`'s state at `now`. Its strand
   // only.
-  void StartResync(PoolState& state, absl::Time now) const;
+  void StartResync(const ServedPool& pool, PoolState& state,
+                   absl::Time now) const;
 
   // Starts the /metrics endpoint. UNAVAILABLE if it cannot listen.
   absl::Status StartMetrics(const std::string& listen);
@@ -93,9 +95,9 @@ class BalancerServer {
   void PublishHealth() ABSL_EXCLUSIVE_LOCKS_REQUIRED(health_mu_);
 
   const ServerOptions options_;
-  const ServingGate* const gate_;  // Null: the server runs alone.
+  const bool replicated_;  // The pools have gates (elections).
   RpcMetrics rpc_metrics_ = JamBalancerServiceImpl::NewRpcMetrics();
-  JamPool pool_;
+  PoolDirectory pools_;
   JamBalancerServiceImpl service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
@@ -103,9 +105,10 @@ class BalancerServer {
   std::unique_ptr<grpc::Server> health_server_;
   int health_port_ = 0;
   // What health reports: SERVING for "" while alive and not stopping; for
-  // the balancer service, also only while leading.
+  // the balancer service, also only while leading a pool (always when
+  // alone).
   absl::Mutex health_mu_;
-  bool leading_ ABSL_GUARDED_BY(health_mu_);
+  absl::flat_hash_set<std::string> leading_ ABSL_GUARDED_BY(health_mu_);
   bool alive_ ABSL_GUARDED_BY(health_mu_) = true;
   bool stopping_ ABSL_GUARDED_BY(health_mu_) = false;
   std::unique_ptr<ListenerProbe> listener_probe_;

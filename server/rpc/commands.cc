@@ -1,6 +1,8 @@
 #include "server/rpc/commands.h"
 
 #include <algorithm>
+#include <functional>
+#include <map>
 #include <utility>
 #include <variant>
 
@@ -8,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/rpc/id_validation.h"
 #include "server/rpc/page_token.h"
+#include "server/rpc/pool_config.h"
 
 namespace jambalancer {
 namespace {
@@ -144,6 +147,26 @@ absl::StatusOr<ListJamsCommand> CommandParser::Parse(
   return command;
 }
 
+namespace {
+
+// Whether an operation naming `pool` may run in a Batch of `batch_pool`
+// (empty names the default pool in both).
+bool InBatchPool(absl::string_view pool, absl::string_view batch_pool) {
+  auto canonical = [](absl::string_view name) {
+    return name.empty() ? absl::string_view(kDefaultPoolName) : name;
+  };
+  return pool.empty() || canonical(pool) == canonical(batch_pool);
+}
+
+absl::Status OtherPoolError(absl::string_view batch_pool) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "pool must be empty or the batch's pool (\"",
+      batch_pool.empty() ? absl::string_view(kDefaultPoolName) : batch_pool,
+      "\"): a Batch runs in one pool"));
+}
+
+}  // namespace
+
 absl::StatusOr<BatchCommand> CommandParser::Parse(
     const v1::BatchRequest& request) const {
   if (request.operations_size() > kMaxBatchOperations) {
@@ -161,6 +184,9 @@ absl::StatusOr<BatchCommand> CommandParser::Parse(
   case v1::BatchOperation::k##Method: {                                  \
     auto parsed = Parse(operation.field());                              \
     if (!parsed.ok()) return AtOperation(i, #field, parsed.status());    \
+    if (!InBatchPool(operation.field().pool(), request.pool())) {        \
+      return AtOperation(i, #field, OtherPoolError(request.pool()));     \
+    }                                                                    \
     command.operations.emplace_back(std::in_place_type<Method##Command>, \
                                     *std::move(parsed));                 \
     break;                                                               \
@@ -224,6 +250,36 @@ absl::StatusOr<GetJamCommand> CommandParser::Parse(
   return GetJamCommand{request.jam_id()};
 }
 
+absl::StatusOr<ListPoolsCommand> CommandParser::Parse(
+    const v1::ListPoolsRequest&) const {
+  return ListPoolsCommand{};
+}
+
+absl::StatusOr<GetRoutingCommand> CommandParser::Parse(
+    const v1::GetRoutingRequest&) const {
+  return GetRoutingCommand{};
+}
+
+std::vector<std::pair<std::string, SyncCommand>> SplitByPool(
+    const SyncCommand& command) {
+  std::map<std::string, SyncCommand, std::less<>> by_pool;
+  for (size_t i = 0; i < command.jams.size(); ++i) {
+    const absl::string_view pool =
+        command.pools[i].empty() ? kDefaultPoolName : command.pools[i];
+    auto it = by_pool.find(pool);
+    if (it == by_pool.end()) {
+      SyncCommand part;
+      part.frontend_id = command.frontend_id;
+      part.lease_ttl = command.lease_ttl;
+      it = by_pool.emplace(std::string(pool), std::move(part)).first;
+    }
+    it->second.jams.push_back(command.jams[i]);
+    it->second.pools.push_back(command.pools[i]);
+  }
+  return {std::make_move_iterator(by_pool.begin()),
+          std::make_move_iterator(by_pool.end())};
+}
+
 absl::StatusOr<SyncCommand> CommandParser::Parse(
     absl::Span<const v1::SyncRequest* const> messages) const {
   if (messages.empty()) {
@@ -251,6 +307,7 @@ absl::StatusOr<SyncCommand> CommandParser::Parse(
     jam_count += message->jams_size();
   }
   command.jams.reserve(jam_count);
+  command.pools.reserve(jam_count);
   command.user_lists.reserve(jam_count);
   for (size_t m = 0; m < messages.size(); ++m) {
     const v1::SyncRequest& message = *messages[m];
@@ -290,7 +347,15 @@ absl::StatusOr<SyncCommand> CommandParser::Parse(
         }
         users.push_back(jam.user_ids(u));
       }
+      if (!jam.pool().empty()) {
+        if (absl::Status s =
+                ValidatePoolName(absl::StrCat(field, "pool"), jam.pool());
+            !s.ok()) {
+          return s;
+        }
+      }
       command.jams.push_back({jam.jam_id(), users});
+      command.pools.push_back(jam.pool());
     }
   }
   return command;

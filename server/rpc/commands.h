@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -131,14 +132,28 @@ struct GetJamCommand {
   absl::string_view jam_id;
 };
 
+// ListPools and GetRouting read every pool's settings and leader; they have
+// nothing to check.
+struct ListPoolsCommand {};
+struct GetRoutingCommand {};
+
 // A whole Sync stream: the jams of all its messages, in order.
 struct SyncCommand {
   absl::string_view frontend_id;  // Not empty.
   absl::Duration lease_ttl;       // Defaulted and capped.
   std::vector<JamMembers> jams;   // Each within Refresh's limits.
+  // pools[i] is the pool of jams[i], as requested ("" for the default
+  // pool); a well-formed name, maybe not a configured one.
+  std::vector<absl::string_view> pools;
   // The user lists that `jams` point into.
   std::vector<std::vector<absl::string_view>> user_lists;
 };
+
+// A Sync's jams grouped by pool: one command per pool named (the default
+// pool as kDefaultPoolName), in name order, each with the Sync's front end
+// and lease. They borrow `command`'s user lists: it must outlive them.
+std::vector<std::pair<std::string, SyncCommand>> SplitByPool(
+    const SyncCommand& command);
 
 // Reservation times a CurrentJam command may carry (and held seats).
 struct ReservationPolicy {
@@ -181,6 +196,10 @@ class CommandParser {
   absl::StatusOr<ListSessionsCommand> Parse(
       const v1::ListSessionsRequest& request) const;
   absl::StatusOr<GetJamCommand> Parse(const v1::GetJamRequest& request) const;
+  absl::StatusOr<ListPoolsCommand> Parse(
+      const v1::ListPoolsRequest& request) const;
+  absl::StatusOr<GetRoutingCommand> Parse(
+      const v1::GetRoutingRequest& request) const;
   // The messages of one Sync stream, in order; the command borrows them.
   // Errors name the message, e.g. "messages[2].jams[0].user_ids[5]".
   absl::StatusOr<SyncCommand> Parse(

@@ -5,13 +5,14 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
+#include "absl/status/statusor.h"
 #include "jambalancer/v1/jam_balancer.grpc.pb.h"
 #include "jambalancer/v1/rpc_list.h"
 #include "server/metrics/rpc_metrics.h"
 #include "server/rpc/commands.h"
-#include "server/rpc/serving_gate.h"
-#include "server/runtime/jam_pool.h"
+#include "server/rpc/pool_directory.h"
 
 namespace jambalancer {
 namespace internal {
@@ -42,22 +43,22 @@ using RawCallbackService =
 }  // namespace internal
 
 // The gRPC edge of JamBalancerService: each handler parses its request into
-// a typed command (commands.h), posts the command's operation
-// (operations.h) to the pool's strand, and returns; the strand finishes the
-// call with the result. Handlers never wait for the strand, so gRPC threads
-// never block on it. Bad requests are answered on the gRPC thread and change
-// nothing. Every call is counted in RpcMetrics under its method.
+// a typed command (commands.h), finds the pool it names, posts the
+// command's operation (operations.h) to that pool's strand, and returns;
+// the strand finishes the call with the result. Calls on the server as a
+// whole (KeepAlive, EndSession, Sync, ListPools) post one operation to each
+// pool they touch and finish once all have answered. Handlers never wait
+// for a strand, so gRPC threads never block on one. Bad requests are
+// answered on the gRPC thread and change nothing. Every call is counted in
+// RpcMetrics under its method.
 class JamBalancerServiceImpl final : public internal::RawCallbackService {
  public:
-  // `pool`, `metrics` and `gate` must outlive the service; `metrics`
-  // counts methods in the order of JAM_BALANCER_RPCS (see NewRpcMetrics).
-  // With a `gate` (null: the server runs alone) a call is answered only
-  // while the gate lets this replica serve, and only at the epoch its
-  // operation ran at (see Gate).
-  JamBalancerServiceImpl(JamPool* pool, RpcMetrics* metrics,
-                         CommandParser parser,
-                         const ServingGate* gate = nullptr)
-      : pool_(pool), metrics_(metrics), parser_(parser), gate_(gate) {}
+  // `pools` and `metrics` must outlive the service; `metrics` counts
+  // methods in the order of JAM_BALANCER_RPCS (see NewRpcMetrics). A pool
+  // with a gate is served only while its gate lets this replica serve it,
+  // and its answers only at the epoch its operation ran at (see Gate).
+  JamBalancerServiceImpl(const PoolDirectory* pools, RpcMetrics* metrics)
+      : pools_(pools), metrics_(metrics) {}
 
   // RpcMetrics labelled with this service's name and its methods.
   static RpcMetrics NewRpcMetrics();
@@ -69,41 +70,45 @@ class JamBalancerServiceImpl final : public internal::RawCallbackService {
   JAM_BALANCER_RPCS(JAM_BALANCER_DECLARE_HANDLER)
 #undef JAM_BALANCER_DECLARE_HANDLER
 
-  // Reads the whole stream, then applies it in one strand step.
+  // Reads the whole stream, then applies it pool by pool, in strand steps.
   grpc::ServerReadReactor<grpc::ByteBuffer>* Sync(
       grpc::CallbackServerContext* context,
       grpc::ByteBuffer* response) override;
 
  private:
   class SyncReactor;
+  template <typename Response>
+  class PoolsCall;
 
-  // Parses the request into a Command, runs its operation on the strand and
-  // finishes the call with the response, counting it as `rpc`.
+  // Parses the request into a Command, runs its operation on the strand of
+  // the pool it names and finishes the call with the response, counting it
+  // as `rpc`.
   template <typename Command, typename Request, typename Response>
   grpc::ServerUnaryReactor* Serve(Rpc rpc, grpc::CallbackServerContext* context,
                                   const grpc::ByteBuffer* request,
                                   grpc::ByteBuffer* response);
 
-  // With a gate, the status a call finishes with, and its trailing metadata:
-  // the epoch; and when this replica may not serve at all (or no longer
-  // leads the epoch `applied_epoch` that the operation ran at), UNAVAILABLE
-  // with the leader's address. Without a gate, `status`. Any thread; call
-  // once per call, before Finish.
-  grpc::Status Gate(grpc::CallbackServerContext* context,
-                    const grpc::Status& status,
-                    std::optional<int64_t> applied_epoch) const;
-  // Whether a call may start at all (a standby refuses before parsing).
-  bool MayStart() const;
+  // The status a call on `pool` finishes with, and its trailing metadata:
+  // with a gate, the pool's epoch; and when this replica may not serve the
+  // pool (or no longer leads the epoch `applied_epoch` that the operation
+  // ran at), UNAVAILABLE with the pool's leader's address. Without a gate,
+  // `status`. Any thread; call once per call, before Finish (several times
+  // for several pools, each adding its metadata).
+  static grpc::Status Gate(grpc::CallbackServerContext* context,
+                           const ServedPool& pool, const grpc::Status& status,
+                           std::optional<int64_t> applied_epoch);
+  // The pools this replica serves now; UNAVAILABLE (with the default pool's
+  // leader in the metadata) if none.
+  absl::StatusOr<std::vector<ServedPool*>> ServingPools(
+      grpc::CallbackServerContext* context) const;
   // CANCELLED or DEADLINE_EXCEEDED for a call whose caller is gone or whose
   // deadline has passed (it is then not run); nullopt for a live call. Any
   // thread, while the call is alive.
   static std::optional<grpc::Status> Abandoned(
       grpc::CallbackServerContext* context);
 
-  JamPool* const pool_;
+  const PoolDirectory* const pools_;
   RpcMetrics* const metrics_;
-  const CommandParser parser_;
-  const ServingGate* const gate_;
 };
 
 }  // namespace jambalancer

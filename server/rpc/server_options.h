@@ -3,8 +3,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
+#include "server/rpc/pool_config.h"
 #include "server/rpc/transport_limits.h"
 
 namespace jambalancer {
@@ -14,8 +16,13 @@ namespace jambalancer {
 struct ServerOptions {
   // host:port to listen on; port 0 asks the OS for a free port.
   std::string listen = "0.0.0.0:50051";
-  // Capacity of every jam: users a jam may hold (at least 1).
+  // Capacity of every jam of the default pool: users a jam may hold (at
+  // least 1).
   uint32_t max_users = 7;
+  // The pools besides the default one (--pools, --pools_file), each with
+  // its own jams, strand and settings. The default pool (kDefaultPoolName)
+  // has max_users and the reservation times below.
+  std::vector<PoolConfig> pools;
   // How long a seat reserved by CurrentJam with a user id is held when the
   // request asks for 0 ms.
   absl::Duration reservation_ttl = absl::Seconds(15);
@@ -39,9 +46,9 @@ struct ServerOptions {
   // On shutdown, how long calls in flight may take before they are
   // cancelled.
   absl::Duration shutdown_grace = absl::Seconds(5);
-  // Bounds on the state, so that memory has a ceiling: calls that would
-  // pass one are refused with RESOURCE_EXHAUSTED naming it. Sized for the
-  // Kubernetes manifest's 512 MiB (see README, "Limits").
+  // Bounds on each pool's state, so that memory has a ceiling: calls that
+  // would pass one are refused with RESOURCE_EXHAUSTED naming it. Sized for
+  // the Kubernetes manifest's memory limit (see README, "Limits").
   uint64_t max_jams = 1'000'000;
   uint64_t max_total_users = 2'000'000;  // Members and reservations.
   uint64_t max_sessions = 10'000;
@@ -69,6 +76,14 @@ struct ServerOptions {
   // With tls_cert: clients must present a certificate signed by a CA of this
   // bundle (mutual TLS); empty: any client may connect.
   std::string tls_client_ca;
+
+  // Every pool, the default one first.
+  std::vector<PoolConfig> AllPools() const {
+    std::vector<PoolConfig> all = {
+        {kDefaultPoolName, max_users, reservation_ttl, max_reservation_ttl}};
+    all.insert(all.end(), pools.begin(), pools.end());
+    return all;
+  }
 };
 
 // Longest reservation time the server accepts as a setting.

@@ -74,12 +74,12 @@ struct Replica {
   // Serves, as the leader of `epoch` (its pool starts over empty).
   void Lead(int64_t epoch) {
     gate.Set(true, epoch, target);
-    server->OnLeadershipChange(true, epoch);
+    server->OnLeadershipChange("default", true, epoch);
   }
   // Stands by at `epoch`, naming `leader` ("": none known).
   void StandBy(int64_t epoch, std::string leader) {
     gate.Set(false, epoch, std::move(leader));
-    server->OnLeadershipChange(false, epoch);
+    server->OnLeadershipChange("default", false, epoch);
   }
 };
 
@@ -88,8 +88,9 @@ class BalancerClientReplicasTest : public ::testing::Test {
   void SetUp() override {
     for (int i = 0; i < 2; ++i) {
       auto replica = std::make_unique<Replica>();
-      auto started =
-          BalancerServer::Start(test::LoopbackOptions(), &replica->gate);
+      auto started = BalancerServer::Start(
+          test::LoopbackOptions(),
+          [gate = &replica->gate](const std::string&) { return gate; });
       ASSERT_TRUE(started.ok()) << started.status();
       replica->server = *std::move(started);
       replica->target = test::TargetOf(*replica->server);

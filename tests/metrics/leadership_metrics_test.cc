@@ -32,8 +32,9 @@ TEST(LeadershipMetricsTest, ShowsTheReadingAsGaugesCountersAndAHistogram) {
   reading.seconds_leading = 12.5;
   reading.keepalive_round_trip = round_trip.Read();
   reading.keepalive_failures = 2;
+  reading.labels = {{"pool", "rock"}};
 
-  const std::vector<MetricFamily> families = LeadershipFamilies(reading);
+  const std::vector<MetricFamily> families = LeadershipFamilies({reading});
   const auto by_name = ByName(families);
   ASSERT_EQ(by_name.size(), 6u);
   auto value = [&](const std::string& name) {
@@ -57,13 +58,20 @@ TEST(LeadershipMetricsTest, ShowsTheReadingAsGaugesCountersAndAHistogram) {
   ASSERT_EQ(histogram.metric.size(), 1u);
   EXPECT_EQ(histogram.metric[0].histogram.sample_count, 2u);
   EXPECT_NEAR(histogram.metric[0].histogram.sample_sum, 0.043, 1e-9);
+  for (const MetricFamily& family : families) {
+    ASSERT_EQ(family.metric[0].label.size(), 1u) << family.name;
+    EXPECT_EQ(family.metric[0].label[0].value, "rock") << family.name;
+  }
 
-  reading.leading = false;
-  EXPECT_EQ(ByName(LeadershipFamilies(reading))
-                .at("jam_balancer_leader")
-                ->metric[0]
-                .gauge.value,
-            0);
+  // One series per pool's election.
+  LeadershipReading standby = reading;
+  standby.leading = false;
+  standby.labels = {{"pool", "duo"}};
+  const MetricFamily& leader =
+      *ByName(LeadershipFamilies({reading, standby})).at("jam_balancer_leader");
+  ASSERT_EQ(leader.metric.size(), 2u);
+  EXPECT_EQ(leader.metric[0].gauge.value, 1);
+  EXPECT_EQ(leader.metric[1].gauge.value, 0);
 }
 
 }  // namespace

@@ -63,7 +63,7 @@ class MetricsCollectorTest : public ::testing::Test {
   JamPool pool_{7, /*run_inline=*/false};
   RpcMetrics rpc_metrics_{"jambalancer.v1.JamBalancer",
                           {"CurrentJam", "Refresh"}};
-  MetricsCollector collector_{&pool_, &rpc_metrics_, kBuildInfo};
+  MetricsCollector collector_{{{"default", &pool_}}, &rpc_metrics_, kBuildInfo};
 };
 
 TEST_F(MetricsCollectorTest, CollectsEveryPartOfMetrics) {
@@ -191,9 +191,13 @@ TEST_F(MetricsCollectorTest, ShutDownPoolLeavesOutOnlyTheCollection) {
 TEST(MetricsCollectorReadPoolTest, ReadsTheCollectionAndTheStrand) {
   JamPool pool(7, /*run_inline=*/false);
   Fill(pool, "a", 4);
-  const PoolReading reading =
-      MetricsCollector::ReadPool(pool, absl::InfiniteDuration());
-  EXPECT_TRUE(reading.labels.empty());
+  const std::vector<PoolReading> readings =
+      MetricsCollector::ReadPools({{"rock", &pool}}, absl::InfiniteFuture());
+  ASSERT_EQ(readings.size(), 1u);
+  const PoolReading& reading = readings[0];
+  ASSERT_EQ(reading.labels.size(), 1u);
+  EXPECT_EQ(reading.labels[0].name, "pool");
+  EXPECT_EQ(reading.labels[0].value, "rock");
   ASSERT_TRUE(reading.collection.has_value());
   EXPECT_EQ(reading.collection->max_users, 7u);
   EXPECT_EQ(reading.collection->jam_count, 1u);
@@ -204,6 +208,22 @@ TEST(MetricsCollectorReadPoolTest, ReadsTheCollectionAndTheStrand) {
   EXPECT_THAT(reading.strand_run.count, AllOf(Ge(1u), Le(2u)));
 }
 
+TEST(MetricsCollectorReadPoolTest, EachPoolIsReadOnItsOwnStrand) {
+  JamPool small(2, /*run_inline=*/false);
+  JamPool large(9, /*run_inline=*/false);
+  Fill(small, "a", 2);
+  Fill(large, "b", 5);
+  const std::vector<PoolReading> readings = MetricsCollector::ReadPools(
+      {{"duo", &small}, {"big", &large}}, absl::InfiniteFuture());
+  ASSERT_EQ(readings.size(), 2u);
+  EXPECT_EQ(readings[0].labels[0].value, "duo");
+  EXPECT_EQ(readings[0].collection->max_users, 2u);
+  EXPECT_EQ(readings[0].collection->user_count, 2u);
+  EXPECT_EQ(readings[1].labels[0].value, "big");
+  EXPECT_EQ(readings[1].collection->max_users, 9u);
+  EXPECT_EQ(readings[1].collection->user_count, 5u);
+}
+
 TEST(MetricsCollectorReadPoolTest, ShutDownPoolGivesNoCollectionAtOnce) {
   JamPool pool(7, /*run_inline=*/false);
   Fill(pool, "a", 4);
@@ -211,8 +231,8 @@ TEST(MetricsCollectorReadPoolTest, ShutDownPoolGivesNoCollectionAtOnce) {
   pool.Shutdown();  // Joins the strand: its timings are final.
   // No timeout: only a refused post lets ReadPool return (a hang fails the
   // test by the ctest timeout).
-  const PoolReading reading =
-      MetricsCollector::ReadPool(pool, absl::InfiniteDuration());
+  const PoolReading reading = MetricsCollector::ReadPools(
+      {{"default", &pool}}, absl::InfiniteFuture())[0];
   EXPECT_EQ(reading.collection, std::nullopt);
   EXPECT_EQ(reading.strand_queue_depth, 0u);
   EXPECT_EQ(reading.strand_wait.count, 2u);

@@ -131,7 +131,8 @@ Answer AddUser(v1::JamBalancerService::Stub& stub, const std::string& user) {
 
 TEST(BalancerServerGateTest, OnlyTheLeaderAnswersAndOnlyAtItsEpoch) {
   SettableGate gate;
-  auto started = BalancerServer::Start(test::LoopbackOptions(), &gate);
+  auto started = BalancerServer::Start(
+      test::LoopbackOptions(), [&gate](const std::string&) { return &gate; });
   ASSERT_TRUE(started.ok()) << started.status();
   std::unique_ptr<BalancerServer> server = *std::move(started);
   std::unique_ptr<BalancerClient> client = test::NewClient(*server);
@@ -157,7 +158,7 @@ TEST(BalancerServerGateTest, OnlyTheLeaderAnswersAndOnlyAtItsEpoch) {
   gate.Set(true, 9, "127.0.0.1:1");
   EXPECT_EQ(AddUser(*stub, "bob").status.error_code(),
             grpc::StatusCode::UNAVAILABLE);
-  server->OnLeadershipChange(true, 9);
+  server->OnLeadershipChange("default", true, 9);
   Answer leader = AddUser(*stub, "cat");
   ASSERT_TRUE(leader.status.ok()) << leader.status.error_message();
   EXPECT_TRUE(leader.response.added());
@@ -171,12 +172,12 @@ TEST(BalancerServerGateTest, OnlyTheLeaderAnswersAndOnlyAtItsEpoch) {
   Answer fenced = AddUser(*stub, "dan");
   EXPECT_EQ(fenced.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(fenced.trailers, Not(Contains(Key(kLeaderMetadataKey))));
-  server->OnLeadershipChange(false, 9);
+  server->OnLeadershipChange("default", false, 9);
   EXPECT_FALSE(*client->IsServing(service));
 
   // Leading again later at a higher epoch: it starts empty again.
   gate.Set(true, 12, "127.0.0.1:1");
-  server->OnLeadershipChange(true, 12);
+  server->OnLeadershipChange("default", true, 12);
   Answer again = AddUser(*stub, "eve");
   ASSERT_TRUE(again.status.ok()) << again.status.error_message();
   EXPECT_EQ(again.response.user_count(), 1u);

@@ -388,12 +388,14 @@ class OwnServiceTest : public ::testing::Test {
     return 0;
   }
 
-  JamPool pool_{7, /*run_inline=*/true};
+  PoolDirectory pools_{{PoolConfig{kDefaultPoolName, 7}},
+                       /*strand_inline=*/true,
+                       PoolLimits{},
+                       LeasePolicy{absl::Seconds(10), absl::Minutes(5)},
+                       nullptr};
+  JamPool& pool_ = pools_.default_pool().pool;
   RpcMetrics metrics_ = JamBalancerServiceImpl::NewRpcMetrics();
-  JamBalancerServiceImpl service_{
-      &pool_, &metrics_,
-      CommandParser(ReservationPolicy{absl::Seconds(15), absl::Minutes(2)},
-                    LeasePolicy{absl::Seconds(10), absl::Minutes(5)})};
+  JamBalancerServiceImpl service_{&pools_, &metrics_};
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -31,11 +31,12 @@ def answers(server):
 
 
 def metric(server, name):
-    """The value of the unlabelled sample `name` on `server`'s /metrics."""
+    """The value of the default pool's sample `name` on `server`'s
+    /metrics."""
     url = f"http://127.0.0.1:{server.metrics_port}/metrics"
     with urllib.request.urlopen(url, timeout=10) as response:
         text = response.read().decode()
-    match = re.search(rf"^{name} (\S+)$", text, re.M)
+    match = re.search(rf'^{name}{{pool="default"}} (\S+)$', text, re.M)
     return float(match.group(1)) if match else None
 
 

@@ -26,8 +26,8 @@ from harness import describe, json_lines
 SERVICE = "jambalancer.v1.JamBalancerService"
 HEALTH = "grpc.health.v1.Health"
 METHODS = ("CurrentJam", "Refresh", "RemoveUser", "HasCapacity", "AddUser",
-           "GetStats", "ListJams", "Batch", "KeepAlive", "EndSession",
-           "ListSessions", "GetJam", "Sync")
+           "GetStats", "ListJams", "Batch", "ListSessions", "GetJam",
+           "KeepAlive", "EndSession", "ListPools", "GetRouting", "Sync")
 # gRPC's method types, as the middleware labels them.
 CLIENT_STREAMING = ("Sync",)
 
@@ -178,21 +178,24 @@ class MetricsTest(unittest.TestCase):
         for name, (kind, value) in expected.items():
             with self.subTest(name=name):
                 self.assertEqual(metrics.types.get(name), kind)
-                self.assertEqual(metrics.value(name), value)
+                self.assertEqual(metrics.value(name, pool="default"), value)
 
         # Jams by members: jam-b has 1 (plus a seat), jam-a 2, jam-c 3, which
         # is more than max_users and so only in +Inf.
         self.assertEqual(metrics.types["jam_balancer_jam_members"],
                          "histogram")
         self.assertEqual(
-            metrics.by_label("jam_balancer_jam_members_bucket", "le"), {
+            metrics.by_label("jam_balancer_jam_members_bucket", "le",
+                             pool="default"), {
                 "0": 0,
                 "1": 1,
                 "2": 2,
                 "+Inf": 3
             })
-        self.assertEqual(metrics.value("jam_balancer_jam_members_count"), 3)
-        self.assertEqual(metrics.value("jam_balancer_jam_members_sum"), 6)
+        self.assertEqual(
+            metrics.value("jam_balancer_jam_members_count", pool="default"), 3)
+        self.assertEqual(
+            metrics.value("jam_balancer_jam_members_sum", pool="default"), 6)
 
         # Each of the 7 valid calls ran an operation on the strand (the
         # scrape's own read may or may not be counted yet).
@@ -200,7 +203,8 @@ class MetricsTest(unittest.TestCase):
                        "jam_balancer_strand_run_seconds"):
             with self.subTest(family=family):
                 self.assertEqual(metrics.types.get(family), "histogram")
-                self.assertGreaterEqual(metrics.value(f"{family}_count"), 7)
+                self.assertGreaterEqual(
+                    metrics.value(f"{family}_count", pool="default"), 7)
 
     def test_build_info_and_process_metrics(self):
         metrics = Exposition(scrape(self, self.server))

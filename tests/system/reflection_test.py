@@ -63,8 +63,9 @@ class ReflectionTest(unittest.TestCase):
             methods, {
                 f"{SERVICE}/{method}"
                 for method in ("AddUser", "Batch", "CurrentJam", "EndSession",
-                               "GetJam", "GetStats", "HasCapacity", "KeepAlive",
-                               "ListJams", "ListSessions", "Refresh",
+                               "GetJam", "GetRouting", "GetStats",
+                               "HasCapacity", "KeepAlive", "ListJams",
+                               "ListPools", "ListSessions", "Refresh",
                                "RemoveUser", "Sync")
             })
 

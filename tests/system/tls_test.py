@@ -110,7 +110,8 @@ class TlsTest(unittest.TestCase):
         with urllib.request.urlopen(
                 f"http://127.0.0.1:{server.metrics_port}/metrics",
                 timeout=10) as response:
-            self.assertIn("jam_balancer_max_users 7", response.read().decode())
+            self.assertIn('jam_balancer_max_users{pool="default"} 7',
+                          response.read().decode())
 
     def test_mutual_tls(self):
         c = self.certs

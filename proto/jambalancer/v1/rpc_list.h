@@ -27,15 +27,27 @@
   X(AddUser, add_user)             \
   X(GetStats, get_stats)
 
-// Every unary RPC of the service.
-#define JAM_BALANCER_RPCS(X)     \
-  JAM_BALANCER_BATCH_RPCS(X)     \
-  X(ListJams, list_jams)         \
-  X(Batch, batch)                \
-  X(KeepAlive, keep_alive)       \
-  X(EndSession, end_session)     \
-  X(ListSessions, list_sessions) \
+// Unary RPCs that act on one pool (their request names it): each runs on
+// that pool's strand.
+#define JAM_BALANCER_POOL_RPCS(X) \
+  JAM_BALANCER_BATCH_RPCS(X)      \
+  X(ListJams, list_jams)          \
+  X(Batch, batch)                 \
+  X(ListSessions, list_sessions)  \
   X(GetJam, get_jam)
+
+// Unary RPCs that act on the server as a whole (on every pool it serves, or
+// on none), after the pool RPCs in the proto; each has a handler of its own.
+#define JAM_BALANCER_SERVER_RPCS(X) \
+  X(KeepAlive, keep_alive)          \
+  X(EndSession, end_session)        \
+  X(ListPools, list_pools)          \
+  X(GetRouting, get_routing)
+
+// Every unary RPC of the service.
+#define JAM_BALANCER_RPCS(X) \
+  JAM_BALANCER_POOL_RPCS(X)  \
+  JAM_BALANCER_SERVER_RPCS(X)
 
 // The client-streaming RPCs, after the unary ones in the proto; each has a
 // handler of its own.

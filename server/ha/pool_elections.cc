@@ -1,0 +1,137 @@
+#include "server/ha/pool_elections.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/util/log.h"
+
+namespace jambalancer {
+
+absl::StatusOr<std::unique_ptr<PoolElections>> PoolElections::Start(
+    PoolElectionsOptions options, OnChange on_change) {
+  if (options.pools.empty()) {
+    return absl::InvalidArgumentError("pool elections: no pool");
+  }
+  // The rebalancer's reads go through a client of their own, made as the
+  // elections' are (endpoints, TLS).
+  absl::StatusOr<std::unique_ptr<EtcdClient>> reader =
+      ConnectEtcd(options.election);
+  if (!reader.ok()) return reader.status();
+  std::unique_ptr<PoolElections> elections;
+  std::vector<std::pair<std::string, std::unique_ptr<Leadership>>> started;
+  for (const std::string& pool : options.pools) {
+    LeadershipOptions election = options.election;
+    election.election_name = ElectionName(options.election.election_name, pool);
+    absl::StatusOr<std::unique_ptr<Leadership>> leadership = Leadership::Start(
+        election,
+        [on_change, pool](const LeaderView& view) { on_change(pool, view); });
+    if (!leadership.ok()) return leadership.status();
+    started.emplace_back(pool, *std::move(leadership));
+  }
+  elections.reset(new PoolElections(std::move(options), *std::move(reader)));
+  for (auto& [pool, leadership] : started) {
+    elections->leaderships_[pool] = std::move(leadership);
+  }
+  if (elections->options_.rebalance_interval > absl::ZeroDuration()) {
+    elections->rebalancer_ =
+        std::thread([raw = elections.get()] { raw->RunRebalancer(); });
+  }
+  return elections;
+}
+
+PoolElections::PoolElections(PoolElectionsOptions options,
+                             std::unique_ptr<EtcdClient> client)
+    : options_(std::move(options)), client_(std::move(client)) {}
+
+PoolElections::~PoolElections() {
+  StopRebalancer();
+  leaderships_.clear();
+}
+
+const Leadership* PoolElections::Find(const std::string& pool) const {
+  auto it = leaderships_.find(pool);
+  return it == leaderships_.end() ? nullptr : it->second.get();
+}
+
+void PoolElections::Resign(absl::Duration timeout) {
+  StopRebalancer();
+  for (auto& [pool, leadership] : leaderships_) leadership->Resign(timeout);
+}
+
+void PoolElections::StopRebalancer() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  if (rebalancer_.joinable()) rebalancer_.join();
+}
+
+absl::StatusOr<ElectionQueues> PoolElections::ReadQueues() const {
+  // Keys are "<prefix>/<pool>/<lease>", one per candidate.
+  const std::string prefix = options_.election.election_name + "/";
+  absl::StatusOr<std::vector<EtcdKeyValue>> keys =
+      client_->Range(prefix, EtcdClient::PrefixEnd(prefix));
+  if (!keys.ok()) return keys.status();
+  ElectionQueues queues;
+  for (const EtcdKeyValue& kv : *keys) {
+    const std::string rest = kv.key.substr(prefix.size());
+    const size_t slash = rest.find('/');
+    if (slash == std::string::npos || slash == 0) continue;
+    queues[rest.substr(0, slash)].push_back({kv.value, kv.create_revision});
+  }
+  for (auto& [pool, queue] : queues) {
+    std::sort(queue.begin(), queue.end(),
+              [](const ElectionCandidate& a, const ElectionCandidate& b) {
+                return a.create_revision < b.create_revision;
+              });
+  }
+  return queues;
+}
+
+void PoolElections::RunRebalancer() {
+  const std::string& self = options_.election.advertise_address;
+  // Each queue's candidates (addresses) in the previous round.
+  std::map<std::string, std::vector<std::string>> previous;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stopping = [this]()
+                          ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stopping),
+                           options_.rebalance_interval);
+      if (stop_) return;
+    }
+    absl::StatusOr<ElectionQueues> queues = ReadQueues();
+    if (!queues.ok()) continue;  // The elections log etcd's troubles.
+    std::map<std::string, std::vector<std::string>> members;
+    for (const auto& [pool, queue] : *queues) {
+      std::vector<std::string>& addresses = members[pool];
+      for (const ElectionCandidate& candidate : queue) {
+        addresses.push_back(candidate.address);
+      }
+      std::sort(addresses.begin(), addresses.end());
+    }
+    const bool settled = members == previous;
+    previous = std::move(members);
+    if (!settled) continue;
+    const std::map<std::string, std::string> plan = PlanLeaders(*queues);
+    const RebalanceActions actions = ActionsFor(self, *queues, plan);
+    for (const std::string& pool : actions.yield) {
+      auto it = leaderships_.find(pool);
+      if (it == leaderships_.end()) continue;
+      Log(LogLevel::kInfo, "rebalance: yielding a pool's leadership",
+          {{"pool", pool}, {"to", plan.at(pool)}});
+      it->second->Yield();
+    }
+    for (const std::string& pool : actions.requeue) {
+      auto it = leaderships_.find(pool);
+      if (it == leaderships_.end()) continue;
+      Log(LogLevel::kInfo, "rebalance: stepping back in a pool's queue",
+          {{"pool", pool}, {"planned_leader", plan.at(pool)}});
+      it->second->Yield();
+    }
+  }
+}
+
+}  // namespace jambalancer
