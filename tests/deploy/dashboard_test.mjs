@@ -1,7 +1,8 @@
 // The Grafana dashboard (deploy/grafana/dashboards/jam-balancer.json) and its
 // provisioning: valid JSON in the shape Grafana loads, panels that do not
 // overlap, every query valid PromQL for Prometheus' own parser (promtool) and
-// reading only the dashboard's variables, and the panels the operators need.
+// reading only the dashboard's variables, every query of a pool's metrics
+// filtered by the pool variable, and the panels the operators need.
 // Which metrics the queries name is checked against a running server by
 // metric_names_test.mjs.
 //
@@ -120,6 +121,84 @@ test("the panels cover calls, errors, latency, jams, users, fill and the strand"
   // The fill histogram: Grafana turns the cumulative buckets into counts.
   const fill = queryPanels.find((p) => p.targets.some((t) => t.expr.includes("jam_balancer_jam_members_bucket")));
   assert.equal(fill.targets[0].format, "heatmap");
+});
+
+test("a pool variable: the pools of jam_balancer_jams, several at once or all", () => {
+  const pool = variables.find((v) => v.name === "pool");
+  assert.equal(pool?.type, "query");
+  assert.deepEqual(pool.datasource, { type: "prometheus", uid: "${datasource}" });
+  const query = typeof pool.query === "string" ? pool.query : pool.query.query;
+  assert.match(query, /^label_values\(jam_balancer_jams(\{[^}]*\})?, pool\)$/);
+  assert.equal(pool.definition, query);
+  assert.equal(pool.multi, true);
+  assert.equal(pool.includeAll, true);
+  assert.equal(pool.allValue, ".*");
+});
+
+// The metrics of a pool: every jam_balancer_* family but the build info
+// carries the label pool.
+const POOL_METRIC = /\b(jam_balancer_(?!build_info\b)\w+)(\{[^}]*\})?/g;
+
+// The selectors of `expr` that read a pool's metric without pool=~"$pool".
+function unfilteredByPool(expr) {
+  return [...expr.matchAll(POOL_METRIC)]
+    .filter(([, , matchers]) => !/[{,]\s*pool=~"\$pool"\s*[,}]/.test(matchers ?? ""))
+    .map(([selector]) => selector);
+}
+
+test("every panel query of a pool's metrics reads only the pools chosen", () => {
+  const panelQueries = queryPanels.flatMap((p) => p.targets.map((t) => ({ where: `${p.title} ${t.refId}`, ...t })));
+  const unfiltered = panelQueries.flatMap(({ where, expr }) => unfilteredByPool(expr).map((s) => `${where}: ${s}`));
+  assert.deepEqual(unfiltered, []);
+  assert.ok(panelQueries.filter((q) => q.expr.includes("jam_balancer_")).length > 20, "the pools' metrics are read");
+  // And the check is sensitive.
+  assert.deepEqual(unfilteredByPool('sum(jam_balancer_jams{job="jam-balancer"}) / sum(jam_balancer_limit)'), [
+    'jam_balancer_jams{job="jam-balancer"}',
+    "jam_balancer_limit",
+  ]);
+  assert.deepEqual(unfilteredByPool('jam_balancer_users{pool="$pool"} + jam_balancer_build_info'), [
+    'jam_balancer_users{pool="$pool"}',
+  ]);
+  assert.deepEqual(unfilteredByPool('jam_balancer_users{job="jam-balancer", pool=~"$pool"}'), []);
+});
+
+test("series split by pool name the pool in their legend", () => {
+  let split = 0;
+  // Stats show one number (of all the pools chosen).
+  for (const panel of queryPanels.filter((p) => p.type !== "stat")) {
+    for (const target of panel.targets) {
+      const { grouping } = analyzePromql(substituteGrafanaVariables(target.expr));
+      if (!grouping.includes("pool")) continue;
+      split++;
+      assert.match(target.legendFormat ?? "", /\{\{pool\}\}/, `${panel.title} ${target.refId}`);
+    }
+  }
+  assert.ok(split >= 15, `${split} queries split by pool`);
+  // The members histogram has buckets up to each pool's max_users: one
+  // panel per pool.
+  const members = queryPanels.find((p) => p.targets.some((t) => t.expr.includes("jam_balancer_jam_members_bucket")));
+  assert.equal(members.repeat, "pool");
+  assert.match(members.title, /\$pool/);
+});
+
+test("the leadership panels show which replica leads which pool", () => {
+  const leader = queryPanels.filter((p) => p.targets.some((t) => /\bjam_balancer_leader\{/.test(t.expr)));
+  const byPoolAndInstance = leader.flatMap((p) => p.targets).find((t) => {
+    const { grouping } = analyzePromql(substituteGrafanaVariables(t.expr));
+    return grouping.includes("pool") && grouping.includes("instance");
+  });
+  assert.ok(byPoolAndInstance, "jam_balancer_leader by pool and instance");
+  assert.match(byPoolAndInstance.legendFormat, /\{\{pool\}\}/);
+  assert.match(byPoolAndInstance.legendFormat, /\{\{instance\}\}/);
+  const all = dashboardQueries().map((q) => q.expr).join("\n");
+  for (const metric of [
+    "jam_balancer_leader_epoch",
+    "jam_balancer_elections_won_total",
+    "jam_balancer_etcd_keepalive_seconds_bucket",
+    "jam_balancer_etcd_keepalive_failures_total",
+  ]) {
+    assert.ok(all.includes(`${metric}{`), metric);
+  }
 });
 
 test("provisioning points Grafana at the Compose Prometheus and at this dashboard", () => {

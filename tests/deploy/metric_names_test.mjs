@@ -1,7 +1,9 @@
 // Every PromQL expression of the alert rules, the PrometheusRule and the
 // Grafana dashboard names only metrics that the real server exports, and
 // only labels those metrics carry. Starts jam-balancer on loopback, makes a
-// few calls with jamctl, scrapes /metrics, and compares.
+// few calls with jamctl, scrapes /metrics; then scrapes a replica with two
+// pools on a one-member etcd (the etcd on PATH), for the election's metrics;
+// and compares.
 //
 // Usage: node metric_names_test.mjs --server=PATH --jamctl=PATH [--promtool=PATH]
 
@@ -17,6 +19,7 @@ import {
   queriesOfDashboard,
   readText,
   run,
+  startEtcdCluster,
   startServer,
   substituteGrafanaVariables,
   which,
@@ -62,8 +65,64 @@ async function scrape() {
   }
 }
 
+// The exposition of a replica (--etcd_endpoints) with the pools duo and rock
+// besides the default one, once it leads all three: the election's metrics
+// (jam_balancer_leader and the rest), one series per pool.
+async function scrapeReplica() {
+  const cluster = await startEtcdCluster(
+    [
+      {
+        name: "etcd-0",
+        host: "etcd-0",
+        args: [
+          "--name=etcd-0",
+          "--data-dir=/var/lib/etcd/data",
+          "--listen-client-urls=http://0.0.0.0:2379",
+          "--advertise-client-urls=http://etcd-0:2379",
+          "--listen-peer-urls=http://0.0.0.0:2380",
+          "--initial-advertise-peer-urls=http://etcd-0:2380",
+          "--initial-cluster=etcd-0=http://etcd-0:2380",
+        ],
+      },
+    ],
+    { clientPort: 2379, peerPort: 2380 },
+  );
+  let server;
+  try {
+    server = await startServer(opts.server, [
+      "--listen=127.0.0.1:0",
+      "--metrics_listen=127.0.0.1:0",
+      "--pools=duo:2,rock:7:30s",
+      `--etcd_endpoints=${cluster.endpoints}`,
+      "--election_ttl=2s",
+    ]);
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const response = await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`, {
+        signal: AbortSignal.timeout(10_000),
+      });
+      assert.equal(response.status, 200);
+      const text = await response.text();
+      const leading = text.match(/^jam_balancer_leader\{pool="\w+"\} 1$/gm) ?? [];
+      if (leading.length === 3) return text;
+      assert.ok(Date.now() < deadline, `the replica leads ${leading.length} of 3 pools:\n${server.stderr()}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } catch (error) {
+    error.message += `\netcd logs:\n${cluster.logs()}`;
+    throw error;
+  } finally {
+    server?.kill();
+    cluster.stop();
+  }
+}
+
 const exposition = await scrape();
+const replicaExposition = await scrapeReplica();
 const exported = parseExposition(exposition);
+for (const [name, labels] of parseExposition(replicaExposition)) {
+  exported.set(name, new Set([...(exported.get(name) ?? []), ...labels]));
+}
 for (const name of SYNTHETIC) exported.set(name, new Set());
 
 function alertQueries(file, groups) {
@@ -105,9 +164,30 @@ function problems(expr) {
   return found;
 }
 
-test("the scrape is valid exposition (promtool check metrics)", () => {
+test("the scrapes are valid exposition (promtool check metrics)", () => {
   assert.ok(promtool, "promtool not found");
   check(promtool, ["check", "metrics"], { input: exposition, timeoutMs: 30_000 });
+  check(promtool, ["check", "metrics"], { input: replicaExposition, timeoutMs: 30_000 });
+});
+
+test("every jam_balancer_* series but the build info carries the pool", () => {
+  const pools = (text) => new Set([...text.matchAll(/[{,]pool="(\w+)"/g)].map((m) => m[1]));
+  assert.deepEqual([...pools(exposition)].sort(), ["default"]);
+  assert.deepEqual([...pools(replicaExposition)].sort(), ["default", "duo", "rock"]);
+  for (const [name, labels] of exported) {
+    if (!name.startsWith("jam_balancer_") || name === "jam_balancer_build_info") continue;
+    assert.ok(labels.has("pool"), `${name} has the label pool`);
+  }
+  for (const metric of [
+    "jam_balancer_leader",
+    "jam_balancer_leader_epoch",
+    "jam_balancer_elections_won_total",
+    "jam_balancer_leader_seconds_total",
+    "jam_balancer_etcd_keepalive_seconds_bucket",
+    "jam_balancer_etcd_keepalive_failures_total",
+  ]) {
+    assert.deepEqual([...(exported.get(metric) ?? [])].filter((l) => l !== "le"), ["pool"], metric);
+  }
 });
 
 test("the comparison catches unknown metrics and labels", () => {
@@ -147,6 +227,8 @@ test("the alerts read the metrics they are about", () => {
     "jam_balancer_jams",
     "jam_balancer_reservations_expired_total",
     "jam_balancer_reservations_made_total",
+    "jam_balancer_limit",
+    "jam_balancer_leader",
   ]) {
     assert.ok(names.has(metric), metric);
   }
