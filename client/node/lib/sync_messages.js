@@ -26,12 +26,14 @@ function utf8Length(value) {
   return Buffer.byteLength(String(value), 'utf8');
 }
 
-// Bytes that `jam` ({jamId, userIds}) takes as an entry of SyncRequest.jams.
-// Like the C++ client, it counts an empty jam id as a field, so it is never
-// below the real size.
+// Bytes that `jam` ({jamId, userIds, pool}) takes as an entry of
+// SyncRequest.jams. Like the C++ client, it counts an empty jam id as a
+// field, so it is never below the real size; an empty pool takes no bytes.
 function jamEntrySize(jam) {
   let size = fieldSize(utf8Length(jam.jamId ?? ''));
   for (const userId of jam.userIds ?? []) size += fieldSize(utf8Length(userId));
+  const pool = jam.pool ?? '';
+  if (pool !== '') size += fieldSize(utf8Length(pool));
   return fieldSize(size);
 }
 
@@ -47,9 +49,10 @@ function emptyMessage(frontendId, leaseTtlMs) {
 }
 
 // Yields the SyncRequest messages ({frontendId, leaseTtlMs, jams}) for
-// `jams`, an array of {jamId, userIds}. The first message names the front
-// end and the lease, also when there are no jams; the others carry jams only.
-// A jam's userIds array is sent as given, not copied.
+// `jams`, an array of {jamId, userIds, pool} (pool optional: empty or left
+// out is the default pool). The first message names the front end and the
+// lease, also when there are no jams; the others carry jams only. A jam's
+// userIds array is sent as given, not copied.
 function* syncMessages(frontendId, leaseTtlMs, jams) {
   let message = emptyMessage(frontendId, leaseTtlMs);
   let bytes = (frontendId ? fieldSize(utf8Length(frontendId)) : 0) +
@@ -63,7 +66,9 @@ function* syncMessages(frontendId, leaseTtlMs, jams) {
       message = emptyMessage('', 0);
       bytes = 0;
     }
-    message.jams.push({jamId: jam.jamId ?? '', userIds: jam.userIds ?? []});
+    const entry = {jamId: jam.jamId ?? '', userIds: jam.userIds ?? []};
+    if ((jam.pool ?? '') !== '') entry.pool = jam.pool;
+    message.jams.push(entry);
     bytes += jamBytes;
   }
   yield message;
