@@ -8,14 +8,14 @@
 // no Compose plugin is installed here. The HA file's etcd members form one
 // static cluster that the balancers reach by one name, every balancer flag
 // is one the server knows, and its commands run: the etcd on PATH as the
-// three members, on loopback, and two real servers on it, of which exactly
-// one leads.
+// three members, on loopback, and two real servers on it, which share the
+// pools of the pools file: one leader per pool.
 //
 // Usage: node compose_test.mjs [--server=PATH --jamctl=PATH]
 // (without them, the checks that need the binaries are skipped).
 
 import assert from "node:assert/strict";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 
@@ -31,6 +31,7 @@ import {
   run,
   serverFlags,
   startEtcdCluster,
+  tempDir,
   unknownFlags,
   which,
 } from "./lib.mjs";
@@ -163,12 +164,16 @@ test("every balancer is built from the Dockerfile and publishes its ports on loo
   }
 });
 
-test("every balancer reads the Kubernetes flags file", () => {
+test("every balancer reads the Kubernetes flags file and the pools file it names", () => {
+  const [, poolsFile] = /^--pools_file=(.*)$/m.exec(readText("deploy/k8s/flags")) ?? [];
+  assert.ok(poolsFile, "--pools_file in the flags");
   for (const [name, service] of [["balancer", services.balancer], ...balancerNames.map((n) => [n, ha[n]])]) {
-    const [volume] = service.volumes.map(parseVolume);
+    const [volume, pools, ...rest] = service.volumes.map(parseVolume);
     assert.equal(volume.source, path.join(DEPLOY, "k8s", "flags"), name);
     assert.ok(volume.readOnly, name);
     assert.equal(service.command[0], `--flagfile=${volume.target}`, name);
+    assert.deepEqual(pools, { source: path.join(DEPLOY, "k8s", "pools"), target: poolsFile, readOnly: true }, name);
+    assert.deepEqual(rest, [], name);
   }
   assert.deepEqual(services.balancer.command, [`--flagfile=/etc/jam-balancer/flags`]);
 });
@@ -294,7 +299,7 @@ test("HA: every balancer flag is one the server knows", { skip: binaries }, () =
   for (const name of balancerNames) assert.deepEqual(unknownFlags([...ha[name].command, ...fromFile], known), [], name);
 });
 
-test("HA: the etcd members and the balancers run; one leads", { skip: binaries }, async () => {
+test("HA: the etcd members and the balancers run; one leader per pool", { skip: binaries }, async () => {
   const cluster = await startEtcdCluster(
     etcdNames.map((name) => ({ name, host: name, args: ha[name].command.slice(1) })),
     { clientPort: ETCD_CLIENT_PORT, peerPort: ETCD_PEER_PORT },
@@ -312,10 +317,16 @@ test("HA: the etcd members and the balancers run; one leads", { skip: binaries }
       const result = run(etcdctl, local, { timeoutMs: 20_000 });
       assert.equal(result.status, 0, `${name}: ${result.stdout}${result.stderr}`);
     }
-    // The balancers: their commands with the flags file they mount, on
-    // loopback ports and the local etcd.
-    const flagsFile = path.join(DEPLOY, "k8s", "flags");
+    // The balancers: their commands with the flags file they mount (naming
+    // the pools file they mount where it is here), on loopback ports and the
+    // local etcd.
     const replicas = balancerNames.map((name) => {
+      const dir = tempDir("deploy-compose-flags-");
+      const [flags, ...others] = ha[name].volumes.map(parseVolume);
+      let text = readText(path.relative(ROOT, flags.source));
+      for (const mount of others) text = text.replaceAll(mount.target, mount.source);
+      const flagsFile = path.join(dir, "flags");
+      writeFileSync(flagsFile, text);
       const args = ha[name].command.map((arg) => {
         if (arg.startsWith("--flagfile=")) return `--flagfile=${flagsFile}`;
         if (arg.startsWith("--etcd_endpoints=")) return `--etcd_endpoints=${cluster.endpoints}`;
@@ -324,7 +335,8 @@ test("HA: the etcd members and the balancers run; one leads", { skip: binaries }
       args.push("--listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0");
       return { args, advertise: flagMap(args).advertise_address };
     });
-    await checkElection(opts.server, opts.jamctl, replicas, BALANCER_SERVICE);
+    const { pools } = await checkElection(opts.server, opts.jamctl, replicas, BALANCER_SERVICE);
+    assert.ok(pools.length >= 3, `the default pool and those of the pools file: ${pools}`);
   } catch (error) {
     error.message += `\netcd logs:\n${cluster.logs()}`;
     throw error;

@@ -5,8 +5,9 @@
 // refuses unknown fields), the objects agree with each other, and they run:
 // the etcd StatefulSet's arguments start a three-member etcd cluster (the
 // etcd on PATH, on loopback), and the Deployment's arguments and ConfigMap
-// start two replicas of the real server on it, of which exactly one passes
-// the readiness probe.
+// (the flags and the pools file) start two replicas of the real server on
+// it, which share the pools: one leader per pool, and a replica passes the
+// readiness probe while it leads one.
 //
 // Usage: node k8s_test.mjs --server=PATH --jamctl=PATH [--kubectl=PATH]
 
@@ -102,6 +103,21 @@ function expandArgs(container, values) {
       return values[name];
     }),
   );
+}
+
+// The entries of a pools file (--pools_file): NAME:MAX_USERS[:TTL[:MAX_TTL]]
+// separated by commas or newlines, '#' comments to the end of the line.
+function poolsOf(text) {
+  return text
+    .split("\n")
+    .flatMap((line) => line.replace(/#.*/, "").split(","))
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "")
+    .map((entry) => {
+      const match = /^([a-z0-9][a-z0-9_-]{0,62}):([1-9]\d*)(?::(\d+[smh]))?(?::(\d+[smh]))?$/.exec(entry);
+      assert.ok(match, `a pool NAME:MAX_USERS[:TTL[:MAX_TTL]]: ${entry}`);
+      return { name: match[1], maxUsers: Number(match[2]) };
+    });
 }
 
 // The field a downward-API env var of `container` comes from.
@@ -298,6 +314,14 @@ test("Deployment: the flags come from the generated ConfigMap", () => {
   const flagfile = container.args.find((a) => a.startsWith("--flagfile="));
   assert.equal(flagfile, `--flagfile=${mount.mountPath}/flags`);
   assert.ok(configMap.data.flags, "ConfigMap data key flags");
+  // The pools file the flags name, beside them: pools besides the default
+  // one, each named once.
+  assert.match(configMap.data.flags, new RegExp(`^--pools_file=${mount.mountPath}/pools$`, "m"));
+  const pools = poolsOf(configMap.data.pools ?? "").map((p) => p.name);
+  assert.ok(pools.length >= 2, `pools: ${pools}`);
+  assert.equal(new Set(pools).size, pools.length, `pools named once: ${pools}`);
+  assert.ok(!pools.includes("default"), "the default pool is configured by --max_users");
+  assert.deepEqual(Object.keys(configMap.data).sort(), ["flags", "pools"]);
   // The pod gets longer to stop than its pause before SIGTERM plus the time
   // the server drains calls.
   const grace = /--shutdown_grace=(\d+)s/.exec(configMap.data.flags);
@@ -397,8 +421,8 @@ test("etcd: the image is etcd 3.4, the version the local etcd checks", () => {
 
 test("PodDisruptionBudgets keep etcd's quorum and never block a node drain", () => {
   const budgets = objects.filter((o) => o.kind === "PodDisruptionBudget");
-  // Ready pods of each workload when all is well: one balancer (the leader),
-  // every etcd member.
+  // Ready pods of each workload when all is well, at the least: one
+  // balancer (one replica may lead every pool), every etcd member.
   const workloads = [
     { object: find("Deployment"), ready: 1 },
     { object: find("StatefulSet", ETCD), ready: find("StatefulSet", ETCD).spec.replicas },
@@ -484,7 +508,7 @@ test("PrometheusRule holds the groups of deploy/prometheus/alerts.yml", () => {
   assert.deepEqual(find("PrometheusRule").spec.groups, alerts.groups);
 });
 
-test("the StatefulSet's etcd and the Deployment's two replicas run: one leader is Ready", async () => {
+test("the StatefulSet's etcd and the Deployment's two replicas run: one leader per pool, leaders Ready", async () => {
   assert.ok(opts.server && opts.jamctl, "--server and --jamctl");
   // etcd: each member's arguments as Kubernetes expands them for its pod,
   // its peers and clients reaching it at <pod>.<headless Service>.
@@ -507,12 +531,16 @@ test("the StatefulSet's etcd and the Deployment's two replicas run: one leader i
       const response = await fetch(`${member.clientUrl}${etcdContainer.livenessProbe.httpGet.path}`);
       assert.equal(response.status, 200, `${member.name} liveness`);
     }
-    // The balancers: the container's arguments on loopback ports, the local
-    // flags file and etcd, each pod with an IP of its own (TEST-NET-1).
+    // The balancers: the container's arguments on loopback ports, the
+    // ConfigMap's files (the flags naming the pools file where it is here)
+    // and etcd, each pod with an IP of its own (TEST-NET-1).
     const configMap = find("ConfigMap");
     const [container] = find("Deployment").spec.template.spec.containers;
     const dir = tempDir("deploy-k8s-flags-");
-    writeFileSync(path.join(dir, "flags"), configMap.data.flags);
+    const { mountPath } = container.volumeMounts.find((m) => m.name === "flags");
+    for (const [key, text] of Object.entries(configMap.data)) {
+      writeFileSync(path.join(dir, key), text.replaceAll(`${mountPath}/`, `${dir}/`));
+    }
     const replicas = [1, 2].map((n) => {
       const podIp = `192.0.2.${n}`;
       const args = expandArgs(container, { POD_IP: podIp }).map((arg) => {
@@ -528,16 +556,26 @@ test("the StatefulSet's etcd and the Deployment's two replicas run: one leader i
       replicas.map((r) => r.advertise),
       [`192.0.2.1:${containerPorts(container).grpc}`, `192.0.2.2:${containerPorts(container).grpc}`],
     );
-    const { startLines } = await checkElection(
+    const { startLines, pools } = await checkElection(
       opts.server,
       opts.jamctl,
       replicas,
       container.readinessProbe.grpc.service,
     );
+    // Every pool of the pools file is served, with its max_users.
+    const filePools = poolsOf(configMap.data.pools);
+    assert.deepEqual(pools, ["default", ...filePools.map((p) => p.name)].sort());
     // Every flag of the file took effect (the start line echoes them).
     for (const line of configMap.data.flags.trim().split("\n")) {
       const [, name, value] = /^--(\w+)=(.*)$/.exec(line);
-      if (name === "log_format") {
+      if (name === "pools_file") {
+        const [, echoed] = /"pools":"([^"]*)"/.exec(startLines[0]) ?? [];
+        assert.deepEqual(
+          (echoed ?? "").split(",").map((entry) => entry.split(":").slice(0, 2).join(":")),
+          filePools.map((p) => `${p.name}:${p.maxUsers}`),
+          startLines[0],
+        );
+      } else if (name === "log_format") {
         assert.match(startLines[0], /^\{.*"msg":"jam-balancer started"/, "JSON log line");
       } else {
         assert.ok(

@@ -415,13 +415,18 @@ export async function startEtcdCluster(members, { clientPort, peerPort, healthPa
 }
 
 // Starts one jam-balancer per argument list (each must put it on loopback
-// and in one election) and checks what the deploy files rely on: exactly
-// one replica reports the balancer service SERVING (a readiness probe on it
-// passes on the leader only) while every one reports the process ("")
-// SERVING (liveness); a standby refuses calls naming the leader's
-// `advertise` address; and when the leader stops, a standby takes over. All
-// exit 0 on SIGTERM. Resolves with {startLines} (each replica's start log
-// line); throws on the first failure.
+// and in one election per pool) and checks what the deploy files rely on:
+// every pool is led by exactly one replica, and all replicas agree which
+// (GetRouting, `jamctl routing`, names it by its `advertise` address); the
+// rebalancer spreads the pools (no replica leads more than its share,
+// pools / replicas rounded up); a replica reports the balancer service SERVING (a readiness probe on it
+// passes) exactly while it leads a pool, and every one reports the process
+// ("") SERVING (liveness); a replica that does not lead the default pool
+// refuses its calls naming the one that does; and when the default pool's
+// leader stops, the others take over every pool. With the default pool
+// alone that is one leader and standbys. All exit 0 on SIGTERM. Resolves
+// with {startLines} (each replica's start log line) and {pools} (the pools'
+// names); throws on the first failure.
 //
 // replicas: [{args, advertise}]
 export async function checkElection(serverPath, jamctlPath, replicas, service) {
@@ -431,35 +436,68 @@ export async function checkElection(serverPath, jamctlPath, replicas, service) {
     const jamctl = (server, ...args) =>
       run(jamctlPath, [`--target=127.0.0.1:${server.port}`, "--deadline=3s", ...args], { timeoutMs: 20_000 });
     const serving = (server, name) => jamctl(server, "health", ...(name ? [name] : [])).status === 0;
+    const advertised = (server) => replicas[servers.indexOf(server)].advertise;
+    // Each pool's leader as `server` knows it: {pool: address ("": none)}.
+    const routing = (server) => {
+      const result = jamctl(server, "routing");
+      if (result.status !== 0) throw new Error(`jamctl routing exited ${result.status}:\n${result.stderr}`);
+      const { routes } = JSON.parse(result.stdout);
+      return Object.fromEntries(routes.map((r) => [r.pool, r.leaderAddress ?? ""]));
+    };
+    // Waits until every running replica knows the same leader of every
+    // pool, each leader one of them, none leads more than its share, and
+    // exactly the leaders report the service SERVING (the rebalancer may be
+    // moving a pool meanwhile: look again). Resolves with {pool: leader
+    // server}.
     const leaders = async (running) => {
-      const deadline = Date.now() + 15_000;
+      const deadline = Date.now() + 20_000;
       for (;;) {
-        const leading = running.filter((s) => serving(s, service));
-        if (leading.length === 1) return leading[0];
+        const views = running.map(routing);
+        const seen = JSON.stringify(views[0]);
+        const leading = Object.fromEntries(
+          Object.entries(views[0]).map(([pool, address]) => [pool, running.find((s) => advertised(s) === address)]),
+        );
+        const agreed = views.every((view) => JSON.stringify(view) === seen);
+        const led = Object.values(leading).every((server) => server !== undefined);
+        const share = Math.ceil(Object.keys(leading).length / running.length);
+        const spread = running.every((s) => Object.values(leading).filter((l) => l === s).length <= share);
+        const ready = running.every((s) => serving(s, service) === Object.values(leading).includes(s));
+        if (agreed && led && spread && ready) return leading;
         if (Date.now() > deadline) {
           throw new Error(
-            `${leading.length} replicas report ${service} SERVING, want 1:\n` +
+            `the replicas do not agree on one leader per pool, each leading its share and SERVING ` +
+              `${service} exactly while it leads a pool:\n${running.map((s, i) => `${advertised(s)}: ${JSON.stringify(views[i])}`).join("\n")}\n` +
               running.map((s) => s.stderr()).join("\n---\n"),
           );
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     };
-    const leader = await leaders(servers);
+    await leaders(servers);
     for (const server of servers) {
       if (!serving(server, "")) throw new Error(`a replica reports the process ("") not SERVING:\n${server.stderr()}`);
     }
-    const leaderAddress = replicas[servers.indexOf(leader)].advertise;
-    for (const standby of servers.filter((s) => s !== leader)) {
-      const refused = jamctl(standby, "stats");
-      if (refused.status === 0 || !`${refused.stdout}${refused.stderr}`.includes(leaderAddress)) {
+    // The default pool's calls (jamctl names no pool): refused by the
+    // others, naming its leader.
+    let leader;
+    for (let attempt = 0; ; attempt++) {
+      leader = (await leaders(servers)).default;
+      const refusals = servers
+        .filter((s) => s !== leader)
+        .map((s) => jamctl(s, "stats"))
+        .filter((r) => r.status === 0 || !`${r.stdout}${r.stderr}`.includes(advertised(leader)));
+      if (refusals.length === 0) break;
+      if (attempt === 5) {
+        const [refused] = refusals;
         throw new Error(
-          `a standby's refusal does not name the leader ${leaderAddress} (exit ${refused.status}):\n` +
-            `${refused.stdout}${refused.stderr}`,
+          `a replica's refusal does not name the default pool's leader ${advertised(leader)} ` +
+            `(exit ${refused.status}):\n${refused.stdout}${refused.stderr}`,
         );
       }
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    // The leader resigns on SIGTERM; a standby leads at once.
+    // The leader resigns on SIGTERM; the others lead every pool at once.
+    const pools = Object.keys(routing(leader)).sort();
     const code = await leader.stop();
     if (code !== 0) throw new Error(`the leader exited ${code}:\n${leader.stderr()}`);
     const rest = servers.filter((s) => s !== leader);
@@ -468,7 +506,7 @@ export async function checkElection(serverPath, jamctlPath, replicas, service) {
       const exit = await server.stop();
       if (exit !== 0) throw new Error(`a replica exited ${exit}:\n${server.stderr()}`);
     }
-    return { startLines: servers.map((s) => s.startLine) };
+    return { startLines: servers.map((s) => s.startLine), pools };
   } finally {
     for (const server of servers) server.kill();
   }
