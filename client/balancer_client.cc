@@ -13,6 +13,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -158,8 +159,55 @@ size_t EncodedSize(const BalancerClient::JamUsers& jam) {
   for (const std::string& user_id : jam.user_ids) {
     size += FieldSize(user_id.size());
   }
+  if (!jam.pool.empty()) size += FieldSize(jam.pool.size());
   return FieldSize(size);
 }
+
+// The route table's key of `pool`: its name, the default pool's for "".
+std::string PoolKey(absl::string_view pool) {
+  return pool.empty() ? BalancerClient::kDefaultPool : std::string(pool);
+}
+
+// Whether `status` refuses a call that may go to another replica:
+// UNAVAILABLE, or (following leaders, before the deadline) a CANCELLED this
+// client did not ask for, from a replica shutting down (a call that raced
+// its GOAWAY).
+bool Refused(const grpc::Status& status, bool follows_leader,
+             absl::Time deadline) {
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         (status.error_code() == grpc::StatusCode::CANCELLED &&
+          follows_leader && absl::Now() < deadline);
+}
+
+// The pace of a call's attempts: at once, as many in a row as there are
+// replicas (so that a round reaches each, and a dead replica fails fast),
+// then a backoff that doubles, so that replicas naming each other (their
+// views lag behind etcd) are not asked in a busy loop; all by the deadline.
+class Pacer {
+ public:
+  explicit Pacer(absl::Time deadline) : deadline_(deadline) {}
+
+  absl::Time deadline() const { return deadline_; }
+
+  // Waits until the next attempt is due, given `replicas` known. False if
+  // the deadline leaves no time for one.
+  bool Next(size_t replicas) {
+    if (at_once_ < replicas) {
+      ++at_once_;
+      return absl::Now() < deadline_;
+    }
+    at_once_ = 0;
+    if (deadline_ - absl::Now() <= backoff_) return false;
+    absl::SleepFor(backoff_);
+    backoff_ = std::min(2 * backoff_, BalancerClient::kMaxBackoff);
+    return true;
+  }
+
+ private:
+  const absl::Time deadline_;
+  absl::Duration backoff_ = BalancerClient::kInitialBackoff;
+  size_t at_once_ = 0;
+};
 
 }  // namespace
 
@@ -263,99 +311,184 @@ BalancerClient::BalancerClient(
   absl::MutexLock lock(&mu_);
   replicas_ = std::move(replicas);
   listed_ = replicas_.size();
-  current_ = replicas_.front();
+  routes_[kDefaultPool].replica = replicas_.front();
 }
 
 BalancerClient::~BalancerClient() = default;
 
-int64_t BalancerClient::highest_epoch() const { return highest_epoch_.load(); }
-
-std::string BalancerClient::current_target() const { return Current()->target; }
-
-std::shared_ptr<const BalancerClient::Replica> BalancerClient::Current() const {
+int64_t BalancerClient::highest_epoch(absl::string_view pool) const {
   absl::MutexLock lock(&mu_);
-  return current_;
+  const auto route = routes_.find(PoolKey(pool));
+  return route == routes_.end() ? 0 : route->second.epoch;
 }
 
-size_t BalancerClient::FollowLeader(const std::string& leader) {
+std::string BalancerClient::current_target(absl::string_view pool) const {
+  return RouteOf(pool)->target;
+}
+
+const std::shared_ptr<const BalancerClient::Replica>&
+BalancerClient::Leaders::For(absl::string_view pool) const {
+  const auto leader = known.find(PoolKey(pool));
+  return leader == known.end() ? fallback : leader->second;
+}
+
+std::shared_ptr<const BalancerClient::Replica> BalancerClient::RouteOf(
+    absl::string_view pool) const {
   absl::MutexLock lock(&mu_);
-  for (const std::shared_ptr<const Replica>& replica : replicas_) {
-    if (replica->target == leader) {
-      current_ = replica;
-      return replicas_.size();
+  const auto route = routes_.find(PoolKey(pool));
+  if (route != routes_.end() && route->second.replica != nullptr) {
+    return route->second.replica;
+  }
+  return routes_.at(kDefaultPool).replica;
+}
+
+BalancerClient::Leaders BalancerClient::CurrentLeaders() const {
+  Leaders leaders;
+  absl::MutexLock lock(&mu_);
+  leaders.fallback = routes_.at(kDefaultPool).replica;
+  leaders.distinct.push_back(leaders.fallback);
+  for (const auto& [pool, route] : routes_) {
+    if (route.replica == nullptr) continue;
+    leaders.known.emplace(pool, route.replica);
+    if (std::find(leaders.distinct.begin(), leaders.distinct.end(),
+                  route.replica) == leaders.distinct.end()) {
+      leaders.distinct.push_back(route.replica);
     }
   }
+  return leaders;
+}
+
+std::shared_ptr<const BalancerClient::Replica> BalancerClient::ReplicaFor(
+    const std::string& target) {
+  for (const std::shared_ptr<const Replica>& replica : replicas_) {
+    if (replica->target == target) return replica;
+  }
   // A leader outside the list (e.g. an address it advertises that differs
-  // from the one given). Calls in flight on a dropped channel keep it.
+  // from the one given). Past the limit, the oldest learned replica that no
+  // route uses is dropped (calls in flight on it keep its channel).
   if (replicas_.size() - listed_ >= kMaxLearnedTargets) {
-    replicas_.erase(replicas_.begin() + static_cast<ptrdiff_t>(listed_));
+    for (size_t i = listed_; i < replicas_.size(); ++i) {
+      const bool routed =
+          std::any_of(routes_.begin(), routes_.end(), [&](const auto& route) {
+            return route.second.replica == replicas_[i];
+          });
+      if (!routed) {
+        replicas_.erase(replicas_.begin() + static_cast<ptrdiff_t>(i));
+        break;
+      }
+    }
   }
   replicas_.push_back(std::make_shared<const Replica>(
-      leader, ReplicaChannel(leader, options_.tls)));
-  current_ = replicas_.back();
+      target, ReplicaChannel(target, options_.tls)));
+  return replicas_.back();
+}
+
+size_t BalancerClient::FollowLeader(const std::string& pool,
+                                    const std::string& leader) {
+  absl::MutexLock lock(&mu_);
+  routes_[pool].replica = ReplicaFor(leader);
   return replicas_.size();
 }
 
-size_t BalancerClient::MoveOnFrom(const Replica* failed) {
+size_t BalancerClient::MoveOnFrom(const std::string& pool,
+                                  const Replica* failed) {
   absl::MutexLock lock(&mu_);
+  Route& route = routes_[pool];
+  const Replica* current = route.replica != nullptr
+                               ? route.replica.get()
+                               : routes_.at(kDefaultPool).replica.get();
   // Another call moved on already.
-  if (current_.get() != failed) return replicas_.size();
+  if (current != failed) return replicas_.size();
   size_t next = 0;  // A dropped learned replica: start over at the first.
   for (size_t i = 0; i < replicas_.size(); ++i) {
     if (replicas_[i].get() == failed) next = (i + 1) % replicas_.size();
   }
-  current_ = replicas_[next];
+  route.replica = replicas_[next];
   return replicas_.size();
 }
 
-bool BalancerClient::Admit(std::optional<int64_t> epoch, bool ok,
-                           int64_t* highest) {
-  *highest = highest_epoch_.load();
-  // A successful answer without an epoch, once epochs were seen, comes from
-  // a balancer outside the election: no more trustworthy. Errors without
-  // one are the transport's (or a lone balancer's).
-  if (!epoch.has_value()) return !ok || *highest == 0;
-  for (;;) {
-    if (*epoch < *highest) return false;
-    if (*epoch == *highest ||
-        highest_epoch_.compare_exchange_weak(*highest, *epoch)) {
-      return true;
+void BalancerClient::LearnRoutes(const v1::GetRoutingResponse& routing) {
+  absl::MutexLock lock(&mu_);
+  for (const v1::PoolRoute& learned : routing.routes()) {
+    // A server running alone names no leaders (epoch 0): nothing to learn.
+    if (learned.epoch() <= 0) continue;
+    Route& route = routes_[learned.pool()];
+    if (learned.epoch() < route.epoch) continue;  // An older view.
+    route.epoch = learned.epoch();
+    if (!learned.leader_address().empty()) {
+      route.replica = ReplicaFor(learned.leader_address());
+    } else if (learned.pool() != kDefaultPool) {
+      // No leader at the latest epoch (it left): none to prefer.
+      route.replica = nullptr;
     }
   }
 }
 
-absl::Status BalancerClient::Run(Attempt attempt, Answered* answered) {
-  const absl::Time deadline = absl::Now() + options_.deadline;
-  absl::Duration backoff = kInitialBackoff;
-  // Attempts sent on at once since the last backoff. As many in a row as
-  // there are replicas, so that a round reaches each (a dead replica fails
-  // fast) but replicas naming each other (their views lag behind etcd) are
-  // not asked in a busy loop.
-  size_t at_once = 0;
-  for (;;) {
-    const std::shared_ptr<const Replica> replica = Current();
+bool BalancerClient::RefreshRoutes(std::shared_ptr<const Replica> first,
+                                   absl::Time deadline) {
+  std::vector<std::shared_ptr<const Replica>> ask;
+  {
+    absl::MutexLock lock(&mu_);
+    ask.push_back(first != nullptr ? std::move(first)
+                                   : routes_.at(kDefaultPool).replica);
+    for (const std::shared_ptr<const Replica>& replica : replicas_) {
+      if (replica != ask.front()) ask.push_back(replica);
+    }
+  }
+  for (const std::shared_ptr<const Replica>& replica : ask) {
+    if (absl::Now() >= deadline) return false;
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(deadline));
+    v1::GetRoutingResponse routing;
+    if (replica->stub->GetRouting(&context, v1::GetRoutingRequest(), &routing)
+            .ok()) {
+      LearnRoutes(routing);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool BalancerClient::Admit(const std::string& pool, EpochCheck check,
+                           std::optional<int64_t> epoch, bool ok,
+                           int64_t* highest) {
+  *highest = 0;
+  if (check == EpochCheck::kNone) return true;
+  absl::MutexLock lock(&mu_);
+  const auto route = routes_.find(pool);
+  if (route != routes_.end()) *highest = route->second.epoch;
+  // A successful answer without an epoch, once epochs were seen, comes from
+  // a balancer outside the election: no more trustworthy. Errors without
+  // one are the transport's (or a lone balancer's).
+  if (!epoch.has_value()) {
+    return !ok || *highest == 0 || check == EpochCheck::kIfPresent;
+  }
+  if (*epoch < *highest) return false;
+  if (*epoch > *highest) routes_[pool].epoch = *epoch;
+  return true;
+}
+
+absl::Status BalancerClient::Run(absl::string_view pool_name, EpochCheck check,
+                                 Attempt attempt, Answered* answered) {
+  const std::string pool = PoolKey(pool_name);
+  Pacer pacer(absl::Now() + options_.deadline);
+  for (;;) {
+    const std::shared_ptr<const Replica> replica = RouteOf(pool);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(pacer.deadline()));
     const grpc::Status status = attempt(*replica, context);
     const Trailers trailers = ReadTrailers(context);
     int64_t highest = 0;
     absl::Status result;
     std::string leader;
-    if (!Admit(trailers.epoch, status.ok(), &highest)) {
+    if (!Admit(pool, check, trailers.epoch, status.ok(), &highest)) {
       result = absl::UnavailableError(absl::StrCat(
           "stale replica ", replica->target, ": its answer belongs to epoch ",
-          trailers.epoch.value_or(0), ", but epoch ", highest,
-          " has been seen"));
+          trailers.epoch.value_or(0), " of pool \"", pool, "\", but epoch ",
+          highest, " has been seen"));
     } else {
       result = ToStatus(status);
-      // CANCELLED that this client did not ask for comes from a replica
-      // shutting down (a call that raced its GOAWAY): like UNAVAILABLE, the
-      // call may go to another replica.
-      const bool refused =
-          status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-          (status.error_code() == grpc::StatusCode::CANCELLED &&
-           follows_leader_ && absl::Now() < deadline);
-      if (!refused) {
+      if (!Refused(status, follows_leader_, pacer.deadline())) {
         if (status.ok() && answered != nullptr) {
           *answered = {replica->target, trailers.epoch.value_or(0)};
         }
@@ -367,28 +500,28 @@ absl::Status BalancerClient::Run(Attempt attempt, Answered* answered) {
 
     // Refused, stale or unreachable: the call goes to the leader named, or
     // else (also when the replica names itself but refuses) to the next.
-    const size_t replicas = leader.empty() || leader == replica->target
-                                ? MoveOnFrom(replica.get())
-                                : FollowLeader(leader);
-    if (at_once < replicas) {
-      ++at_once;
-      if (absl::Now() >= deadline) return result;
-      continue;
+    size_t replicas;
+    if (leader.empty() || leader == replica->target) {
+      replicas = MoveOnFrom(pool, replica.get());
+    } else {
+      replicas = FollowLeader(pool, leader);
+      // Leadership that moved seldom moves alone: the replica that just
+      // answered knows the other pools' leaders too.
+      RefreshRoutes(replica, pacer.deadline());
     }
-    at_once = 0;
-    if (deadline - absl::Now() <= backoff) return result;
-    absl::SleepFor(backoff);
-    backoff = std::min(2 * backoff, kMaxBackoff);
+    if (!pacer.Next(replicas)) return result;
   }
 }
 
 template <typename Request, typename Response>
 absl::StatusOr<Response> BalancerClient::Call(
+    absl::string_view pool, EpochCheck check,
     grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
                                  Response*),
     const Request& request) {
   Response response;
   const absl::Status status = Run(
+      pool, check,
       [&](const Replica& replica, grpc::ClientContext& context) {
         response.Clear();
         return (replica.stub.get()->*method)(&context, request, &response);
@@ -398,149 +531,318 @@ absl::StatusOr<Response> BalancerClient::Call(
   return response;
 }
 
+template <typename Response>
+absl::StatusOr<std::vector<absl::StatusOr<Response>>> BalancerClient::FanOut(
+    Redo redo, Leg<Response> leg) {
+  Pacer pacer(absl::Now() + options_.deadline);
+  // Answers that end a leader's part, by target.
+  std::vector<std::pair<std::string, absl::StatusOr<Response>>> answers;
+  std::shared_ptr<const Replica> ask_routes;  // A leader named last round.
+  for (;;) {
+    // Also the first round: a pool that moved to a replica no call has
+    // named yet would otherwise miss the call.
+    RefreshRoutes(ask_routes, pacer.deadline());
+    const Leaders leaders = CurrentLeaders();
+    std::vector<std::shared_ptr<const Replica>> targets;
+    for (const std::shared_ptr<const Replica>& leader : leaders.distinct) {
+      if (std::none_of(answers.begin(), answers.end(), [&](const auto& a) {
+            return a.first == leader->target;
+          })) {
+        targets.push_back(leader);
+      }
+    }
+    std::vector<Response> responses(targets.size());
+    std::vector<grpc::Status> statuses(targets.size());
+    std::vector<std::string> named(targets.size());
+    const auto send = [&](size_t i) {
+      grpc::ClientContext context;
+      context.set_deadline(absl::ToChronoTime(pacer.deadline()));
+      statuses[i] = leg(leaders, *targets[i], context, &responses[i]);
+      named[i] = ReadTrailers(context).leader;
+    };
+    {
+      std::vector<std::thread> others;
+      for (size_t i = 1; i < targets.size(); ++i) others.emplace_back(send, i);
+      if (!targets.empty()) send(0);
+      for (std::thread& other : others) other.join();
+    }
+    absl::Status refused;
+    std::string leader;
+    for (size_t i = 0; i < targets.size(); ++i) {
+      const grpc::Status& status = statuses[i];
+      if (Refused(status, /*follows_leader=*/true, pacer.deadline())) {
+        if (refused.ok()) refused = ToStatus(status);
+        if (leader.empty()) leader = named[i];
+      } else if (status.ok()) {
+        answers.emplace_back(targets[i]->target, std::move(responses[i]));
+      } else if (redo == Redo::kUnanswered &&
+                 status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        answers.emplace_back(targets[i]->target, ToStatus(status));
+      } else {
+        return ToStatus(status);
+      }
+    }
+    if (refused.ok()) {
+      std::vector<absl::StatusOr<Response>> results;
+      for (auto& answer : answers) results.push_back(std::move(answer.second));
+      return results;
+    }
+    if (redo == Redo::kAll) answers.clear();
+    size_t replicas;
+    {
+      absl::MutexLock lock(&mu_);
+      ask_routes = leader.empty() ? nullptr : ReplicaFor(leader);
+      replicas = replicas_.size();
+    }
+    if (!pacer.Next(replicas)) return refused;
+  }
+}
+
 absl::StatusOr<v1::CurrentJamResponse> BalancerClient::CurrentJam() {
   v1::CurrentJamRequest request;
   request.set_frontend_id(options_.frontend_id);
-  return Call(&Stub::CurrentJam, request);
+  return Call("", EpochCheck::kPool, &Stub::CurrentJam, request);
 }
 
 absl::StatusOr<v1::CurrentJamResponse> BalancerClient::CurrentJam(
-    absl::string_view user_id, absl::Duration ttl) {
+    absl::string_view user_id, absl::Duration ttl, absl::string_view pool) {
   v1::CurrentJamRequest request;
   request.set_user_id(std::string(user_id));
   request.set_reservation_ttl_ms(WholeMillis(ttl));
   request.set_frontend_id(options_.frontend_id);
-  return Call(&Stub::CurrentJam, request);
+  request.set_pool(std::string(pool));
+  return Call(pool, EpochCheck::kPool, &Stub::CurrentJam, request);
 }
 
 absl::StatusOr<v1::RefreshResponse> BalancerClient::Refresh(
-    absl::string_view jam_id, absl::Span<const std::string> user_ids) {
+    absl::string_view jam_id, absl::Span<const std::string> user_ids,
+    absl::string_view pool) {
   v1::RefreshRequest request;
   request.set_jam_id(std::string(jam_id));
   request.mutable_user_ids()->Add(user_ids.begin(), user_ids.end());
   request.set_frontend_id(options_.frontend_id);
-  return Call(&Stub::Refresh, request);
+  request.set_pool(std::string(pool));
+  return Call(pool, EpochCheck::kPool, &Stub::Refresh, request);
 }
 
 absl::StatusOr<v1::RemoveUserResponse> BalancerClient::RemoveUser(
     absl::string_view jam_id, absl::string_view user_id,
-    absl::Duration hold_seat) {
+    absl::Duration hold_seat, absl::string_view pool) {
   v1::RemoveUserRequest request;
   request.set_jam_id(std::string(jam_id));
   request.set_user_id(std::string(user_id));
   request.set_frontend_id(options_.frontend_id);
   request.set_hold_seat_ms(WholeMillis(hold_seat));
-  return Call(&Stub::RemoveUser, request);
+  request.set_pool(std::string(pool));
+  return Call(pool, EpochCheck::kPool, &Stub::RemoveUser, request);
 }
 
 absl::StatusOr<v1::HasCapacityResponse> BalancerClient::HasCapacity(
-    absl::string_view jam_id, absl::string_view user_id) {
+    absl::string_view jam_id, absl::string_view user_id,
+    absl::string_view pool) {
   v1::HasCapacityRequest request;
   request.set_jam_id(std::string(jam_id));
   request.set_user_id(std::string(user_id));
-  return Call(&Stub::HasCapacity, request);
+  request.set_pool(std::string(pool));
+  return Call(pool, EpochCheck::kPool, &Stub::HasCapacity, request);
 }
 
 absl::StatusOr<v1::AddUserResponse> BalancerClient::AddUser(
-    absl::string_view jam_id, absl::string_view user_id) {
+    absl::string_view jam_id, absl::string_view user_id,
+    absl::string_view pool) {
   v1::AddUserRequest request;
   request.set_jam_id(std::string(jam_id));
   request.set_user_id(std::string(user_id));
   request.set_frontend_id(options_.frontend_id);
-  return Call(&Stub::AddUser, request);
+  request.set_pool(std::string(pool));
+  return Call(pool, EpochCheck::kPool, &Stub::AddUser, request);
 }
 
-absl::StatusOr<v1::GetStatsResponse> BalancerClient::GetStats() {
-  return Call(&Stub::GetStats, v1::GetStatsRequest());
+absl::StatusOr<v1::GetStatsResponse> BalancerClient::GetStats(
+    absl::string_view pool) {
+  v1::GetStatsRequest request;
+  request.set_pool(std::string(pool));
+  return Call(pool, EpochCheck::kPool, &Stub::GetStats, request);
 }
 
 absl::StatusOr<v1::ListJamsResponse> BalancerClient::ListJams(
-    uint32_t page_size, absl::string_view page_token) {
+    uint32_t page_size, absl::string_view page_token, absl::string_view pool) {
   v1::ListJamsRequest request;
   request.set_page_size(page_size);
   request.set_page_token(std::string(page_token));
-  return Call(&Stub::ListJams, request);
+  request.set_pool(std::string(pool));
+  return Call(pool, EpochCheck::kPool, &Stub::ListJams, request);
 }
 
 absl::StatusOr<v1::BatchResponse> BalancerClient::Batch(
     const v1::BatchRequest& request) {
-  return Call(&Stub::Batch, request);
+  return Call(request.pool(), EpochCheck::kPool, &Stub::Batch, request);
 }
 
 absl::StatusOr<v1::KeepAliveResponse> BalancerClient::KeepAlive() {
   v1::KeepAliveRequest request;
   request.set_frontend_id(options_.frontend_id);
-  return Call(&Stub::KeepAlive, request);
+  if (!follows_leader_) {
+    return Call("", EpochCheck::kIfPresent, &Stub::KeepAlive, request);
+  }
+  absl::StatusOr<std::vector<absl::StatusOr<v1::KeepAliveResponse>>> answers =
+      FanOut<v1::KeepAliveResponse>(
+          Redo::kAll,
+          [&](const Leaders&, const Replica& replica,
+              grpc::ClientContext& context, v1::KeepAliveResponse* response) {
+            response->Clear();
+            return replica.stub->KeepAlive(&context, request, response);
+          });
+  if (!answers.ok()) return answers.status();
+  v1::KeepAliveResponse merged;
+  for (const absl::StatusOr<v1::KeepAliveResponse>& answer : *answers) {
+    const uint64_t expires = answer->lease_expires_unix_ms();
+    if (merged.lease_expires_unix_ms() == 0 ||
+        expires < merged.lease_expires_unix_ms()) {
+      merged.set_lease_expires_unix_ms(expires);
+    }
+  }
+  return merged;
 }
 
 absl::StatusOr<v1::EndSessionResponse> BalancerClient::EndSession() {
   v1::EndSessionRequest request;
   request.set_frontend_id(options_.frontend_id);
-  return Call(&Stub::EndSession, request);
+  if (!follows_leader_) {
+    return Call("", EpochCheck::kIfPresent, &Stub::EndSession, request);
+  }
+  absl::StatusOr<std::vector<absl::StatusOr<v1::EndSessionResponse>>> answers =
+      FanOut<v1::EndSessionResponse>(
+          Redo::kUnanswered,
+          [&](const Leaders&, const Replica& replica,
+              grpc::ClientContext& context, v1::EndSessionResponse* response) {
+            response->Clear();
+            return replica.stub->EndSession(&context, request, response);
+          });
+  if (!answers.ok()) return answers.status();
+  // FAILED_PRECONDITION only if no leader had the session.
+  std::optional<absl::Status> none;
+  v1::EndSessionResponse merged;
+  bool ended = false;
+  for (const absl::StatusOr<v1::EndSessionResponse>& answer : *answers) {
+    if (!answer.ok()) {
+      if (!none.has_value()) none = answer.status();
+      continue;
+    }
+    ended = true;
+    merged.set_removed_user_count(merged.removed_user_count() +
+                                  answer->removed_user_count());
+  }
+  if (!ended && none.has_value()) return *none;
+  return merged;
 }
 
-absl::StatusOr<v1::ListSessionsResponse> BalancerClient::ListSessions() {
-  return Call(&Stub::ListSessions, v1::ListSessionsRequest());
+absl::StatusOr<v1::ListSessionsResponse> BalancerClient::ListSessions(
+    absl::string_view pool) {
+  v1::ListSessionsRequest request;
+  request.set_pool(std::string(pool));
+  return Call(pool, EpochCheck::kPool, &Stub::ListSessions, request);
 }
 
 absl::StatusOr<v1::ListPoolsResponse> BalancerClient::ListPools() {
-  return Call(&Stub::ListPools, v1::ListPoolsRequest());
+  return Call("", EpochCheck::kNone, &Stub::ListPools, v1::ListPoolsRequest());
 }
 
 absl::StatusOr<v1::GetRoutingResponse> BalancerClient::GetRouting() {
-  return Call(&Stub::GetRouting, v1::GetRoutingRequest());
+  absl::StatusOr<v1::GetRoutingResponse> routing =
+      Call("", EpochCheck::kNone, &Stub::GetRouting, v1::GetRoutingRequest());
+  if (routing.ok() && follows_leader_) LearnRoutes(*routing);
+  return routing;
 }
 
 absl::StatusOr<v1::GetJamResponse> BalancerClient::GetJam(
-    absl::string_view jam_id) {
+    absl::string_view jam_id, absl::string_view pool) {
   v1::GetJamRequest request;
   request.set_jam_id(std::string(jam_id));
-  return Call(&Stub::GetJam, request);
+  request.set_pool(std::string(pool));
+  return Call(pool, EpochCheck::kPool, &Stub::GetJam, request);
 }
 
 absl::StatusOr<v1::SyncResponse> BalancerClient::Sync(
     absl::Duration lease_ttl, absl::Span<const JamUsers> jams) {
-  v1::SyncResponse response;
-  const absl::Status status = Run(
-      [&](const Replica& replica, grpc::ClientContext& context) {
-        response.Clear();
-        std::unique_ptr<grpc::ClientWriter<v1::SyncRequest>> stream =
-            replica.stub->Sync(&context, &response);
-        // The first message names the front end and the lease, also when
-        // there are no jams; the others carry jams only.
-        v1::SyncRequest message;
-        message.set_frontend_id(options_.frontend_id);
-        message.set_lease_ttl_ms(WholeMillis(lease_ttl));
-        size_t next = 0;
-        do {
-          size_t bytes = message.ByteSizeLong();
-          for (; next < jams.size(); ++next) {
-            const JamUsers& jam = jams[next];
-            const size_t jam_bytes = EncodedSize(jam);
-            if (message.jams_size() > 0 &&
-                (message.jams_size() == kMaxSyncMessageJams ||
-                 bytes + jam_bytes > kMaxSyncMessageBytes)) {
-              break;
+  const uint32_t lease_ttl_ms = WholeMillis(lease_ttl);
+  // One stream of `mine` (which may be empty) to `replica`.
+  const auto send = [&](const Replica& replica, grpc::ClientContext& context,
+                        absl::Span<const JamUsers* const> mine,
+                        v1::SyncResponse* response) {
+    response->Clear();
+    std::unique_ptr<grpc::ClientWriter<v1::SyncRequest>> stream =
+        replica.stub->Sync(&context, response);
+    // The first message names the front end and the lease, also when there
+    // are no jams; the others carry jams only.
+    v1::SyncRequest message;
+    message.set_frontend_id(options_.frontend_id);
+    message.set_lease_ttl_ms(lease_ttl_ms);
+    size_t next = 0;
+    do {
+      size_t bytes = message.ByteSizeLong();
+      for (; next < mine.size(); ++next) {
+        const JamUsers& jam = *mine[next];
+        const size_t jam_bytes = EncodedSize(jam);
+        if (message.jams_size() > 0 &&
+            (message.jams_size() == kMaxSyncMessageJams ||
+             bytes + jam_bytes > kMaxSyncMessageBytes)) {
+          break;
+        }
+        v1::JamMembers* members = message.add_jams();
+        members->set_jam_id(jam.jam_id);
+        members->mutable_user_ids()->Add(jam.user_ids.begin(),
+                                         jam.user_ids.end());
+        members->set_pool(jam.pool);
+        bytes += jam_bytes;
+      }
+      // A failed write means the server already ended the call (a bad
+      // message, the deadline, a standby's refusal): Finish says why.
+      if (!stream->Write(message)) break;
+      message.Clear();
+    } while (next < mine.size());
+    stream->WritesDone();
+    // Finish fills `response`: it must return before the response is read.
+    return stream->Finish();
+  };
+
+  if (!follows_leader_) {
+    std::vector<const JamUsers*> all;
+    all.reserve(jams.size());
+    for (const JamUsers& jam : jams) all.push_back(&jam);
+    v1::SyncResponse response;
+    const absl::Status status = Run(
+        "", EpochCheck::kIfPresent,
+        [&](const Replica& replica, grpc::ClientContext& context) {
+          return send(replica, context, all, &response);
+        },
+        nullptr);
+    if (!status.ok()) return status;
+    return response;
+  }
+  absl::StatusOr<std::vector<absl::StatusOr<v1::SyncResponse>>> answers =
+      FanOut<v1::SyncResponse>(
+          Redo::kAll,
+          [&](const Leaders& leaders, const Replica& replica,
+              grpc::ClientContext& context, v1::SyncResponse* response) {
+            std::vector<const JamUsers*> mine;
+            for (const JamUsers& jam : jams) {
+              if (leaders.For(jam.pool).get() == &replica) mine.push_back(&jam);
             }
-            v1::JamMembers* members = message.add_jams();
-            members->set_jam_id(jam.jam_id);
-            members->mutable_user_ids()->Add(jam.user_ids.begin(),
-                                             jam.user_ids.end());
-            bytes += jam_bytes;
-          }
-          // A failed write means the server already ended the call (a bad
-          // message, the deadline, a standby's refusal): Finish says why.
-          if (!stream->Write(message)) break;
-          message.Clear();
-        } while (next < jams.size());
-        stream->WritesDone();
-        // Finish fills `response`: it must return before the response is
-        // read.
-        return stream->Finish();
-      },
-      nullptr);
-  if (!status.ok()) return status;
-  return response;
+            return send(replica, context, mine, response);
+          });
+  if (!answers.ok()) return answers.status();
+  v1::SyncResponse merged;
+  for (const absl::StatusOr<v1::SyncResponse>& answer : *answers) {
+    const uint64_t expires = answer->lease_expires_unix_ms();
+    if (merged.lease_expires_unix_ms() == 0 ||
+        expires < merged.lease_expires_unix_ms()) {
+      merged.set_lease_expires_unix_ms(expires);
+    }
+    merged.set_jam_count(merged.jam_count() + answer->jam_count());
+    merged.set_user_count(merged.user_count() + answer->user_count());
+  }
+  return merged;
 }
 
 absl::StatusOr<bool> BalancerClient::IsServing(absl::string_view service) {
@@ -550,7 +852,7 @@ absl::StatusOr<bool> BalancerClient::IsServing(absl::string_view service) {
   SetDeadline(context, options_.deadline);
   HealthCheckResponse response;
   const grpc::Status status =
-      Current()->health_stub->Check(&context, request, &response);
+      RouteOf("")->health_stub->Check(&context, request, &response);
   absl::StatusOr<HealthCheckResponse> result =
       ToStatusOr(status, std::move(response));
   if (!result.ok()) return result.status();
@@ -558,14 +860,17 @@ absl::StatusOr<bool> BalancerClient::IsServing(absl::string_view service) {
   return result->status() == HealthCheckResponse::SERVING;
 }
 
-absl::StatusOr<BalancerClient::Leader> BalancerClient::FindLeader() {
+absl::StatusOr<BalancerClient::Leader> BalancerClient::FindLeader(
+    absl::string_view pool) {
+  v1::GetStatsRequest request;
+  request.set_pool(std::string(pool));
   v1::GetStatsResponse response;
   Answered answered;
   const absl::Status status = Run(
+      pool, EpochCheck::kPool,
       [&](const Replica& replica, grpc::ClientContext& context) {
         response.Clear();
-        return replica.stub->GetStats(&context, v1::GetStatsRequest(),
-                                      &response);
+        return replica.stub->GetStats(&context, request, &response);
       },
       &answered);
   if (!status.ok()) return status;
