@@ -81,9 +81,26 @@ test('the size counted is the encoded size, multi-byte UTF-8 included', () => {
 
 test('the size counted for a jam is its encoded size', () => {
   for (const sample of [jam(0, 0), jam(1, 1), jam(2, 1024, 128),
-    {jamId: 'j\u266b', userIds: ['\u00e9', 'x'.repeat(200)]}]) {
+    {jamId: 'j\u266b', userIds: ['\u00e9', 'x'.repeat(200)]},
+    {jamId: 'j1', userIds: ['ann'], pool: 'rock\u266b'}]) {
     assert.equal(jamEntrySize(sample), serialize({jams: [sample]}).length);
   }
+});
+
+test('a jam\'s pool goes with it; the default pool takes no bytes', () => {
+  const jams = [
+    {jamId: 'j1', userIds: ['ann'], pool: 'rock'},
+    {jamId: 'j1', userIds: ['bob'], pool: ''},
+    {jamId: 'j2', userIds: ['cat']},
+  ];
+  const [message] = [...syncMessages('fe-a', 10000, jams)];
+  assert.deepEqual(message.jams, [
+    {jamId: 'j1', userIds: ['ann'], pool: 'rock'},
+    {jamId: 'j1', userIds: ['bob']},
+    {jamId: 'j2', userIds: ['cat']},
+  ]);
+  assert.equal(jamEntrySize(jams[1]), jamEntrySize({jamId: 'j1', userIds: ['bob']}));
+  assert.equal(jamEntrySize(jams[0]), serialize({jams: [jams[0]]}).length);
 });
 
 test('a jam larger than the limit goes alone', () => {
