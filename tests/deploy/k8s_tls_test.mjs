@@ -8,7 +8,10 @@
 // etcd's probes to its plaintext metrics listener, etcd serves clients over
 // https only with client certificates, and cert-manager's Certificates make
 // exactly those Secrets, for the names the clients dial, from CAs that fit
-// together.
+// together. Only the default pool is served (the Component's pools file
+// replaces the base's): a pool's leader is named by its pod IP, which the
+// certificate does not name, so one replica must lead everything the Service
+// routes to.
 //
 // Then they run: the patched StatefulSet's arguments start a three-member
 // etcd (the etcd on PATH, on loopback, the Secret's files made by
@@ -108,6 +111,17 @@ test("renders the objects of the base, the workloads passing their schemas", () 
   // The base stays plaintext.
   const [plainBalancer] = find(plain, "Deployment", "jam-balancer").spec.template.spec.containers;
   assert.ok(!plainBalancer.args.some((a) => /tls|etcd_ca|etcd_cert|etcd_key/.test(a)));
+});
+
+test("the ConfigMap's pools file holds no pools: the default pool alone", () => {
+  const configMap = objects.find((o) => o.kind === "ConfigMap");
+  const plainConfigMap = plain.find((o) => o.kind === "ConfigMap");
+  assert.equal(configMap.data.flags, plainConfigMap.data.flags, "the flags of the base");
+  assert.match(configMap.data.flags, /^--pools_file=\/etc\/jam-balancer\/pools$/m);
+  const entries = (text) => text.split("\n").map((line) => line.replace(/#.*/, "").trim()).filter(Boolean);
+  assert.ok(entries(plainConfigMap.data.pools).length > 0, "the base has pools");
+  assert.deepEqual(entries(configMap.data.pools), []);
+  assert.notEqual(configMap.metadata.name, plainConfigMap.metadata.name, "another name: a rollout on change");
 });
 
 test("balancer: TLS flags name files of the mounted TLS Secrets", () => {
