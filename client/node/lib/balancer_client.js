@@ -612,10 +612,13 @@ class BalancerClient {
   // With replicas, the jams are grouped by their pool's leader and each
   // leader gets a stream of its own (a leader none of them goes to an empty
   // one, so that its pools get the session); the streams half-close only
-  // once every one has written all its messages, so a malformed jam changes
-  // nothing anywhere. Refused by one (it no longer leads a pool of its
-  // jams), the route table is refreshed and the whole sync is made again.
-  // The answer is the earliest lease, and the jams and users summed.
+  // once every one has written all its messages, so a malformed jam (one
+  // that cannot be encoded) changes nothing anywhere; a jam the server
+  // refuses (e.g. INVALID_ARGUMENT) fails its leader's stream only, the
+  // others may be applied, and the call rejects with that error. Refused by
+  // one (it no longer leads a pool of its jams), the route table is
+  // refreshed and the whole sync is made again. The answer is the earliest
+  // lease, and the jams and users summed.
   // -> {leaseExpiresUnixMs, jamCount, userCount}
   sync(jams, { leaseTtlMs = 0, deadlineMs = this.deadlineMs } = {}) {
     if (!Array.isArray(jams)) {

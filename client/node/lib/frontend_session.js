@@ -29,8 +29,10 @@ function stoppedError() {
 }
 
 // The front end knows the truth of what it hosts: `truth()` returns (or
-// resolves to) it, every jam with the users connected to it there,
-// [{jamId, userIds}]. start() Syncs that truth and then sends a KeepAlive
+// resolves to) it, every jam of every pool with the users connected to it
+// there, [{jamId, userIds, pool}] (pool '' or left out: the default pool).
+// The session spans every pool, and with replicas every pool's leader: the
+// client's sync, keepAlive and endSession reach them all. start() Syncs that truth and then sends a KeepAlive
 // every third of the lease the balancer granted (never longer than asked).
 // When the balancer answers FAILED_PRECONDITION (the front end has no live
 // session) to a keepalive, or to a call made through call(), the session

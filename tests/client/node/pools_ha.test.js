@@ -198,6 +198,12 @@ test('pools led by different replicas: calls routed by pool, sync and keepAlive 
         assert.deepEqual(await fe.endSession(), {removedUserCount: 3});
         await assert.rejects(fe.keepAlive(), {code: status.FAILED_PRECONDITION});
         await assert.rejects(fe.endSession(), {code: status.FAILED_PRECONDITION});
+        // A jam that cannot be encoded: no stream half-closes, on no leader.
+        await assert.rejects(fe.sync([...truth, {jamId: 'b3', userIds: 5, pool: 'b'}]), TypeError);
+        await assert.rejects(fe.keepAlive(), {code: status.FAILED_PRECONDITION});
+        for (const pool of POOLS) {
+          assert.deepEqual((await client.listSessions({pool})).sessions, [], pool);
+        }
       });
     });
 
