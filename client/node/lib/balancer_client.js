@@ -48,6 +48,17 @@ const REPLICA_CHANNEL_OPTIONS = Object.freeze({
   'grpc.max_reconnect_backoff_ms': 1000,
 });
 
+// The default pool's name: requests name it with an empty pool field.
+const DEFAULT_POOL = 'default';
+// Scopes of calls that name no pool (#withFailover): a call on every pool
+// the replica leads, made to one replica (with one target), and a call that
+// any replica answers (ListPools, GetRouting).
+const SERVER = Symbol('server');
+const ANY_REPLICA = Symbol('any replica');
+// Each GetRouting try of a route refresh at most this long, so that a
+// replica that does not answer holds up the call no longer.
+const ROUTING_TRY_MS = 1000;
+
 // A duration in milliseconds as the proto's uint32 fields take it: zero or
 // less (or not a number) is 0, which the fields read as "none" or "the
 // server's default"; anything else whole milliseconds, at least 1 and at most
@@ -119,18 +130,6 @@ function staleError(address, epoch, highest, metadata) {
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-
-
-// The default pool's name: requests name it with an empty pool field.
-const DEFAULT_POOL = 'default';
-// Scopes of calls that name no pool (#withFailover): a call on every pool
-// the replica leads, made to one replica (with one target), and a call that
-// any replica answers (ListPools, GetRouting).
-const SERVER = Symbol('server');
-const ANY_REPLICA = Symbol('any replica');
-// Each GetRouting try of a route refresh at most this long, so that a
-// replica that does not answer holds up the call no longer.
-const ROUTING_TRY_MS = 1000;
 
 // The pool field of a request: '' (the default pool) or the name given.
 function poolField(pool) {
