@@ -329,7 +329,8 @@ bool Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
       }
       if (changed) {
         Log(LogLevel::kInfo, "leadership: standing by",
-            {{"leader", seen.leader_address},
+            {{"election", options_.election_name},
+             {"leader", seen.leader_address},
              {"epoch", absl::StrCat(seen.epoch)}});
         Notify(seen);
       }
@@ -357,7 +358,8 @@ bool Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
       }
       leader = won->leader;
       Log(LogLevel::kInfo, "leadership: leading",
-          {{"epoch", absl::StrCat(leader->rev)},
+          {{"election", options_.election_name},
+           {"epoch", absl::StrCat(leader->rev)},
            {"address", options_.advertise_address},
            {"lease", absl::StrCat(term.lease.id)}});
       Notify(leading);
@@ -377,10 +379,13 @@ bool Leadership::RunTerm(const EtcdLease& lease, absl::Time granted_at) {
   }
   if (leader.has_value()) {
     Log(LogLevel::kInfo, "leadership: stepped down",
-        {{"reason", end}, {"epoch", absl::StrCat(leader->rev)}});
+        {{"election", options_.election_name},
+         {"reason", end},
+         {"epoch", absl::StrCat(leader->rev)}});
     Notify(LeaderView{});
   } else if (end != "stopping" && end != "resigned" && end != "yielded") {
-    Log(LogLevel::kInfo, "leadership: starting over", {{"reason", end}});
+    Log(LogLevel::kInfo, "leadership: starting over",
+        {{"election", options_.election_name}, {"reason", end}});
   }
   term.campaign_cancel.Cancel();
   term.observe_cancel.Cancel();

@@ -13,6 +13,15 @@ namespace jambalancer {
 struct ElectionCandidate {
   std::string address;
   int64_t create_revision = 0;
+
+  friend bool operator==(const ElectionCandidate& a,
+                         const ElectionCandidate& b) {
+    return a.address == b.address && a.create_revision == b.create_revision;
+  }
+  friend bool operator!=(const ElectionCandidate& a,
+                         const ElectionCandidate& b) {
+    return !(a == b);
+  }
 };
 
 // Every pool's election as read from etcd: pool -> its candidates in queue

@@ -22,7 +22,7 @@ struct ServedPool {
   ServedPool(PoolConfig config, bool strand_inline, const PoolLimits& limits,
              const LeasePolicy& leases, const ServingGate* gate)
       : config(std::move(config)),
-        pool(this->config.max_users, strand_inline, limits),
+        pool(this->config.max_users, strand_inline, limits, this->config.name),
         parser({this->config.reservation_ttl, this->config.max_reservation_ttl},
                leases),
         gate(gate) {}

@@ -12,8 +12,10 @@
 
 namespace jambalancer {
 
-JamPool::JamPool(uint32_t max_users, bool run_inline, const PoolLimits& limits)
-    : max_users_(max_users),
+JamPool::JamPool(uint32_t max_users, bool run_inline, const PoolLimits& limits,
+                 std::string name)
+    : name_(std::move(name)),
+      max_users_(max_users),
       limits_(limits),
       state_(std::make_unique<PoolState>(max_users, limits)),
       strand_(run_inline) {}
@@ -77,7 +79,7 @@ void JamPool::Expire(absl::Time now) {
   for (std::string& frontend_id : state_->sessions.Expire(now)) {
     ++state_->sessions_expired;
     Log(LogLevel::kInfo, "front-end lease expired, removing its users",
-        {{"frontend_id", frontend_id}});
+        {{"pool", name_}, {"frontend_id", frontend_id}});
     state_->removals.emplace_back(std::move(frontend_id), /*expired=*/true);
   }
   ScheduleRemoval();
@@ -171,7 +173,8 @@ void JamPool::RemoveStep() {
   Log(LogLevel::kInfo,
       task.expired ? "front end's users removed after its lease expired"
                    : "front end's users removed after it ended its session",
-      {{"frontend_id", task.frontend_id},
+      {{"pool", name_},
+       {"frontend_id", task.frontend_id},
        {"members", absl::StrCat(task.members_removed)},
        {"reservations", absl::StrCat(removal_.reservations)},
        {"steps", absl::StrCat(removal_.steps)},

@@ -25,8 +25,7 @@ namespace jambalancer {
 // task of its own, so other calls run in between however large it is; a
 // Sync queued in PoolState::syncs is applied likewise in steps of
 // kSyncStep. The
-// server has one pool today; several pools would be several JamPools, each on
-// its own strand.
+// server's pools are several JamPools, each on its own strand.
 //
 // Thread-safe.
 class JamPool {
@@ -42,8 +41,10 @@ class JamPool {
   static constexpr size_t kSyncStep = 2048;
 
   // REQUIRES: max_users >= 1. `run_inline`: see Strand. The state's tables
-  // are sized for `limits` (see PoolLimits).
-  JamPool(uint32_t max_users, bool run_inline, const PoolLimits& limits = {});
+  // are sized for `limits` (see PoolLimits). `name` names the pool in log
+  // lines.
+  JamPool(uint32_t max_users, bool run_inline, const PoolLimits& limits = {},
+          std::string name = "default");
   ~JamPool();
 
   JamPool(const JamPool&) = delete;
@@ -107,6 +108,7 @@ class JamPool {
     absl::Duration longest_step;
   };
 
+  const std::string name_;
   const uint32_t max_users_;
   const PoolLimits limits_;
   // Touched only by tasks on strand_; replaced by Reset.
