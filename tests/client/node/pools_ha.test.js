@@ -275,3 +275,33 @@ test('kill -9 of a pool leader: its pools\' calls resume at the new leaders afte
         }
       });
     });
+
+test('SIGTERM of a pool leader: a sync with the old routes is made again at the new leaders',
+    async () => {
+      await withReplicas(async ({replicas, connect, spread}) => {
+        const leaders = await spread();
+        const truth = truthOverPools();
+        const fe = connect({frontendId: 'fe-1', deadlineMs: 8000});
+        await fe.sync(truth, {leaseTtlMs: 60000});
+        const leaving = replicas.find((r) => r.target === leaders.get('b'));
+        const moved = POOLS.filter((pool) => leaders.get(pool) === leaving.target);
+        // The leader hands its pools over and exits; the client's table
+        // still names it.
+        assert.deepEqual(await leaving.terminate(), {code: 0, signal: null});
+        assert.equal(fe.routeOf('b'), leaving.target);
+
+        const began = Date.now();
+        const synced = await fe.sync(truth, {leaseTtlMs: 60000});
+        const took = Date.now() - began;
+        console.log(`SIGTERM of the leader of ${moved.join(', ')}: the next sync ` +
+            `succeeded after ${took} ms, on ${fe.lastSyncMessageCount} streams`);
+        assert.deepEqual([synced.jamCount, synced.userCount], [8, 12]);
+        for (const pool of moved) assert.notEqual(fe.routeOf(pool), leaving.target, pool);
+        const observer = connect();
+        for (const pool of POOLS) {
+          assert.deepEqual(await observer.listAllJams({pool}), listedIn(truth, pool), pool);
+        }
+        assert.ok((await fe.keepAlive()).leaseExpiresUnixMs > Date.now() + 50000);
+        assert.deepEqual(await fe.endSession(), {removedUserCount: 12});
+      });
+    });
