@@ -8,7 +8,8 @@
 # front end's users expire mid-run) run against jam-balancer; against the empty server, which does not implement Sync,
 # arrivals_fe must fail cleanly at the start (exit 1 naming the front end and
 # the status) or, should the empty server ever answer Sync, pass like the
-# others. Timings mean nothing.
+# others. batch also runs spread over two pools of a balancer with
+# --pools. Timings mean nothing.
 # Usage: jam_bench_smoke.sh JAM_BENCH JAM_BALANCER EMPTY_SERVER
 set -euo pipefail
 jam_bench=$1 balancer=$2 empty=$3
@@ -114,6 +115,24 @@ print(f"ok  expiry: 2,000 users removed; others' p99 {e['before']['p99_us']:.0f}
 EOF
 kill -TERM "$pid"
 
+# batch over pools: a balancer with two pools besides the default one;
+# slot i's Batch calls go to pool i % 2, each pool prepopulated. A pool the
+# server lacks fails the run at the start (exit 1, NOT_FOUND).
+start "$work/pools.log" "$balancer" --listen=127.0.0.1:0 --metrics_listen= \
+  --pools=p1:7,p2:7
+check balancer-batch-pools --target=127.0.0.1:"$port" --workload=batch \
+  --pools=p1,p2
+grep -q '"pools":\["p1","p2"\],' "$work/balancer-batch-pools.json" ||
+  fail "batch over pools: no pools in $(cat "$work/balancer-batch-pools.json")"
+status=0
+timeout 60 "$jam_bench" --target=127.0.0.1:"$port" --workload=batch \
+  --pools=p1,nonesuch --duration=200ms --warmup=0s --progress=false \
+  >"$work/no-pool.txt" 2>&1 || status=$?
+[ "$status" = 1 ] && grep -q 'NOT_FOUND' "$work/no-pool.txt" ||
+  fail "unknown pool: exit $status: $(cat "$work/no-pool.txt")"
+echo "ok  unknown pool: exit 1, NOT_FOUND"
+kill -TERM "$pid"
+
 start "$work/empty.log" "$empty" --listen=127.0.0.1:0
 empty_pid=$pid
 for workload in current_jam arrivals batch; do
@@ -155,4 +174,7 @@ status=0
 "$jam_bench" --workload=arrivals_fe --channels=2 --frontends=3 \
   >/dev/null 2>&1 || status=$?
 [ "$status" = 2 ] || fail "--frontends above --channels: exit status $status, not 2"
+status=0
+"$jam_bench" --workload=arrivals --pools=p1 >/dev/null 2>&1 || status=$?
+[ "$status" = 2 ] || fail "--pools without batch: exit status $status, not 2"
 echo "ok  wrong usage: exit 2"

@@ -2,6 +2,7 @@
 #define JAM_BALANCER_BENCH_LOAD_CONFIG_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 
@@ -47,6 +48,10 @@ struct Config {
   absl::Duration duration;  // the measured window
   double rate = 0;          // open loop: calls started per second; 0: closed
   int batch_size = 16;
+  // batch: the pools the Batch calls go to (BatchRequest.pool), slot i's to
+  // pools[i % pools.size()]; the prepopulated jams are filled in each.
+  // Empty: no pool named (the server's default pool).
+  std::vector<std::string> pools;
   int prepopulate = 0;      // jams filled before the warm-up
   int population = 1000;    // users the arrivals and batch workloads keep
   absl::Duration deadline;  // of each call (sync: of each whole stream)

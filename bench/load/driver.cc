@@ -49,6 +49,9 @@ bool Driver::Run() {
     if (HasFrontEnds(config_.workload)) {
       slots_[i].frontend_id = FrontendId(channel % config_.frontends);
     }
+    if (!config_.pools.empty()) {
+      slots_[i].pool = config_.pools[i % config_.pools.size()];
+    }
   }
   const Clock::time_point begin = Clock::now();
   const Clock::time_point measure_begin =

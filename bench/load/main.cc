@@ -37,6 +37,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "bench/load/config.h"
 #include "bench/load/driver.h"
@@ -68,6 +70,11 @@ ABSL_FLAG(double, rate, 0,
           "open loop: calls started per second on a fixed schedule; 0 = closed "
           "loop");
 ABSL_FLAG(int32_t, batch_size, 16, "batch: operations per Batch call");
+ABSL_FLAG(std::vector<std::string>, pools, {},
+          "batch: pools to spread the Batch calls over, comma-separated (e.g. "
+          "p1,p2; \"default\" names the default pool): slot i's calls go to "
+          "pool i % (number of pools), and --prepopulate fills each; empty: "
+          "no pool named (the default pool)");
 ABSL_FLAG(int32_t, prepopulate, 0,
           "jams filled (by Batch of Refresh) before the warm-up: jam i gets "
           "1 + i % max_users members");
@@ -155,6 +162,7 @@ bool ReadFlags(Config* config) {
   config->duration = absl::GetFlag(FLAGS_duration);
   config->rate = absl::GetFlag(FLAGS_rate);
   config->batch_size = absl::GetFlag(FLAGS_batch_size);
+  config->pools = absl::GetFlag(FLAGS_pools);
   config->prepopulate = absl::GetFlag(FLAGS_prepopulate);
   config->population = absl::GetFlag(FLAGS_population);
   config->deadline = absl::GetFlag(FLAGS_deadline);
@@ -196,6 +204,14 @@ bool ReadFlags(Config* config) {
     error = "--rate must be 0 (closed loop) to 1e7 calls/s";
   } else if (config->batch_size < 1 || config->batch_size > 1000) {
     error = "--batch_size must be 1 to 1000";
+  } else if (!config->pools.empty() &&
+             (config->workload != WorkloadKind::kBatch ||
+              static_cast<int>(config->pools.size()) > config->concurrency ||
+              std::find(config->pools.begin(), config->pools.end(), "") !=
+                  config->pools.end())) {
+    error =
+        "--pools: only with --workload=batch, at most --concurrency names, "
+        "none empty";
   } else if (config->prepopulate < 0 || config->prepopulate > 10000000) {
     error = "--prepopulate must be 0 to 1e7";
   } else if (config->population < 0 || config->population > 100000000) {
@@ -259,7 +275,8 @@ int Main(int argc, char** argv) {
       "[--workload=current_jam|arrivals|refresh|has_capacity|batch|"
       "arrivals_fe|sync|expiry|soak] "
       "[--concurrency=N] [--channels=N] [--warmup=2s] [--duration=10s] "
-      "[--rate=CALLS_PER_S] [--batch_size=N] [--prepopulate=JAMS] "
+      "[--rate=CALLS_PER_S] [--batch_size=N] [--pools=NAME,...] "
+      "[--prepopulate=JAMS] "
       "[--frontends=N] [--users_per_frontend=N] [--lease=10s] "
       "[--expiring_lease=1s] [--probe_window=500ms] [--format=text|json]\n"
       "expiry adds to the report \"expiry\":{users, lease_s, sync_s, "
@@ -352,11 +369,19 @@ int Main(int argc, char** argv) {
   const bool drained = driver.Run();
   Totals totals = driver.Collect();
   ReportExtra extra;
+  if (!config.pools.empty()) {
+    // Pool names are plain ids (the server refuses others), safe in JSON.
+    extra.json_members = absl::StrCat(
+        "\"pools\":[\"", absl::StrJoin(config.pools, "\",\""), "\"],");
+    extra.text =
+        absl::StrCat("pools        ", absl::StrJoin(config.pools, ", "),
+                     " (slot i: pool i % ", config.pools.size(), ")\n");
+  }
   std::string expiry_error;
   if (expiring != nullptr) {
     const ExpiryResult result = expiring->Finish();
-    extra.json_members = ExpiryJsonMembers(result, totals, config);
-    extra.text = ExpiryTextLines(result, totals, config);
+    extra.json_members += ExpiryJsonMembers(result, totals, config);
+    extra.text += ExpiryTextLines(result, totals, config);
     if (!result.error.empty()) {
       expiry_error = result.error;
       ++totals.bad_responses;  // Counted with the run's errors.

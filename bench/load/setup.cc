@@ -60,36 +60,66 @@ absl::StatusOr<uint32_t> SetUpServer(
   BalancerClient::Options options;
   options.deadline = absl::Seconds(30);
   BalancerClient client(channel, options);
-  auto stats = client.GetStats();
-  if (!stats.ok()) {
-    return absl::Status(
-        stats.status().code(),
-        absl::StrCat("GetStats failed: ", stats.status().ToString()));
-  }
-  // A server that does not say (the empty server) gets the default.
-  const uint32_t max_users =
-      stats->max_users() > 0 ? stats->max_users() : kDefaultMaxUsers;
-  const absl::Time started = absl::Now();
-  for (int first = 0; first < config.prepopulate; first += kPrepopulateBatch) {
-    v1::BatchRequest request;
-    const int last = std::min(config.prepopulate, first + kPrepopulateBatch);
-    for (int i = first; i < last; ++i) {
-      v1::RefreshRequest* refresh = request.add_operations()->mutable_refresh();
-      refresh->set_jam_id(PrepopulatedJamId(i));
-      for (uint32_t u = 0; u <= i % max_users; ++u) {
-        refresh->add_user_ids(absl::StrCat(refresh->jam_id(), "-u", u));
+  uint32_t max_users = 0;
+  if (config.pools.empty()) {
+    auto stats = client.GetStats();
+    if (!stats.ok()) {
+      return absl::Status(
+          stats.status().code(),
+          absl::StrCat("GetStats failed: ", stats.status().ToString()));
+    }
+    max_users = stats->max_users();
+  } else {
+    // Each named pool must exist; the first one's max_users is the run's.
+    for (const std::string& pool : config.pools) {
+      v1::BatchRequest request;
+      request.set_pool(pool);
+      request.add_operations()->mutable_get_stats();
+      auto response = client.Batch(request);
+      if (!response.ok()) {
+        return absl::Status(
+            response.status().code(),
+            absl::StrCat("GetStats of pool \"", pool,
+                         "\" failed: ", response.status().ToString()));
+      }
+      if (max_users == 0 && response->results_size() == 1) {
+        max_users = response->results(0).get_stats().max_users();
       }
     }
-    auto response = client.Batch(request);
-    if (!response.ok()) {
-      return absl::Status(response.status().code(),
-                          absl::StrCat("prepopulate: Batch failed: ",
-                                       response.status().ToString()));
+  }
+  // A server that does not say (the empty server) gets the default.
+  if (max_users == 0) max_users = kDefaultMaxUsers;
+  const absl::Time started = absl::Now();
+  // No pool named: the default pool, as before pools existed.
+  const std::vector<std::string> pools =
+      config.pools.empty() ? std::vector<std::string>{""} : config.pools;
+  for (const std::string& pool : pools) {
+    for (int first = 0; first < config.prepopulate;
+         first += kPrepopulateBatch) {
+      v1::BatchRequest request;
+      if (!pool.empty()) request.set_pool(pool);
+      const int last = std::min(config.prepopulate, first + kPrepopulateBatch);
+      for (int i = first; i < last; ++i) {
+        v1::RefreshRequest* refresh =
+            request.add_operations()->mutable_refresh();
+        refresh->set_jam_id(PrepopulatedJamId(i));
+        for (uint32_t u = 0; u <= i % max_users; ++u) {
+          refresh->add_user_ids(absl::StrCat(refresh->jam_id(), "-u", u));
+        }
+      }
+      auto response = client.Batch(request);
+      if (!response.ok()) {
+        return absl::Status(response.status().code(),
+                            absl::StrCat("prepopulate: Batch failed: ",
+                                         response.status().ToString()));
+      }
     }
   }
   if (config.prepopulate > 0 && config.progress) {
     std::cerr << absl::StrFormat(
-        "jam-bench: prepopulated %d jams in %s\n", config.prepopulate,
+        "jam-bench: prepopulated %d jams%s in %s\n", config.prepopulate,
+        pools.size() > 1 ? absl::StrFormat(" in each of %d pools", pools.size())
+                         : "",
         absl::FormatDuration(
             absl::Trunc(absl::Now() - started, absl::Milliseconds(1))));
   }

@@ -37,9 +37,11 @@ absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> ConnectChannels(
 
 // Reads the server's max_users over `channel` (kDefaultMaxUsers if it says
 // 0), then fills the config.prepopulate jams: jam i gets 1 + i % max_users
-// members, by Batch calls of Refresh. Says how long that took on stderr if
-// config.progress and there were jams to fill. Returns max_users, or an
-// error naming the call that failed.
+// members, by Batch calls of Refresh. With config.pools, the max_users is
+// the first pool's, and the jams are filled in every pool (the same ids in
+// each); a pool the server lacks is an error (NOT_FOUND). Says how long that
+// took on stderr if config.progress and there were jams to fill. Returns
+// max_users, or an error naming the call that failed.
 absl::StatusOr<uint32_t> SetUpServer(
     const std::shared_ptr<grpc::Channel>& channel, const Config& config);
 

@@ -162,6 +162,7 @@ void Workload::StartHasCapacity(Slot& slot) {
 void Workload::StartBatch(Slot& slot) {
   v1::BatchRequest& request = slot.batch_request;
   request.Clear();
+  if (!slot.pool.empty()) request.set_pool(slot.pool);
   const int size = batch_size_;
   int joins = 0;
   for (const auto& [jam_id, user_id] : slot.answered) {

@@ -37,7 +37,10 @@ namespace bench {
 //                 life cycle: AddUser for the users answered by the slot's
 //                 previous batch, RemoveUser departures, and CurrentJam for
 //                 new users (about a third each in the steady state).
-//                 Reports operations/s as well as calls/s.
+//                 Reports operations/s as well as calls/s. With --pools,
+//                 slot i's calls go to pool i % (number of pools)
+//                 (BatchRequest.pool; the operations name none); user ids
+//                 are the slot's own, so no two pools share one.
 //   arrivals_fe   arrivals, each call with the frontend_id of the slot's
 //                 front end: the channels are spread over --frontends front
 //                 ends (channel c belongs to front end c % frontends), each
@@ -71,6 +74,8 @@ struct Slot {
   // arrivals_fe, expiry: the front end every call names; empty: anonymous
   // calls.
   std::string frontend_id;
+  // batch: the pool its Batch calls name; empty: none (the default pool).
+  std::string pool;
   v1::JamBalancerService::Stub* stub = nullptr;
   // The current call's; the driver makes a fresh one, with its deadline,
   // before each call.
