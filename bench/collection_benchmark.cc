@@ -33,6 +33,11 @@
 // count, overhead included) and the time the population took to build, one
 // AddUser per user.
 //
+// BM_PoolsInParallel is of another kind: N pools (each a collection on its
+// own thread, as each pool of the server has its own strand) running the
+// same batch work at once; its items_per_second is all pools' operations
+// per second of wall time.
+//
 // Run a Release build; see bench/CMakeLists.txt.
 
 #include <algorithm>
@@ -40,6 +45,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -50,6 +56,7 @@
 #include <malloc.h>
 #endif
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -704,6 +711,97 @@ void BM_Memory(benchmark::State& state) {
 #endif
 }
 BENCHMARK(BM_Memory)->Apply(JamCounts)->Iterations(1);
+
+// Pools side by side. Each benchmark thread is a pool of its own, as each
+// pool of the server is a JamPool whose state only its strand touches: a
+// JamCollection on its own thread, sharing nothing with the others but the
+// machine (cores, caches, memory bandwidth, malloc). Every pool runs the
+// same work, the life cycle of jam-bench's batch workload in batches of
+// kPoolBatch operations: AddUser for the users the previous batch's
+// CurrentJam answered, RemoveUser of the oldest members beyond
+// kPoolUsers, and CurrentJam with a user id (ReserveSeat) for new users,
+// about a third each. It starts with `jams` jams filled as jam-bench's
+// --prepopulate fills them (jam i holds 1 + i % 7 users) and is brought to
+// the steady state (kPoolUsers members) before the timing starts.
+//
+// Threads(N) runs N pools at once; items_per_second is the operations of
+// all N pools per second of wall time (UseRealTime): on a machine with at
+// least N free cores it grows N-fold, on fewer it cannot.
+constexpr int kPoolBatch = 100;       // Operations per batch (one iteration).
+constexpr size_t kPoolUsers = 10000;  // Members each pool keeps.
+
+class PoolWork {
+ public:
+  PoolWork(int pool, int64_t jams) : pool_(pool), collection_(kMaxUsers) {
+    for (int64_t jam = 0; jam < jams; ++jam) {
+      const std::string jam_id = absl::StrCat("pre-", jam);
+      for (int64_t k = 0; k <= jam % kMaxUsers; ++k) {
+        collection_.AddUser(jam_id, absl::StrCat(jam_id, "-u", k), kNow);
+      }
+    }
+    // Steady state: the members fill up to kPoolUsers, a third of each
+    // batch joining, before departures begin (bounded: 10x what it takes).
+    for (size_t i = 0; i < 10 * kPoolUsers && members_.size() < kPoolUsers;
+         ++i) {
+      RunBatch();
+    }
+  }
+
+  // One batch of kPoolBatch operations.
+  void RunBatch() {
+    int operations = 0;
+    const size_t joins = std::min<size_t>(answered_.size(), kPoolBatch);
+    for (size_t i = 0; i < joins; ++i) {
+      auto& [jam_id, user_id] = answered_[i];
+      const AddUserResult added = collection_.AddUser(jam_id, user_id, kNow);
+      if (added.added) {
+        members_.emplace_back(std::move(jam_id), std::move(user_id));
+      } else {
+        ++refused_;
+      }
+      ++operations;
+    }
+    answered_.erase(answered_.begin(), answered_.begin() + joins);
+    while (operations < kPoolBatch && members_.size() > kPoolUsers) {
+      const auto& [jam_id, user_id] = members_.front();
+      benchmark::DoNotOptimize(collection_.RemoveUser(jam_id, user_id, kNow));
+      members_.pop_front();
+      ++operations;
+    }
+    for (; operations < kPoolBatch; ++operations) {
+      std::string user_id = absl::StrCat("u", pool_, "-", users_made_++);
+      CurrentJamResult seat = collection_.ReserveSeat(user_id, kTtl, kNow);
+      answered_.emplace_back(std::move(seat.jam_id), std::move(user_id));
+    }
+  }
+
+  // AddUser calls refused (none should be: each had a reserved seat).
+  int64_t refused() const { return refused_; }
+
+ private:
+  const int pool_;
+  JamCollection collection_;
+  uint64_t users_made_ = 0;
+  // (jam, user): members oldest first; seats answered by the last batch.
+  std::deque<std::pair<std::string, std::string>> members_;
+  std::vector<std::pair<std::string, std::string>> answered_;
+  int64_t refused_ = 0;
+};
+
+void BM_PoolsInParallel(benchmark::State& state) {
+  PoolWork pool(state.thread_index(), state.range(0));
+  for (auto _ : state) pool.RunBatch();
+  state.SetItemsProcessed(state.iterations() * kPoolBatch);
+  if (pool.refused() != 0) state.SkipWithError("a reserved seat was refused");
+}
+BENCHMARK(BM_PoolsInParallel)
+    ->ArgName("jams")
+    ->Arg(1000)
+    ->Arg(100000)
+    ->UseRealTime()
+    ->Threads(1)
+    ->Threads(2)
+    ->Threads(4);
 
 }  // namespace
 }  // namespace jambalancer
