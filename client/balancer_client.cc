@@ -537,7 +537,11 @@ absl::StatusOr<std::vector<absl::StatusOr<Response>>> BalancerClient::FanOut(
   Pacer pacer(absl::Now() + options_.deadline);
   // Answers that end a leader's part, by target.
   std::vector<std::pair<std::string, absl::StatusOr<Response>>> answers;
-  std::shared_ptr<const Replica> ask_routes;  // A leader named last round.
+  // Who is asked for the routes first: a replica that refused last round
+  // (null: the default pool's). Its view made it refuse; the leader it
+  // names may not know better (a replica that leads no pool names the
+  // default pool's).
+  std::shared_ptr<const Replica> ask_routes;
   for (;;) {
     // Also the first round: a pool that moved to a replica no call has
     // named yet would otherwise miss the call.
@@ -567,12 +571,15 @@ absl::StatusOr<std::vector<absl::StatusOr<Response>>> BalancerClient::FanOut(
       for (std::thread& other : others) other.join();
     }
     absl::Status refused;
-    std::string leader;
+    ask_routes = nullptr;
     for (size_t i = 0; i < targets.size(); ++i) {
       const grpc::Status& status = statuses[i];
       if (Refused(status, /*follows_leader=*/true, pacer.deadline())) {
         if (refused.ok()) refused = ToStatus(status);
-        if (leader.empty()) leader = named[i];
+        // One that named a leader is up.
+        if (ask_routes == nullptr || !named[i].empty()) {
+          ask_routes = targets[i];
+        }
       } else if (status.ok()) {
         answers.emplace_back(targets[i]->target, std::move(responses[i]));
       } else if (redo == Redo::kUnanswered &&
@@ -591,7 +598,6 @@ absl::StatusOr<std::vector<absl::StatusOr<Response>>> BalancerClient::FanOut(
     size_t replicas;
     {
       absl::MutexLock lock(&mu_);
-      ask_routes = leader.empty() ? nullptr : ReplicaFor(leader);
       replicas = replicas_.size();
     }
     if (!pacer.Next(replicas)) return refused;

@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -28,6 +29,7 @@
 #include "gtest/gtest.h"
 #include "jambalancer/v1/jam_balancer.grpc.pb.h"
 #include "server/rpc/balancer_server.h"
+#include "server/rpc/pool_config.h"
 #include "server/rpc/server_options.h"
 #include "tests/testing/test_server.h"
 
@@ -40,6 +42,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::SizeIs;
+using ::testing::UnorderedElementsAre;
 
 using Stub = v1::JamBalancerService::Stub;
 
@@ -691,6 +694,209 @@ TEST_F(FrontEndClientTest, AFrontEndRemovesOnlyItsOwnUsers) {
   EXPECT_EQ(refreshed->user_count(), 2u);  // cat, and zed who is not its.
   EXPECT_THAT(Members(AllJams()),
               ElementsAre(JamList::value_type{"j1", {"cat", "zed"}}));
+}
+
+// A server with the pools duo (2 users per jam) and rock (4) besides the
+// default pool (7).
+class PoolsClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions options = test::LoopbackOptions();
+    options.pools = {PoolConfig{.name = "duo", .max_users = 2},
+                     PoolConfig{.name = "rock", .max_users = 4}};
+    server_ = test::StartServer(options);
+    ASSERT_NE(server_, nullptr);
+    anonymous_ = test::NewClient(*server_);
+    BalancerClient::Options fe;
+    fe.frontend_id = "fe";
+    fe_ = BalancerClient::Connect(test::TargetOf(*server_), fe);
+  }
+
+  // The ids of `pool`'s jams.
+  std::vector<std::string> JamIds(absl::string_view pool) {
+    absl::StatusOr<v1::ListJamsResponse> listed =
+        anonymous_->ListJams(0, "", pool);
+    EXPECT_TRUE(listed.ok()) << listed.status();
+    std::vector<std::string> ids;
+    if (listed.ok()) {
+      for (const v1::Jam& jam : listed->jams()) ids.push_back(jam.jam_id());
+    }
+    return ids;
+  }
+
+  std::unique_ptr<BalancerServer> server_;
+  std::unique_ptr<BalancerClient> anonymous_;
+  std::unique_ptr<BalancerClient> fe_;
+};
+
+TEST_F(PoolsClientTest, EveryCallOfAPoolStaysInIt) {
+  // The same jam and user ids in two pools are two jams and two members.
+  ASSERT_TRUE(anonymous_->AddUser("j", "ann", "duo").ok());
+  ASSERT_TRUE(anonymous_->AddUser("j", "bob", "duo").ok());
+  absl::StatusOr<v1::AddUserResponse> full =
+      anonymous_->AddUser("j", "cat", "duo");
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_FALSE(full->added());  // duo's jams hold 2.
+  absl::StatusOr<v1::AddUserResponse> rock =
+      anonymous_->AddUser("j", "ann", "rock");
+  ASSERT_TRUE(rock.ok()) << rock.status();
+  EXPECT_TRUE(rock->added());
+  EXPECT_EQ(rock->user_count(), 1u);
+
+  absl::StatusOr<v1::HasCapacityResponse> capacity =
+      anonymous_->HasCapacity("j", "", "rock");
+  ASSERT_TRUE(capacity.ok()) << capacity.status();
+  EXPECT_TRUE(capacity->has_capacity());
+  EXPECT_EQ(capacity->max_users(), 4u);
+  absl::StatusOr<v1::CurrentJamResponse> current =
+      anonymous_->CurrentJam("dan", absl::ZeroDuration(), "duo");
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_NE(current->jam_id(), "j");  // Full in duo.
+  ASSERT_TRUE(anonymous_->Refresh("r", {"eve", "fay"}, "rock").ok());
+  absl::StatusOr<v1::RemoveUserResponse> removed =
+      anonymous_->RemoveUser("r", "eve", absl::ZeroDuration(), "rock");
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_TRUE(removed->removed());
+  absl::StatusOr<v1::GetJamResponse> jam = anonymous_->GetJam("j", "duo");
+  ASSERT_TRUE(jam.ok()) << jam.status();
+  EXPECT_EQ(jam->members_size(), 2);
+  EXPECT_EQ(jam->max_users(), 2u);
+
+  EXPECT_THAT(JamIds("duo"), UnorderedElementsAre("j", current->jam_id()));
+  EXPECT_THAT(JamIds("rock"), ElementsAre("j", "r"));
+  EXPECT_THAT(JamIds(""), IsEmpty());
+  absl::StatusOr<v1::GetStatsResponse> stats = anonymous_->GetStats("rock");
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->user_count(), 2u);
+  EXPECT_EQ(stats->max_users(), 4u);
+  absl::StatusOr<v1::GetStatsResponse> by_name =
+      anonymous_->GetStats(BalancerClient::kDefaultPool);
+  ASSERT_TRUE(by_name.ok()) << by_name.status();
+  EXPECT_EQ(by_name->user_count(), 0u);
+  EXPECT_EQ(by_name->max_users(), 7u);
+}
+
+TEST_F(PoolsClientTest, AnUnconfiguredPoolIsNotFound) {
+  const std::vector<Method> calls = {
+      {"CurrentJam",
+       [](BalancerClient& c) {
+         return c.CurrentJam("ann", absl::ZeroDuration(), "nope").status();
+       }},
+      {"Refresh",
+       [](BalancerClient& c) {
+         return c.Refresh("j", {"ann"}, "nope").status();
+       }},
+      {"RemoveUser",
+       [](BalancerClient& c) {
+         return c.RemoveUser("j", "ann", absl::ZeroDuration(), "nope").status();
+       }},
+      {"HasCapacity",
+       [](BalancerClient& c) {
+         return c.HasCapacity("j", "", "nope").status();
+       }},
+      {"AddUser",
+       [](BalancerClient& c) {
+         return c.AddUser("j", "ann", "nope").status();
+       }},
+      {"GetStats",
+       [](BalancerClient& c) { return c.GetStats("nope").status(); }},
+      {"ListJams",
+       [](BalancerClient& c) { return c.ListJams(0, "", "nope").status(); }},
+      {"Batch",
+       [](BalancerClient& c) {
+         v1::BatchRequest batch;
+         batch.set_pool("nope");
+         batch.add_operations()->mutable_get_stats();
+         return c.Batch(batch).status();
+       }},
+      {"ListSessions",
+       [](BalancerClient& c) { return c.ListSessions("nope").status(); }},
+      {"GetJam",
+       [](BalancerClient& c) { return c.GetJam("j", "nope").status(); }},
+      {"Sync",
+       [](BalancerClient& c) {
+         return c.Sync(absl::ZeroDuration(), {{"j", {"ann"}, "nope"}}).status();
+       }},
+  };
+  for (const Method& method : calls) {
+    const absl::Status status = method.call(*fe_);
+    EXPECT_EQ(status.code(), absl::StatusCode::kNotFound)
+        << method.name << ": " << status;
+    EXPECT_THAT(status.message(), HasSubstr("\"nope\"")) << method.name;
+  }
+}
+
+TEST_F(PoolsClientTest, BatchRunsInItsPool) {
+  const v1::BatchRequest batch = Proto<v1::BatchRequest>(R"pb(
+    pool: "duo"
+    operations { add_user { jam_id: "j" user_id: "ann" } }
+    operations { add_user { jam_id: "j" user_id: "bob" } }
+    operations { add_user { jam_id: "j" user_id: "cat" pool: "duo" } }
+    operations { get_stats {} }
+  )pb");
+  absl::StatusOr<v1::BatchResponse> done = anonymous_->Batch(batch);
+  ASSERT_TRUE(done.ok()) << done.status();
+  ASSERT_EQ(done->results_size(), 4);
+  EXPECT_FALSE(done->results(2).add_user().added());  // duo holds 2.
+  EXPECT_EQ(done->results(3).get_stats().max_users(), 2u);
+  EXPECT_EQ(done->results(3).get_stats().user_count(), 2u);
+  EXPECT_THAT(JamIds("duo"), ElementsAre("j"));
+  EXPECT_THAT(JamIds(""), IsEmpty());
+
+  // An operation of another pool: the whole batch is refused.
+  v1::BatchRequest mixed = batch;
+  mixed.mutable_operations(0)->mutable_add_user()->set_pool("rock");
+  EXPECT_EQ(anonymous_->Batch(mixed).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(PoolsClientTest, OneSyncCoversEveryPool) {
+  absl::StatusOr<v1::SyncResponse> synced = fe_->Sync(
+      absl::Seconds(30),
+      {{"d", {"ann"}}, {"j", {"ann", "bob"}, "duo"}, {"r", {"cat"}, "rock"}});
+  ASSERT_TRUE(synced.ok()) << synced.status();
+  EXPECT_EQ(synced->jam_count(), 3u);
+  EXPECT_EQ(synced->user_count(), 4u);
+  EXPECT_THAT(JamIds(""), ElementsAre("d"));
+  EXPECT_THAT(JamIds("duo"), ElementsAre("j"));
+  EXPECT_THAT(JamIds("rock"), ElementsAre("r"));
+  for (absl::string_view pool : {"", "duo", "rock"}) {
+    absl::StatusOr<v1::ListSessionsResponse> sessions =
+        anonymous_->ListSessions(pool);
+    ASSERT_TRUE(sessions.ok()) << sessions.status();
+    ASSERT_EQ(sessions->sessions_size(), 1) << pool;
+    EXPECT_EQ(sessions->sessions(0).frontend_id(), "fe");
+  }
+  // The front end's calls in any pool find the session.
+  EXPECT_TRUE(fe_->AddUser("r", "dan", "rock").ok());
+
+  // A pool no jam names is emptied of the front end's users.
+  ASSERT_TRUE(fe_->Sync(absl::Seconds(30), {{"r", {"cat"}, "rock"}}).ok());
+  EXPECT_THAT(JamIds(""), IsEmpty());
+  EXPECT_THAT(JamIds("duo"), IsEmpty());
+  EXPECT_THAT(JamIds("rock"), ElementsAre("r"));
+}
+
+TEST_F(PoolsClientTest, KeepAliveAndEndSessionSpanThePools) {
+  ASSERT_TRUE(fe_->Sync(absl::Seconds(30),
+                        {{"j", {"ann", "bob"}, "duo"}, {"r", {"cat"}, "rock"}})
+                  .ok());
+  absl::StatusOr<v1::KeepAliveResponse> renewed = fe_->KeepAlive();
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  absl::StatusOr<v1::ListSessionsResponse> rock =
+      anonymous_->ListSessions("rock");
+  ASSERT_TRUE(rock.ok()) << rock.status();
+  ASSERT_EQ(rock->sessions_size(), 1);
+  EXPECT_LE(renewed->lease_expires_unix_ms(),
+            rock->sessions(0).lease_expires_unix_ms());
+
+  absl::StatusOr<v1::EndSessionResponse> ended = fe_->EndSession();
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->removed_user_count(), 3u);  // Both pools together.
+  EXPECT_THAT(JamIds("duo"), IsEmpty());
+  EXPECT_THAT(JamIds("rock"), IsEmpty());
+  EXPECT_EQ(fe_->KeepAlive().status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace
