@@ -212,7 +212,8 @@ class BalancerClient {
   absl::StatusOr<v1::CurrentJamResponse> CurrentJam();
   // The jam `user_id` should join, with a seat reserved there for `ttl`
   // (zero: the server's default; the server caps long ones). Join it with
-  // AddUser before the reservation expires.
+  // AddUser before the reservation expires. An empty `user_id` reserves
+  // nothing (as CurrentJam()).
   absl::StatusOr<v1::CurrentJamResponse> CurrentJam(
       absl::string_view user_id, absl::Duration ttl = absl::ZeroDuration(),
       absl::string_view pool = "");

@@ -21,12 +21,19 @@ namespace jambalancer {
 // forgot everything).
 //
 // The front end knows the truth of what it hosts: `truth` returns it, every
-// jam with the users connected to it there. Start() Syncs that truth and
-// starts a thread that renews the lease (KeepAlive) every third of it. When
-// the balancer answers FAILED_PRECONDITION (the front end has no live
-// session) to a KeepAlive, or to a call made through Call(), the session
-// asks `truth` again and Syncs it, so the balancer holds exactly what the
-// front end hosts; Call() then retries its call once.
+// jam (of any pool: JamUsers::pool) with the users connected to it there.
+// Start() Syncs that truth and starts a thread that renews the lease
+// (KeepAlive) every third of it. When the balancer answers
+// FAILED_PRECONDITION (the front end has no live session) to a KeepAlive,
+// or to a call made through Call(), the session asks `truth` again and
+// Syncs it, so the balancer holds exactly what the front end hosts; Call()
+// then retries its call once.
+//
+// With replicas that split the pools between them, the client's Sync gives
+// each pool's leader its part and its KeepAlive renews the session on
+// every leader. A pool that moves starts over on its new leader without
+// the session: the first KeepAlive or call there answers
+// FAILED_PRECONDITION, and the resync restores it.
 //
 //   BalancerClient::Options options;
 //   options.frontend_id = "fe-1";

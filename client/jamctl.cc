@@ -74,6 +74,11 @@ ABSL_FLAG(absl::Duration, lease, absl::ZeroDuration(),
           "sync: the session's lease, e.g. 10s (0 = the server's --lease_ttl; "
           "the server refuses less than 500ms and caps it at its "
           "--max_lease_ttl)");
+ABSL_FLAG(std::string, pool, "",
+          "the pool of current-jam, refresh, remove-user, has-capacity, "
+          "add-user, stats, list, batch, sessions, jam, leader and "
+          "watch-stats, and of every jam that sync lists (empty = the "
+          "default pool; see `pools`)");
 ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
           "watch-stats: time from one call to the next, e.g. 500ms");
 ABSL_FLAG(uint32_t, count, 0,
@@ -90,7 +95,7 @@ constexpr char kUsage[] =
     "Command-line client of the jam balancer.\n"
     "Usage: jamctl [--target=HOST:PORT[,HOST:PORT...]] [--deadline=5s]\n"
     "              [--tls_ca=PEM [--tls_cert=PEM --tls_key=PEM]]\n"
-    "              [--frontend=ID] COMMAND [ARGS]\n"
+    "              [--frontend=ID] [--pool=NAME] COMMAND [ARGS]\n"
     "Commands:\n"
     "  current-jam [USER] [--ttl=DURATION]\n"
     "                           the jam a newly arriving user should join;\n"
@@ -105,7 +110,7 @@ constexpr char kUsage[] =
     "                           enter JAM\n"
     "  add-user JAM USER        add USER to JAM if it has room (or a seat\n"
     "                           there is reserved for USER)\n"
-    "  stats                    totals over all jams\n"
+    "  stats                    totals over all jams of the pool\n"
     "  list [--page_size=N] [--page_token=T] [--all]\n"
     "                           jams in id order, one page per line\n"
     "  batch JSON               run the operations of JSON, a BatchRequest in\n"
@@ -122,15 +127,26 @@ constexpr char kUsage[] =
     "                           a jam without its users; none: no jams)\n"
     "  keepalive                renew the lease of --frontend's session\n"
     "  end-session              end --frontend's session, removing its users\n"
-    "  sessions                 the front ends' sessions\n"
+    "  sessions                 the front ends' sessions in the pool\n"
     "  jam JAM                  one jam's members and their front ends\n"
-    "  leader                   the replica that leads (it answered) and the\n"
-    "                           epoch of its answer, 0 for a lone balancer:\n"
+    "  leader                   the replica that leads the pool (it answered)\n"
+    "                           and the epoch of its answer, 0 for a lone\n"
+    "                           balancer:\n"
     "                           {\"leader\":\"HOST:PORT\",\"epoch\":\"N\"}\n"
-    "--target=A,B,...: replicas of one balancer (--etcd_endpoints). Each call\n"
-    "goes to the one that leads, to the leader a standby names, or to the\n"
-    "next replica, until one answers or --deadline passes. With one target,\n"
-    "one call, whatever it answers.\n"
+    "  pools                    the pools the balancer is configured for:\n"
+    "                           settings, counts, whether the replica that\n"
+    "                           answered serves each, leader and epoch\n"
+    "  routing                  where each pool is served: its leader's\n"
+    "                           address and epoch (empty and 0: unknown, or\n"
+    "                           a lone balancer); any replica answers\n"
+    "--pool=NAME: the pool of the commands that act on one (all but health,\n"
+    "keepalive, end-session, pools and routing); sync puts every jam it\n"
+    "lists in it. Empty: the default pool.\n"
+    "--target=A,B,...: replicas of one balancer (--etcd_endpoints), each\n"
+    "pool led by one of them. Each call goes to the one that leads its pool,\n"
+    "to the leader a standby names, or to the next replica, until one\n"
+    "answers or --deadline passes; sync, keepalive and end-session go to\n"
+    "every pool's leader. With one target, one call, whatever it answers.\n"
     "--frontend=ID: current-jam, refresh, remove-user and add-user speak for\n"
     "front end ID (they then need its live session: sync first); sync,\n"
     "keepalive and end-session need it.\n"
@@ -154,6 +170,8 @@ struct Command {
   size_t min_args;
   size_t max_args;  // SIZE_MAX: any number.
   FrontEnd frontend;
+  // Whether it takes --pool.
+  bool pooled;
   // Runs the command; returns the exit status.
   int (*run)(BalancerClient& client, const Args& args);
 };
@@ -188,17 +206,20 @@ int Print(absl::string_view command, const absl::StatusOr<Response>& result) {
   return kExitOk;
 }
 
+// The pool of --pool ("" : the default pool).
+std::string Pool() { return absl::GetFlag(FLAGS_pool); }
+
 int List(BalancerClient& client) {
   const uint32_t page_size = absl::GetFlag(FLAGS_page_size);
   std::string page_token = absl::GetFlag(FLAGS_page_token);
   if (!absl::GetFlag(FLAGS_all)) {
-    return Print("list", client.ListJams(page_size, page_token));
+    return Print("list", client.ListJams(page_size, page_token, Pool()));
   }
   // Each token names the last jam of its page, so the next page starts after
   // it; a token that does not move would loop forever, so it is an error.
   for (;;) {
     absl::StatusOr<v1::ListJamsResponse> page =
-        client.ListJams(page_size, page_token);
+        client.ListJams(page_size, page_token, Pool());
     if (!page.ok()) return Failed("list", page.status());
     PrintJson(*page);
     if (page->next_page_token().empty()) return kExitOk;
@@ -212,17 +233,22 @@ int List(BalancerClient& client) {
 
 // Without USER, asks only; with USER, reserves a seat for --ttl.
 int CurrentJam(BalancerClient& client, const Args& args) {
-  if (args.empty()) return Print("current-jam", client.CurrentJam());
+  if (args.empty()) {
+    // No user: reserves nothing.
+    return Print("current-jam",
+                 client.CurrentJam("", absl::ZeroDuration(), Pool()));
+  }
   // The request carries whole milliseconds in a uint32; anything longer than
   // that is far beyond what a server accepts (it caps the TTL anyway).
   constexpr absl::Duration kLongest = absl::Milliseconds(UINT32_MAX);
   const absl::Duration ttl = std::min(absl::GetFlag(FLAGS_ttl), kLongest);
-  return Print("current-jam", client.CurrentJam(args[0], ttl));
+  return Print("current-jam", client.CurrentJam(args[0], ttl, Pool()));
 }
 
 int HasCapacity(BalancerClient& client, const Args& args) {
-  return Print("has-capacity",
-               client.HasCapacity(args[0], args.size() > 1 ? args[1] : ""));
+  return Print(
+      "has-capacity",
+      client.HasCapacity(args[0], args.size() > 1 ? args[1] : "", Pool()));
 }
 
 int Health(BalancerClient& client, const Args& args) {
@@ -241,7 +267,7 @@ int Health(BalancerClient& client, const Args& args) {
 // epoch of its answer, as {"leader":"HOST:PORT","epoch":"N"} (an int64 as a
 // string, as protobuf's JSON mapping writes them).
 int Leader(BalancerClient& client, const Args&) {
-  absl::StatusOr<BalancerClient::Leader> leader = client.FindLeader();
+  absl::StatusOr<BalancerClient::Leader> leader = client.FindLeader(Pool());
   if (!leader.ok()) return Failed("leader", leader.status());
   google::protobuf::Value target;  // Quoted and escaped as JSON.
   target.set_string_value(leader->target);
@@ -289,7 +315,7 @@ int WatchStats(BalancerClient& client, const Args&) {
   const sigset_t interrupt = InterruptSignal();
   absl::Time next_call = absl::Now();
   for (uint32_t printed = 0;;) {
-    absl::StatusOr<v1::GetStatsResponse> stats = client.GetStats();
+    absl::StatusOr<v1::GetStatsResponse> stats = client.GetStats(Pool());
     if (!stats.ok()) return Failed("watch-stats", stats.status());
     PrintJson(*stats);
     // Each line as it comes, for a pipe too; stop if nobody reads them.
@@ -319,6 +345,15 @@ int Batch(BalancerClient& client, const Args& args) {
         absl::StrCat("batch: JSON is not a jambalancer.v1.BatchRequest: ",
                      parsed.ToString()));
   }
+  // --pool names the batch's pool, unless the JSON names another.
+  if (!Pool().empty()) {
+    if (!request.pool().empty() && request.pool() != Pool()) {
+      return UsageError(absl::StrCat("batch: the JSON's pool \"",
+                                     request.pool(),
+                                     "\" is not --pool=", Pool()));
+    }
+    request.set_pool(Pool());
+  }
   return Print("batch", client.Batch(request));
 }
 
@@ -336,6 +371,7 @@ absl::StatusOr<std::vector<BalancerClient::JamUsers>> ParseJams(
     }
     BalancerClient::JamUsers& jam = jams.emplace_back();
     jam.jam_id = arg.substr(0, equals);
+    jam.pool = Pool();
     const absl::string_view users = absl::string_view(arg).substr(equals + 1);
     // Empty ids between commas stay, for the server to name.
     if (!users.empty()) jam.user_ids = absl::StrSplit(users, ',');
@@ -352,64 +388,111 @@ int Sync(BalancerClient& client, const Args& args) {
 // The command of each RPC, named k<Method>Command: kCommands below is
 // generated from the RPC list (jambalancer/v1/rpc_list.h), so an RPC added
 // there without its command here does not compile.
-constexpr Command kCurrentJamCommand = {"current-jam", 0, 1,
-                                        FrontEnd::kOptional, CurrentJam};
+constexpr Command kCurrentJamCommand = {"current-jam",       0,    1,
+                                        FrontEnd::kOptional, true, CurrentJam};
 constexpr Command kRefreshCommand = {
-    "refresh", 1, SIZE_MAX, FrontEnd::kOptional,
+    "refresh",
+    1,
+    SIZE_MAX,
+    FrontEnd::kOptional,
+    true,
     [](BalancerClient& client, const Args& args) {
-      return Print(
-          "refresh",
-          client.Refresh(args[0], absl::MakeConstSpan(args).subspan(1)));
+      return Print("refresh",
+                   client.Refresh(args[0], absl::MakeConstSpan(args).subspan(1),
+                                  Pool()));
     }};
 constexpr Command kRemoveUserCommand = {
-    "remove-user", 2, 2, FrontEnd::kOptional,
+    "remove-user",
+    2,
+    2,
+    FrontEnd::kOptional,
+    true,
     [](BalancerClient& client, const Args& args) {
-      return Print("remove-user", client.RemoveUser(args[0], args[1],
-                                                    absl::GetFlag(FLAGS_hold)));
+      return Print("remove-user",
+                   client.RemoveUser(args[0], args[1],
+                                     absl::GetFlag(FLAGS_hold), Pool()));
     }};
-constexpr Command kHasCapacityCommand = {"has-capacity", 1, 2, FrontEnd::kNo,
-                                         HasCapacity};
+constexpr Command kHasCapacityCommand = {"has-capacity", 1,    2,
+                                         FrontEnd::kNo,  true, HasCapacity};
 constexpr Command kAddUserCommand = {
-    "add-user", 2, 2, FrontEnd::kOptional,
+    "add-user",
+    2,
+    2,
+    FrontEnd::kOptional,
+    true,
     [](BalancerClient& client, const Args& args) {
-      return Print("add-user", client.AddUser(args[0], args[1]));
+      return Print("add-user", client.AddUser(args[0], args[1], Pool()));
     }};
-constexpr Command kGetStatsCommand = {
-    "stats", 0, 0, FrontEnd::kNo, [](BalancerClient& client, const Args&) {
-      return Print("stats", client.GetStats());
-    }};
+constexpr Command kGetStatsCommand = {"stats",
+                                      0,
+                                      0,
+                                      FrontEnd::kNo,
+                                      true,
+                                      [](BalancerClient& client, const Args&) {
+                                        return Print("stats",
+                                                     client.GetStats(Pool()));
+                                      }};
 constexpr Command kListJamsCommand = {
-    "list", 0, 0, FrontEnd::kNo,
-    [](BalancerClient& client, const Args&) { return List(client); }};
-constexpr Command kBatchCommand = {"batch", 1, 1, FrontEnd::kNo, Batch};
-constexpr Command kKeepAliveCommand = {"keepalive", 0, 0, FrontEnd::kRequired,
+    "list", 0,
+    0,      FrontEnd::kNo,
+    true,   [](BalancerClient& client, const Args&) { return List(client); }};
+constexpr Command kBatchCommand = {"batch", 1, 1, FrontEnd::kNo, true, Batch};
+constexpr Command kKeepAliveCommand = {"keepalive",
+                                       0,
+                                       0,
+                                       FrontEnd::kRequired,
+                                       false,
                                        [](BalancerClient& client, const Args&) {
                                          return Print("keepalive",
                                                       client.KeepAlive());
                                        }};
 constexpr Command kEndSessionCommand = {
-    "end-session", 0, 0, FrontEnd::kRequired,
+    "end-session",
+    0,
+    0,
+    FrontEnd::kRequired,
+    false,
     [](BalancerClient& client, const Args&) {
       return Print("end-session", client.EndSession());
     }};
 constexpr Command kListSessionsCommand = {
-    "sessions", 0, 0, FrontEnd::kNo, [](BalancerClient& client, const Args&) {
-      return Print("sessions", client.ListSessions());
+    "sessions",
+    0,
+    0,
+    FrontEnd::kNo,
+    true,
+    [](BalancerClient& client, const Args&) {
+      return Print("sessions", client.ListSessions(Pool()));
     }};
 constexpr Command kGetJamCommand = {
-    "jam", 1, 1, FrontEnd::kNo, [](BalancerClient& client, const Args& args) {
-      return Print("jam", client.GetJam(args[0]));
+    "jam",
+    1,
+    1,
+    FrontEnd::kNo,
+    true,
+    [](BalancerClient& client, const Args& args) {
+      return Print("jam", client.GetJam(args[0], Pool()));
     }};
-constexpr Command kListPoolsCommand = {
-    "pools", 0, 0, FrontEnd::kNo, [](BalancerClient& client, const Args&) {
-      return Print("pools", client.ListPools());
-    }};
+constexpr Command kListPoolsCommand = {"pools",
+                                       0,
+                                       0,
+                                       FrontEnd::kNo,
+                                       false,
+                                       [](BalancerClient& client, const Args&) {
+                                         return Print("pools",
+                                                      client.ListPools());
+                                       }};
 constexpr Command kGetRoutingCommand = {
-    "routing", 0, 0, FrontEnd::kNo, [](BalancerClient& client, const Args&) {
+    "routing",
+    0,
+    0,
+    FrontEnd::kNo,
+    false,
+    [](BalancerClient& client, const Args&) {
       return Print("routing", client.GetRouting());
     }};
-constexpr Command kSyncCommand = {"sync", 0, SIZE_MAX, FrontEnd::kRequired,
-                                  Sync};
+constexpr Command kSyncCommand = {"sync", 0,   SIZE_MAX, FrontEnd::kRequired,
+                                  true,   Sync};
 
 constexpr Command kCommands[] = {
 #define JAMCTL_RPC_COMMAND(Method, field) k##Method##Command,
@@ -417,9 +500,9 @@ constexpr Command kCommands[] = {
         JAM_BALANCER_CLIENT_STREAMING_RPCS(JAMCTL_RPC_COMMAND)
 #undef JAMCTL_RPC_COMMAND
     // Commands of their own.
-    {"health", 0, 1, FrontEnd::kNo, Health},
-    {"leader", 0, 0, FrontEnd::kNo, Leader},
-    {"watch-stats", 0, 0, FrontEnd::kNo, WatchStats},
+    {"health", 0, 1, FrontEnd::kNo, false, Health},
+    {"leader", 0, 0, FrontEnd::kNo, true, Leader},
+    {"watch-stats", 0, 0, FrontEnd::kNo, true, WatchStats},
 };
 
 // Abseil's --help and friends, which it handles without registering them.
@@ -565,6 +648,15 @@ int Main(int argc, char** argv) {
     }
     return UsageError(absl::StrCat("--frontend applies only to ",
                                    absl::StrJoin(senders, ", "), ", not to ",
+                                   name));
+  }
+  if (!command->pooled && !absl::GetFlag(FLAGS_pool).empty()) {
+    std::vector<absl::string_view> pooled;
+    for (const Command& candidate : kCommands) {
+      if (candidate.pooled) pooled.push_back(candidate.name);
+    }
+    return UsageError(absl::StrCat("--pool applies only to ",
+                                   absl::StrJoin(pooled, ", "), ", not to ",
                                    name));
   }
   if (std::string error = DurationError("hold", "remove-user", name, "no hold",

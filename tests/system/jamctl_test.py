@@ -303,18 +303,20 @@ class JamctlTest(JamctlCase):
         for command in ("current-jam", "refresh", "remove-user",
                         "has-capacity", "add-user", "stats", "list", "batch",
                         "health", "watch-stats", "sync", "keepalive",
-                        "end-session", "sessions"):
+                        "end-session", "sessions", "jam", "leader", "pools",
+                        "routing"):
             self.assertIn(f"  {command}", result.stdout, describe(result))
         for synopsis in ("current-jam [USER] [--ttl=DURATION]",
                          "has-capacity JAM [USER]",
                          "remove-user JAM USER [--hold=DURATION]",
                          "watch-stats [--interval=1s] [--count=N]",
                          "sync [--lease=DURATION] [JAM=USER,USER...]...",
-                         "[--frontend=ID]"):
+                         "[--frontend=ID]", "[--pool=NAME]"):
             self.assertIn(synopsis, result.stdout, describe(result))
         # Abseil documents each flag as "--name (description); default: ...".
         for flag in ("target", "deadline", "page_size", "page_token", "all",
-                     "ttl", "interval", "count", "frontend", "hold", "lease"):
+                     "ttl", "interval", "count", "frontend", "hold", "lease",
+                     "pool"):
             self.assertIn(f"--{flag} (", result.stdout, describe(result))
 
 
@@ -566,6 +568,149 @@ class WatchStatsTest(unittest.TestCase):
                          watch.describe())
         self.assertIn("jamctl: watch-stats failed: UNAVAILABLE:",
                       watch.stderr())
+
+
+class PoolsTest(JamctlCase):
+    """jamctl on a server with pools: --pool on the commands of one pool,
+    and pools and routing."""
+
+    def setUp(self):
+        self.server = harness.start_server(self, "--max_users=2",
+                                           "--pools=duo:2,rock:4",
+                                           "--resync_grace=0")
+
+    def jam_ids(self, pool):
+        listed = self.one_json("list", f"--pool={pool}")
+        return [jam["jamId"] for jam in listed["jams"]]
+
+    def test_pool_flag_scopes_each_command(self):
+        for user in ("ann", "bob", "cat"):
+            self.assertIs(
+                self.one_json("--pool=rock", "add-user", "j", user)["added"],
+                True)
+        self.assertIs(
+            self.one_json("--pool=duo", "add-user", "j", "ann")["added"],
+            True)
+        self.assertEqual(self.one_json("--pool=rock", "stats")["userCount"],
+                         "3")
+        self.assertEqual(self.one_json("--pool=rock", "stats")["maxUsers"], 4)
+        self.assertEqual(self.one_json("stats")["userCount"], "0")
+        self.assertEqual(self.one_json("--pool=default", "stats")["maxUsers"],
+                         2)
+        self.assertEqual(self.jam_ids("rock"), ["j"])
+        self.assertEqual(self.jam_ids("duo"), ["j"])
+        self.assertEqual(self.one_json("list")["jams"], [])
+        capacity = self.one_json("--pool=rock", "has-capacity", "j")
+        self.assertEqual(capacity, {
+            "hasCapacity": True,
+            "userCount": 3,
+            "maxUsers": 4
+        })
+        self.assertEqual(
+            self.one_json("--pool=rock", "current-jam")["jamId"], "j")
+        seat = self.one_json("--pool=rock", "current-jam", "dan")
+        self.assertEqual(seat["jamId"], "j")
+        self.assertNotEqual(seat["reservationExpiresUnixMs"], "0")
+        jam = self.one_json("--pool=rock", "jam", "j")
+        self.assertEqual([m["userId"] for m in jam["members"]],
+                         ["ann", "bob", "cat"])
+        self.assertEqual(jam["reservedCount"], 1)
+        self.assertEqual(
+            self.one_json("--pool=rock", "remove-user", "j", "cat"), {
+                "removed": True,
+                "userCount": 2
+            })
+        self.assertEqual(
+            self.one_json("--pool=duo", "refresh", "k", "x", "y")["userCount"],
+            2)
+        self.assertEqual(sorted(self.jam_ids("duo")), ["j", "k"])
+        batch = self.one_json(
+            "--pool=duo", "batch",
+            '{"operations":[{"addUser":{"jamId":"k","userId":"z"}},'
+            '{"getStats":{}}]}')
+        self.assertIs(batch["results"][0]["addUser"]["added"], False)
+        self.assertEqual(batch["results"][1]["getStats"]["maxUsers"], 2)
+        self.assertEqual(self.one_json("--pool=rock", "leader"), {
+            "leader": self.server.target,
+            "epoch": "0"
+        })
+        lines = json_lines(
+            self, self.jamctl("--pool=rock", "watch-stats", "--count=1"))
+        self.assertEqual([line["userCount"] for line in lines], ["2"])
+
+    def test_sync_puts_the_jams_in_the_pool(self):
+        synced = self.one_json("--frontend=fe", "--pool=rock", "sync",
+                               "r1=ann,bob", "r2=cat")
+        self.assertEqual(synced["jamCount"], "2")
+        self.assertEqual(synced["userCount"], "3")
+        self.assertEqual(self.jam_ids("rock"), ["r1", "r2"])
+        self.assertEqual(self.one_json("list")["jams"], [])
+        for pool in ("default", "duo", "rock"):
+            sessions = self.one_json(f"--pool={pool}", "sessions")["sessions"]
+            self.assertEqual([s["frontendId"] for s in sessions], ["fe"])
+        self.one_json("--frontend=fe", "--pool=duo", "add-user", "d", "dan")
+        self.assertNotEqual(
+            self.one_json("--frontend=fe", "keepalive")["leaseExpiresUnixMs"],
+            "0")
+        self.assertEqual(self.one_json("--frontend=fe", "end-session"),
+                         {"removedUserCount": "4"})
+
+    def test_an_unknown_pool_exits_1_with_not_found(self):
+        harness.assert_calls_fail(
+            self, self.jamctl,
+            [(["--pool=nope", "stats"], "stats failed: NOT_FOUND:"),
+             (["--pool=nope", "add-user", "j", "u"],
+              "add-user failed: NOT_FOUND:"),
+             (["--frontend=fe", "--pool=nope", "sync", "j=u"],
+              "sync failed: NOT_FOUND:")])
+        result = self.jamctl("--pool=nope", "list")
+        self.assertIn('"nope"', result.stderr)
+
+    def test_pools_lists_every_pool(self):
+        pools = self.one_json("pools")["pools"]
+        self.assertEqual([pool["name"] for pool in pools],
+                         ["default", "duo", "rock"])
+        self.assertEqual([pool["maxUsers"] for pool in pools], [2, 2, 4])
+        for pool in pools:
+            self.assertIs(pool["serving"], True)
+            self.assertEqual(pool["leaderAddress"], "")
+            self.assertEqual(pool["epoch"], "0")
+        self.one_json("--pool=duo", "add-user", "j", "ann")
+        counts = {
+            pool["name"]: pool["userCount"]
+            for pool in self.one_json("pools")["pools"]
+        }
+        self.assertEqual(counts, {"default": "0", "duo": "1", "rock": "0"})
+
+    def test_routing_of_a_lone_server(self):
+        self.assertEqual(
+            self.one_json("routing"), {
+                "routes": [{
+                    "pool": pool,
+                    "leaderAddress": "",
+                    "epoch": "0"
+                } for pool in ("default", "duo", "rock")]
+            })
+
+    def test_pool_flag_usage_errors_exit_2(self):
+        for args, message in [
+            (["--pool=rock", "health"], "--pool applies only to"),
+            (["--pool=rock", "pools"], "not to pools"),
+            (["--pool=rock", "routing"], "not to routing"),
+            (["--pool=rock", "--frontend=fe", "keepalive"],
+             "not to keepalive"),
+            (["--pool=rock", "--frontend=fe", "end-session"],
+             "not to end-session"),
+            (["pools", "extra"], "wrong number of arguments for pools"),
+            (["routing", "extra"], "wrong number of arguments for routing"),
+            (["--pool=rock", "batch", '{"pool":"duo"}'],
+             'the JSON\'s pool "duo" is not --pool=rock'),
+        ]:
+            with self.subTest(args=args):
+                result = self.jamctl(*args)
+                self.assertEqual(result.returncode, 2, describe(result))
+                self.assertEqual(result.stdout, "")
+                self.assertIn(message, result.stderr)
 
 
 class NoServerTest(unittest.TestCase):
