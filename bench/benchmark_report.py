@@ -9,7 +9,10 @@ servers is the median of the per-round ratios (both measured in the same
 round, next to each other), which cancels most of the drift of a shared
 machine. Prints the tables on stdout and writes the whole report, keeping
 the "## Soak" section of the file it replaces (tools/soak.sh's results, a
-run of its own).
+run of its own). The pools step's results (workloads pools1 and pools2,
+pools_collection.json) make a "## Pools" section of their own, at the end;
+with settings "only": "pools" (tools/benchmark.sh --only=pools) that section
+alone is replaced (or appended) and the rest of the file is left as it is.
 """
 
 import argparse
@@ -68,6 +71,8 @@ class Collection:
         self.rows = {}  # (benchmark, jams) -> row
         self.order = []
         for row in json.load(open(path))["benchmarks"]:
+            if row["run_name"].startswith("BM_PoolsInParallel/"):
+                continue  # The pools section's (PoolsMicrobenchmark).
             name, jams = row["run_name"].split("/")[:2]
             jams = int(jams.split(":")[1])
             if name not in self.order:
@@ -163,12 +168,378 @@ def table(header, rows):
     return "\n".join(lines)
 
 
+# The pools step (tools/benchmark.sh step 7): its own section, "## Pools".
+POOLS_HEADING = "## Pools"
+SECTION_RE = r"(?ms)^{heading}\b.*?(?=^## |\Z)"
+
+
+class PoolsMicrobenchmark:
+    """collection_benchmark's BM_PoolsInParallel (pools_collection.json):
+    operations per second of all pools together, by (jams, pools)."""
+
+    def __init__(self, path):
+        # (jams, pools) -> operations per second of all pools; CPUs the
+        # pools' threads used together (CPU time over wall time); CPU ns
+        # per operation.
+        self.rate, self.cpus, self.cpu_ns = {}, {}, {}
+        rows = [row for row in json.load(open(path))["benchmarks"]
+                if row["run_name"].startswith("BM_PoolsInParallel/")]
+        # Repeated: the medians of the repetitions; else the one run.
+        self.repeated = any(row.get("run_type") == "aggregate"
+                            for row in rows)
+        for row in rows:
+            if self.repeated and row.get("aggregate_name") != "median":
+                continue
+            key = (int(re.search(r"/jams:(\d+)", row["run_name"])[1]),
+                   int(row["threads"]))
+            self.rate[key] = row["items_per_second"]
+            # Google Benchmark sums the threads' CPU time and divides the
+            # wall time by the threads: both per iteration (100 operations).
+            self.cpus[key] = row["cpu_time"] / row["real_time"]
+            self.cpu_ns[key] = row["cpu_time"] / 100 * {
+                "ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[row["time_unit"]]
+
+    def speedup(self, jams, pools):
+        one = self.rate.get((jams, 1))
+        rate = self.rate.get((jams, pools))
+        return rate / one if one and rate else None
+
+    def table(self):
+        sizes = sorted({jams for jams, _ in self.rate})
+        counts = sorted({pools for _, pools in self.rate})
+        rows = []
+        for pools in counts:
+            cells = []
+            for jams in sizes:
+                rate = self.rate.get((jams, pools))
+                ratio = self.speedup(jams, pools)
+                cells.append("—" if rate is None else
+                             f"{rate:,.0f} ops/s ({ratio:.2f}×); "
+                             f"{self.cpus[(jams, pools)]:.2f} CPUs; "
+                             f"{self.cpu_ns[(jams, pools)]:,.0f} CPU ns/op")
+            rows.append([f"{pools}"] + cells)
+        return table(["Pools at once (threads)"] +
+                     [f"{jams:,} jams per pool" for jams in sizes], rows)
+
+
+def pools_section(results, settings, machine, input_dir):
+    """The "## Pools" section, or None if the pools step did not run."""
+    one_names, two_names = ("pools1", "pools1_pair2"), ("pools2", "pools2_pair2")
+    if not any(results.values("balancer", "jam-bench", name, "calls_per_s")
+               for name in one_names + two_names):
+        return None
+    pool_names = settings.get("pool_names", ["p1", "p2"])
+    batch = settings.get("pools_batch_size", 100)
+    nproc = machine["nproc"]
+
+    def runs(names, metric):
+        out = []
+        for name in names:
+            out += list(results.values("balancer", "jam-bench", name,
+                                       metric).values())
+        return out
+
+    def pair_ratios(metric, per=None):
+        out = []
+        for one, two in zip(one_names, two_names):
+            a = results.values("balancer", "jam-bench", one, metric)
+            b = results.values("balancer", "jam-bench", two, metric)
+            if per:
+                a = {r: v / per[one][r] for r, v in a.items() if per[one].get(r)}
+                b = {r: v / per[two][r] for r, v in b.items() if per[two].get(r)}
+            out += results.ratios(b, a)
+        return out
+
+    answered = {name: results.values("balancer", "jam-bench", name, "answered")
+                for name in one_names + two_names}
+
+    def cpu_per_call(names):
+        out = []
+        for name in names:
+            cpu = results.values("balancer", "jam-bench", name, "server_cpu_s")
+            out += [cpu[r] / answered[name][r] * 1e6 for r in cpu
+                    if answered[name].get(r)]
+        return out
+
+    def strand_busy(names):
+        """Each run's {pool: busy fraction}."""
+        return [row["result"]["window"]["strand_busy"] for row in results.rows
+                if row["client"] == "jam-bench" and row["workload"] in names]
+
+    def busy(names, pool):
+        return [b[pool] for b in strand_busy(names) if pool in b]
+
+    def busy_total(names):
+        return [sum(b.values()) for b in strand_busy(names)]
+
+    ops_ratio = pair_ratios("ops_per_s")
+    rows = [
+        (f"Operations/s (Batch of {batch})",
+         spread(runs(one_names, "ops_per_s"), unit="ops/s"),
+         spread(runs(two_names, "ops_per_s"), unit="ops/s"),
+         spread(ops_ratio, 2)),
+        ("Calls/s", spread(runs(one_names, "calls_per_s"), unit="calls/s"),
+         spread(runs(two_names, "calls_per_s"), unit="calls/s"),
+         spread(pair_ratios("calls_per_s"), 2)),
+        ("Latency p50 (µs)", spread(runs(one_names, "latency_us.p50")),
+         spread(runs(two_names, "latency_us.p50")),
+         spread(pair_ratios("latency_us.p50"), 2)),
+        ("Latency p99 (µs)", spread(runs(one_names, "latency_us.p99")),
+         spread(runs(two_names, "latency_us.p99")),
+         spread(pair_ratios("latency_us.p99"), 2)),
+        ("Server CPU per call (µs, warm-up included)",
+         spread(cpu_per_call(one_names), 1), spread(cpu_per_call(two_names), 1),
+         "—"),
+    ]
+    for pool in ["default"] + list(pool_names):
+        rows.append((f"Strand busy fraction, pool `{pool}`",
+                     spread(busy(one_names, pool), 2),
+                     spread(busy(two_names, pool), 2), "—"))
+    rows += [
+        ("Strand busy, all pools together (strands' seconds per second)",
+         spread(busy_total(one_names), 2), spread(busy_total(two_names), 2),
+         "—"),
+        (f"Server process: CPUs used (of {nproc})",
+         spread(runs(one_names, "window.server_cpus"), 2),
+         spread(runs(two_names, "window.server_cpus"), 2), "—"),
+        (f"jam-bench: CPUs used (of {nproc})",
+         spread(runs(one_names, "window.client_cpus"), 2),
+         spread(runs(two_names, "window.client_cpus"), 2), "—"),
+        ("Machine busy (all CPUs, every process)",
+         spread([v * 100 for v in runs(one_names, "window.machine_busy")], 0,
+                "%"),
+         spread([v * 100 for v in runs(two_names, "window.machine_busy")], 0,
+                "%"), "—"),
+    ]
+    pairs = len(ops_ratio)
+    body = [
+        "Written by `tools/benchmark.sh --only=pools` (also step 7 of a full "
+        "run, which rewrites the rest of this file and keeps this section "
+        "up to date).",
+        "",
+        f"### Batch workload sent to one pool and spread over two "
+        f"(jam-balancer, closed loop)",
+        "",
+        f"jam-balancer with `--pools={pool_names[0]}:{settings['max_users']},"
+        f"{pool_names[1]}:{settings['max_users']}` (a fresh one per run), "
+        f"jam-bench `--workload=batch --batch_size={batch}`, "
+        f"{settings['concurrency']} calls in flight on "
+        f"{settings['channels']} connections: every slot's Batch goes to "
+        f"`{pool_names[0]}` (1 pool), or slot i's to pool i % 2 of "
+        f"`{pool_names[0]},{pool_names[1]}` (2 pools; `BatchRequest.pool` "
+        f"set, the operations name none), with the same total "
+        f"concurrency. The batch life cycle of the users is as in the "
+        f"`batch` workload (AddUser for the users the slot's previous batch "
+        f"answered, departures, CurrentJam with a user id for new users, "
+        f"about a third each); user ids are the slot's own, so the two "
+        f"pools do the same kind of work on disjoint users, "
+        f"{settings['population']:,} users in all (in 2 pools, half in "
+        f"each), after {settings['prepopulate']:,} jams were filled in each "
+        f"pool used. {settings['warmup_s']} s warm-up, "
+        f"{settings['duration_s']} s measured; {settings['rounds']} "
+        f"round(s) of two pairs, one in each order (ABBA), so {pairs} pairs; a ratio "
+        f"is the median of the per-pair ratios. Strand busy fraction: the "
+        f"growth of `jam_balancer_strand_run_seconds_sum{{pool=...}}` "
+        f"(/metrics, scraped half a second into the measured window and "
+        f"half a second before its end) over the wall time between the "
+        f"scrapes; CPUs used and machine busy are over the same interval, "
+        f"from /proc. Median [min – max] over the runs.",
+        "",
+        table(["Measure", f"1 pool (`{pool_names[0]}`)",
+               f"2 pools (`{pool_names[0]}`, `{pool_names[1]}`)",
+               "2 pools / 1 pool (each pair)"], rows),
+    ]
+    micro_path = os.path.join(input_dir, "pools_collection.json")
+    micro = None
+    if os.path.exists(micro_path):
+        micro = PoolsMicrobenchmark(micro_path)
+        body += [
+            "",
+            "### Pools side by side without gRPC "
+            "(`collection_benchmark`, `BM_PoolsInParallel`)",
+            "",
+            f"N pools at once, each a `JamCollection` on its own thread (as "
+            f"each pool's state is touched by its own strand only), each "
+            f"running the same batch life cycle in batches of 100 operations "
+            f"with 10,000 users of its own, after its jams were filled as "
+            f"above; operations per second of all pools together over the "
+            f"wall time (`UseRealTime`), and in parentheses that over one "
+            f"pool's. "
+            + ("Median of 3 repetitions." if micro.repeated else
+               "One run.") +
+            f" The machine has {nproc} CPUs.",
+            "",
+            micro.table(),
+        ]
+    # Reading it: the numbers of this run, said in words.
+    one_busy = median(busy(one_names, pool_names[0]))
+    two_busy = [median(busy(two_names, p)) for p in pool_names]
+    ratio = median(ops_ratio)
+    machine_one = median(runs(one_names, "window.machine_busy"))
+    machine_two = median(runs(two_names, "window.machine_busy"))
+    server_cpus = median(runs(one_names, "window.server_cpus"))
+    server_cpus_two = median(runs(two_names, "window.server_cpus"))
+    client_cpus = median(runs(one_names, "window.client_cpus"))
+    cpu_one, cpu_two = median(cpu_per_call(one_names)), median(
+        cpu_per_call(two_names))
+    facts = (one_busy, two_busy[0], two_busy[1], ratio, machine_one,
+             machine_two, server_cpus, server_cpus_two, client_cpus, cpu_one,
+             cpu_two)
+    if None not in facts:
+        text = [
+            "",
+            "### Reading it",
+            "",
+            f"With one pool, its strand was busy {one_busy:.0%} of the wall "
+            f"time; the server process used {server_cpus:.2f} CPUs, "
+            f"jam-bench {client_cpus:.2f}, and the machine's {nproc} CPUs "
+            f"were {machine_one:.0%} busy (everything on the machine, the "
+            f"other work included). Busy time is wall-clock time from a "
+            f"strand task's start to its end, so it includes any time the "
+            f"thread running the task waited for a CPU (inline strand tasks "
+            f"run on gRPC's threads, `--strand_inline`, which the kernel "
+            f"shares with jam-bench and everything else).",
+        ]
+        if one_busy > server_cpus:
+            text.append(
+                "Here it exceeded the CPU time of the whole server process: "
+                "much of the time the strand was held by a task whose thread "
+                "had been preempted on the full machine. Calls queued behind "
+                "it all the same, so for them the one strand was the "
+                "bottleneck, though not for want of CPU time of its own.")
+        else:
+            text.append(
+                f"That is at most {one_busy / server_cpus:.0%} of the "
+                f"server's CPU time; the rest is gRPC (HTTP/2, parsing and "
+                f"serializing {batch}-operation messages, its completion "
+                f"threads), which no strand serializes and pools do not "
+                f"divide.")
+        verdict = (
+            f"Spread over two pools, the strands were busy "
+            f"{two_busy[0]:.0%} and {two_busy[1]:.0%}, the server used "
+            f"{server_cpus_two:.2f} CPUs (the machine {machine_two:.0%} "
+            f"busy), and the throughput was {ratio:.2f}× that of one pool "
+            f"(per pair: {spread(ops_ratio, 2)}); the server's CPU time per "
+            f"call went from {cpu_one:,.1f} µs to {cpu_two:,.1f} µs. ")
+        if ratio >= 1.05 and one_busy >= 0.85:
+            verdict += (
+                "A second strand helped as far as one strand was the "
+                "bottleneck: a call waits only behind its own pool's tasks, "
+                "so a task held up on a busy CPU delays half of the calls "
+                "instead of all of them. The machine had no more CPU time "
+                "to give, so the gain is waiting taken out rather than "
+                "more work done at once.")
+        elif ratio >= 1.05:
+            verdict += ("A second strand helped though the first was not "
+                        "saturated: the waits behind it were what it took "
+                        "out.")
+        elif ratio > 0.95:
+            verdict += ("Within the noise of a shared 2-CPU machine, pools "
+                        "neither helped nor cost throughput here: with "
+                        "the CPUs full, a second strand has no CPU to run "
+                        "on that the first one was not already using.")
+        else:
+            verdict += ("Two pools cost that much here: more threads "
+                        "contend for the same CPUs.")
+        text += ["", verdict]
+        if micro is not None and micro.rate:
+            sizes = sorted({jams for jams, _ in micro.rate})
+            parts = []
+            for jams in sizes:
+                cells = []
+                for pools in sorted({p for _, p in micro.rate}):
+                    key = (jams, pools)
+                    if key in micro.rate:
+                        cells.append(
+                            f"{pools}: {micro.speedup(*key):.2f}× on "
+                            f"{micro.cpus[key]:.2f} CPUs, "
+                            f"{micro.cpu_ns[key]:,.0f} CPU ns/op")
+                parts.append(f"at {jams:,} jams per pool, " +
+                             "; ".join(cells))
+            text += [
+                "",
+                "Without gRPC the pools share nothing, and it shows in the "
+                "CPU time per operation, which hardly changes with the "
+                "number of pools running at once (" + "; ".join(parts) +
+                "). Their throughput follows the CPU time their threads "
+                "get. On an idle 2-CPU machine that is 2 CPUs at most: "
+                "2 pools approach 2× one pool's rate and 4 pools do no "
+                "better than 2. On this shared machine every runnable "
+                "thread gets its share, so more threads take more CPU time "
+                "from the other work: one pool's thread got less than a "
+                "whole CPU, and 4 pools got more than 2 pools did. Those "
+                "ratios measure the machine's sharing, the CPU ns per "
+                "operation measure the pools.",
+            ]
+        text += [
+            "",
+            "What would scale on more cores: each pool's strand is a "
+            "serial executor of its own, its state touched by nothing "
+            "else, so N pools can run N strands' work at once on N free "
+            "cores, as the microbenchmark's CPU time per operation says. In "
+            "the server that raises the ceiling once one strand is the "
+            "limit, i.e. when gRPC and the clients have cores enough to "
+            "feed a strand faster than it applies operations; then each "
+            "pool adds a strand's worth, up to N× for load spread evenly "
+            "over N pools (one pool's traffic still goes through its one "
+            "strand). gRPC's share of the cost (most of the server's CPU "
+            "time per Batch call) scales with cores whether there are "
+            "pools or not. On these 2 CPUs, shared by jam-bench, gRPC, the "
+            "strands and other work, the CPUs run out first.",
+        ]
+        body += text
+    load = " ".join(machine.get("load_before", []))
+    load_after = " ".join(settings.get("load_after", []))
+    commands = []
+    for line in open(os.path.join(input_dir, "commands.txt")):
+        kind, _, command = line.rstrip("\n").partition("\t")
+        if (kind.startswith("jam-balancer --pools") or "pools" in kind
+                or "pool(s)" in kind):
+            commands.append(f"# {kind}\n{command.strip()}")
+    smoke = ("\n**Smoke run (seconds long, for the test suite): the numbers "
+             "mean nothing.**\n" if settings.get("smoke") else "")
+    body += [
+        "",
+        f"Machine: {nproc} CPUs ({machine['cpu']}), {machine['build_type']} "
+        f"build, commit {machine['commit']}; load average (1, 5, 15 min) "
+        f"{load} at the start, {load_after} at the end. The machine was "
+        f"shared with other work (builds); the pairs measured next to each "
+        f"other are what to compare.",
+        smoke,
+        "```sh",
+        "\n".join(commands),
+        "```",
+    ]
+    return f"{POOLS_HEADING}\n\n" + "\n".join(body).rstrip("\n") + "\n"
+
+
+def write_pools_only(section, output):
+    """Replaces the "## Pools" section of `output` (or appends it), leaving
+    the rest of the file as it is."""
+    text = open(output).read() if os.path.exists(output) else "# Benchmarks\n"
+    pattern = SECTION_RE.format(heading=POOLS_HEADING)
+    if re.search(pattern, text):
+        text = re.sub(pattern, lambda _: section + "\n", text, count=1)
+        text = text.rstrip("\n") + "\n"
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    with open(output, "w") as out:
+        out.write(text)
+
+
 def main():
     args = parse_args()
     results = Results(os.path.join(args.input_dir, "results.jsonl"))
     machine = json.load(open(os.path.join(args.input_dir, "machine.json")))
     settings = json.load(open(os.path.join(args.input_dir, "settings.json")))
     batch = settings["batch_size"]
+    pools = pools_section(results, settings, machine, args.input_dir)
+    if settings.get("only") == "pools":
+        if pools is None:
+            sys.exit("benchmark_report: no pools results")
+        print(pools)
+        write_pools_only(pools, args.output)
+        return 0
 
     def jb(server, workload, metric="calls_per_s"):
         return results.values(server, "jam-bench", workload, metric)
@@ -703,13 +1074,19 @@ run time):
 ```
 """
     # The soak (tools/soak.sh) is a run of its own: its section of the file
-    # being replaced is kept, at the end.
+    # being replaced is kept, at the end. So is the pools step's, if it did
+    # not run.
     soak = ""
-    if os.path.exists(args.output):
-        found = re.search(r"(?ms)^## Soak\b.*?(?=^## |\Z)",
-                          open(args.output).read())
-        if found:
-            soak = "\n" + found.group(0).rstrip("\n") + "\n"
+    old = open(args.output).read() if os.path.exists(args.output) else ""
+    found = re.search(SECTION_RE.format(heading="## Soak"), old)
+    if found:
+        soak = "\n" + found.group(0).rstrip("\n") + "\n"
+    if pools is None:
+        found = re.search(SECTION_RE.format(heading=POOLS_HEADING), old)
+        pools = found.group(0).rstrip("\n") + "\n" if found else None
+    if pools is not None:
+        print(pools)
+        soak += "\n" + pools
     with open(args.output, "w") as out:
         out.write(report + soak)
     return 0

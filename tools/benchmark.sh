@@ -34,7 +34,15 @@
 #      kill -9 and as many SIGTERM of the leader, the time until the
 #      standby answers, and once each, a client given both replicas;
 #   6. and once, the collection alone: bench/collection_benchmark (every
-#      operation at 1e3, 1e5 and 1e6 jams, and heap bytes per user).
+#      operation at 1e3, 1e5 and 1e6 jams, and heap bytes per user);
+#   7. pools: jam-balancer with --pools=p1:7,p2:7 driven by jam-bench's batch
+#      workload (Batch of --pools_batch_size operations) sent to one pool
+#      (p1) and spread over two (p1,p2, slot by slot), same concurrency, in
+#      two pairs a round in both orders (ABBA); each run scrapes /metrics
+#      in its measured window for every pool's strand busy time; then
+#      collection_benchmark's BM_PoolsInParallel (1, 2 and 4 pools, each a
+#      collection on its own thread). Its section of BENCHMARKS.md ("##
+#      Pools") is written by --only=pools alone, keeping the rest.
 # Prints medians, ranges and ratios and writes them to BENCHMARKS.md with
 # the machine and the exact commands. Every server listens on 127.0.0.1 on a
 # free port and is killed on exit. About 10 minutes with the defaults.
@@ -58,6 +66,9 @@
 #   --sync_users=N      users each front end Syncs (125000)
 #   --expiry_users=N    users of the front end whose lease runs out (100000)
 #   --failover_runs=N   kill -9 runs and SIGTERM runs of the failover (5)
+#   --pools_batch_size=N  operations per Batch call of the pools step (100)
+#   --only=pools        run only the pools step (7) and replace only the
+#                       "## Pools" section of the report (a few minutes)
 #   --output=FILE       report file (BENCHMARKS.md in the repository)
 #   --bin_dir=DIR       use the binaries built in DIR; skips install and build
 #   --smoke             a seconds-long check of this script (for ctest): one
@@ -84,6 +95,8 @@ sync_frontends=${SYNC_FRONTENDS:-8}
 sync_users=${SYNC_USERS:-125000}
 expiry_users=${EXPIRY_USERS:-100000}
 failover_runs=${FAILOVER_RUNS:-5}
+pools_batch_size=${POOLS_BATCH_SIZE:-100}
+only=${ONLY:-}
 # The expiry run's measured window, the lease that runs out in it, and the
 # probe windows before the Sync and after the expiry.
 expiry_duration=6 expiry_lease=1s probe_window=500ms
@@ -91,6 +104,7 @@ output=${OUTPUT:-$repo/BENCHMARKS.md}
 bin_dir=${BIN_DIR:-}
 smoke=false
 max_users=7 # jam-balancer's default, also given to the Redis scripts
+pool_names=(p1 p2) # the pools step's pools (besides the default one)
 
 for arg in "$@"; do
   case $arg in
@@ -110,6 +124,8 @@ for arg in "$@"; do
     --sync_users=*) sync_users=${arg#*=} ;;
     --expiry_users=*) expiry_users=${arg#*=} ;;
     --failover_runs=*) failover_runs=${arg#*=} ;;
+    --pools_batch_size=*) pools_batch_size=${arg#*=} ;;
+    --only=*) only=${arg#*=} ;;
     --output=*) output=${arg#*=} ;;
     --bin_dir=*) bin_dir=${arg#*=} ;;
     --smoke) smoke=true ;;
@@ -123,6 +139,14 @@ for arg in "$@"; do
       ;;
   esac
 done
+
+case $only in
+  "" | pools) ;;
+  *)
+    echo "benchmark: --only must be pools" >&2
+    exit 2
+    ;;
+esac
 
 work=$(mktemp -d /tmp/jam-benchmark.XXXXXX)
 if $smoke; then
@@ -206,12 +230,13 @@ have_h2load=true have_redis=true
 command -v h2load >/dev/null || have_h2load=false
 command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null &&
   command -v redis-cli >/dev/null || have_redis=false
-if ! $smoke && ! { $have_h2load && $have_redis; }; then
+if ! $smoke && [ -z "$only" ] && ! { $have_h2load && $have_redis; }; then
   die "h2load, redis-server, redis-cli and redis-benchmark are needed"
 fi
 have_etcd=true
 command -v etcd >/dev/null && command -v etcdctl >/dev/null || have_etcd=false
-$smoke || $have_etcd || die "etcd and etcdctl are needed (tools/install-deps.sh)"
+$smoke || [ -n "$only" ] || $have_etcd ||
+  die "etcd and etcdctl are needed (tools/install-deps.sh)"
 
 results=$work/results.jsonl
 commands=$work/commands.txt
@@ -249,11 +274,15 @@ start_grpc_server() {
   local cmd
   case $name in
     empty) cmd=("$empty_bin" --listen=127.0.0.1:0) ;;
-    balancer)
+    balancer | balancer_pools)
       # No resync window: the runs measure a balancer in its steady state
       # (in the window, arrivals of front ends are redirected to fresh jams).
       cmd=("$balancer_bin" --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0
         --shutdown_grace=1s --resync_grace=0s)
+      # The pools step: two pools besides the default one, as large.
+      if [ "$name" = balancer_pools ]; then
+        cmd+=(--pools="${pool_names[0]}:$max_users,${pool_names[1]}:$max_users")
+      fi
       ;;
   esac
   note_command "$(server_label "$name")" "${cmd[@]}"
@@ -270,7 +299,13 @@ start_grpc_server() {
   metrics_port=$(grep -o 'metrics_port=[0-9]*' "$log_file" | head -1 | cut -d= -f2 || true)
 }
 
-server_label() { [ "$1" = empty ] && echo empty-server || echo jam-balancer; }
+server_label() {
+  case $1 in
+    empty) echo empty-server ;;
+    balancer_pools) echo "jam-balancer --pools" ;;
+    *) echo jam-balancer ;;
+  esac
+}
 
 # Runs the jam-bench command "${@:3}" against the server started last,
 # within $2 seconds, into $work/$1.json and $work/$1.err (dies if it fails);
@@ -562,6 +597,168 @@ run_redis() {
     "$(awk -F'","' 'NR == 2 { print $2 }' "$work/$tag.csv")" >&2
 }
 
+# The balancer's /metrics (the server started last) into $1.
+scrape_metrics() {
+  curl -sf --max-time 5 "http://127.0.0.1:$metrics_port/metrics" >"$1" ||
+    die "cannot scrape http://127.0.0.1:$metrics_port/metrics"
+}
+
+# The machine's idle and total CPU time so far, in clock ticks ("IDLE
+# TOTAL"), from /proc/stat.
+machine_ticks() {
+  awk '/^cpu / { t = 0; for (i = 2; i <= NF; ++i) t += $i; print $5 + $6, t; exit }' /proc/stat
+}
+
+# The pools step: jam-bench's batch workload against a fresh jam-balancer
+# with --pools, its Batch calls sent to the first $2 pools of pool_names
+# (slot i to pool i % $2), after the --prepopulate jams were filled in
+# each. In the measured window (from half a second after the warm-up to
+# half a second before the end) it reads the server's /metrics, its CPU
+# time, jam-bench's and the machine's, so that every pool's strand busy
+# fraction (the delta of jam_balancer_strand_run_seconds_sum{pool=...} over
+# the wall time between the scrapes) is of the steady load. $1 round, $2
+# pools, $3 a suffix for the recorded workload name (tells pairs apart).
+run_pools() {
+  local round=$1 count=$2 suffix=${3:-}
+  local tag="r$round-balancer-jb-pools$count$suffix"
+  local names
+  names=$(IFS=,; echo "${pool_names[*]:0:$count}")
+  start_grpc_server balancer_pools "$work/$tag.server.log"
+  [ -n "$metrics_port" ] || die "the balancer logged no metrics_port"
+  local fill=("$jam_bench" --target=127.0.0.1:"$server_port" --workload=batch
+    --pools="$names" --prepopulate="$prepopulate" --prepopulate_only
+    --progress=false)
+  note_command "jam-bench prepopulate (pools)" "${fill[@]}"
+  "${fill[@]}" || die "prepopulate of pools $names failed"
+  local cmd=("$jam_bench" --target=127.0.0.1:"$server_port" --workload=batch
+    --pools="$names" --channels="$channels" --concurrency="$concurrency"
+    --warmup="${warmup}s" --duration="${duration}s"
+    --population="$population" --batch_size="$pools_batch_size"
+    --format=json --progress=false)
+  note_command "jam-bench batch over $count pool(s)" "${cmd[@]}"
+  local limit cpu_before cpu_after
+  limit=$(awk -v w="$warmup" -v d="$duration" 'BEGIN { printf "%d", w + d + 60 }')
+  cpu_before=$(cpu_ticks "$server_pid")
+  "${cmd[@]}" >"$work/$tag.json" 2>"$work/$tag.err" &
+  local bench_pid=$!
+  pids+=("$bench_pid")
+  # The window: [warmup + 0.5 s, warmup + duration - 0.5 s] after the start.
+  local window_start window_s
+  window_start=$(awk -v w="$warmup" 'BEGIN { print w + 0.5 }')
+  window_s=$(awk -v d="$duration" 'BEGIN { s = d - 1; if (s < 0.2) s = 0.2; print s }')
+  sleep "$window_start"
+  local t0 t1 s0 s1 c0 c1 m0 m1
+  scrape_metrics "$work/$tag.before.prom"
+  t0=$(date +%s.%N) s0=$(cpu_ticks "$server_pid") m0=$(machine_ticks)
+  c0=$(cpu_ticks "$bench_pid" 2>/dev/null || echo 0)
+  sleep "$window_s"
+  scrape_metrics "$work/$tag.after.prom"
+  t1=$(date +%s.%N) s1=$(cpu_ticks "$server_pid") m1=$(machine_ticks)
+  c1=$(cpu_ticks "$bench_pid" 2>/dev/null || echo 0)
+  # jam-bench ends on its own after warm-up + duration + drain; past the
+  # limit it is killed (then it failed).
+  local waited=0
+  while kill -0 "$bench_pid" 2>/dev/null && ((waited < limit * 10)); do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  kill -0 "$bench_pid" 2>/dev/null && kill -KILL "$bench_pid"
+  local status=0
+  wait "$bench_pid" || status=$?
+  forget_pid "$bench_pid"
+  [ "$status" = 0 ] ||
+    die "jam-bench failed ($tag): $(cat "$work/$tag.json" "$work/$tag.err")"
+  cpu_after=$(cpu_ticks "$server_pid")
+  stop_pid "$server_pid"
+  local cpu window
+  cpu=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$clock_ticks" 'BEGIN { printf "%.4f", t / hz }')
+  window=$(python3 - "$work/$tag.before.prom" "$work/$tag.after.prom" "$t0" "$t1" \
+    "$((s1 - s0))" "$((c1 - c0))" "$m0" "$m1" "$clock_ticks" <<'EOF'
+import json, re, sys
+before, after = sys.argv[1], sys.argv[2]
+t0, t1 = float(sys.argv[3]), float(sys.argv[4])
+server_ticks, client_ticks = int(sys.argv[5]), int(sys.argv[6])
+(idle0, total0), (idle1, total1) = (map(int, sys.argv[i].split()) for i in (7, 8))
+hz = int(sys.argv[9])
+def strand(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r'jam_balancer_strand_run_seconds_sum\{(.*)\} (\S+)$', line)
+        if m:
+            pool = re.search(r'pool="([^"]*)"', m.group(1))
+            out[pool.group(1) if pool else ""] = float(m.group(2))
+    return out
+a, b = strand(before), strand(after)
+if not b:
+    sys.exit("no jam_balancer_strand_run_seconds_sum in /metrics")
+wall = t1 - t0
+print(json.dumps({
+    "wall_s": round(wall, 4),
+    "strand_busy": {p: round((b[p] - a.get(p, 0)) / wall, 4) for p in sorted(b)},
+    "server_cpus": round(server_ticks / hz / wall, 4),
+    "client_cpus": round(client_ticks / hz / wall, 4),
+    "machine_busy": round(1 - (idle1 - idle0) / (total1 - total0), 4)
+    if total1 > total0 else 0}, separators=(",", ":")))
+EOF
+  ) || die "pools: cannot read the window's metrics ($tag)"
+  local json
+  json=$(cat "$work/$tag.json")
+  record "$round" balancer jam-bench "pools$count$suffix" \
+    "${json%\}},\"server_cpu_s\":$cpu,\"pool_count\":$count,\"window\":$window}"
+  python3 - "$work/$tag.json" "$cpu" "$window" "$count" <<'EOF' >&2
+import json, sys
+r, w = json.load(open(sys.argv[1])), json.loads(sys.argv[3])
+cpu = float(sys.argv[2]) / r['answered'] * 1e6 if r['answered'] else 0
+busy = "  ".join(f"{p} {b:.2f}" for p, b in w["strand_busy"].items())
+print(f"benchmark:   jam-bench batch of {r['batch_size']} over {sys.argv[4]} pool(s)"
+      f" {r['calls_per_s']:>7,.0f} calls/s {r['ops_per_s']:>9,.0f} ops/s"
+      f"  p50 {r['latency_us']['p50']:,.0f} µs  server CPU {cpu:.1f} µs/call;"
+      f" strand busy: {busy}; CPUs: server {w['server_cpus']:.2f},"
+      f" jam-bench {w['client_cpus']:.2f}, machine {w['machine_busy']:.0%} busy")
+EOF
+}
+
+# The pools step, one round: two pairs of 1 pool and 2 pools, ABBA (odd
+# rounds 1 2 2 1, even rounds 2 1 1 2).
+run_pools_round() {
+  local round=$1
+  if ((round % 2)); then
+    run_pools "$round" 1
+    run_pools "$round" 2
+    run_pools "$round" 2 _pair2
+    run_pools "$round" 1 _pair2
+  else
+    run_pools "$round" 2
+    run_pools "$round" 1
+    run_pools "$round" 1 _pair2
+    run_pools "$round" 2 _pair2
+  fi
+}
+
+# collection_benchmark's BM_PoolsInParallel into $work/pools_collection.json.
+run_pools_microbenchmark() {
+  local bin=$bin_dir/bench/collection_benchmark
+  if [ ! -x "$bin" ]; then
+    $smoke && return 0
+    die "$bin is not built"
+  fi
+  local cmd=("$bin" --benchmark_format=json)
+  if $smoke; then
+    cmd+=("--benchmark_filter=BM_PoolsInParallel/jams:1000/" --benchmark_min_time=0.01)
+  else
+    # Repetitions in random order, so that drift hits every pool count.
+    cmd+=(--benchmark_filter=BM_PoolsInParallel --benchmark_repetitions=5
+      --benchmark_enable_random_interleaving=true
+      --benchmark_report_aggregates_only=true)
+  fi
+  note_command "collection_benchmark pools" "${cmd[@]}"
+  log "pools microbenchmark (1, 2 and 4 pools side by side)"
+  if ! timeout 600 "${cmd[@]}" >"$work/pools_collection.json" 2>"$work/pools_collection.err" ||
+    grep -q '"error_occurred": true' "$work/pools_collection.json"; then
+    die "collection_benchmark (pools) failed: $(tail -5 "$work/pools_collection.err")"
+  fi
+}
+
 # --- Machine. ---
 printf '\0\0\0\0\0' >"$work/current_jam.grpc" # gRPC frame: uncompressed, 0 bytes
 python3 - "$bin_dir" >"$work/machine.json" <<'EOF'
@@ -601,11 +798,14 @@ print(json.dumps({
 EOF
 
 started=$(date +%s)
+# --only=pools: none of the other steps' rounds.
+main_rounds=$rounds
+[ -z "$only" ] || main_rounds=0
 log "$rounds rounds; $warmup s warm-up + $duration s per run; $concurrency calls in flight on $channels connections; logs in $work"
 
 # --- Rounds: throughput. Odd rounds start with the empty server, even ones
 # with the balancer. ---
-for round in $(seq "$rounds"); do
+for round in $(seq "$main_rounds"); do
   if ((round % 2)); then order=(empty balancer); else order=(balancer empty); fi
   log "round $round/$rounds"
   for workload in current_jam arrivals batch; do
@@ -652,7 +852,7 @@ rates = [r["result"]["calls_per_s"] for r in map(json.loads, open(sys.argv[1]))
 print(round(statistics.median(rates) * float(sys.argv[3])))
 EOF
 }
-for round in $(seq "$rounds"); do
+for round in $(seq "$main_rounds"); do
   if ((round % 2)); then order=(empty balancer); else order=(balancer empty); fi
   for level in main light; do
     if [ "$level" = main ]; then fraction=$open_fraction suffix=; else fraction=$light_fraction suffix=_light; fi
@@ -670,7 +870,7 @@ done
 
 # --- Failover between two replicas on etcd (once): kill -9 and SIGTERM of
 # the leader, the time until the standby answers. ---
-if $have_etcd; then
+if $have_etcd && [ -z "$only" ]; then
   failover_cmd=(python3 bench/failover_benchmark.py --bin_dir="$bin_dir"
     --runs="$failover_runs")
   note_command "failover (3 etcd members on loopback: etcd --heartbeat-interval 50 --election-timeout 500; 2 replicas: jam-balancer --listen=127.0.0.1:0 --metrics_listen= --etcd_endpoints=... --election_ttl=1s --resync_grace=0s)" \
@@ -690,17 +890,22 @@ for workload, result in summary.items():
 EOF
   )
   sed -n 's/^failover: \(.* answered .*\)/benchmark:   failover \1/p' "$work/failover.err" >&2
-else
+elif [ -z "$only" ]; then
   log "failover: skipped (etcd is not installed)"
 fi
 
 # --- The collection alone: Google Benchmark of every operation and the
 # memory per user (single-threaded, no gRPC; one run). ---
 collection_bin=$bin_dir/bench/collection_benchmark
-if [ -x "$collection_bin" ]; then
+if [ -n "$only" ]; then
+  : # Not this step.
+elif [ -x "$collection_bin" ]; then
   collection_cmd=("$collection_bin" --benchmark_format=json)
   if $smoke; then
     collection_cmd+=("--benchmark_filter=jams:1000(/|\$)" --benchmark_min_time=0.01)
+  else
+    # BM_PoolsInParallel runs in the pools step.
+    collection_cmd+=(--benchmark_filter=-BM_PoolsInParallel)
   fi
   note_command "collection_benchmark" "${collection_cmd[@]}"
   log "collection microbenchmarks"
@@ -712,20 +917,32 @@ elif ! $smoke; then
   die "$collection_bin is not built"
 fi
 
+# --- Pools: the batch workload sent to one pool and spread over two, side
+# by side (ABBA in every round); then N pools side by side without gRPC. ---
+for round in $(seq "$rounds"); do
+  log "pools round $round/$rounds: batch of $pools_batch_size over 1 pool and over 2 pools"
+  run_pools_round "$round"
+done
+run_pools_microbenchmark
+
 # --- Report. ---
 load_after=$(awk '{ printf "[\"%s\",\"%s\",\"%s\"]", $1, $2, $3 }' /proc/loadavg)
-printf '{"load_after":%s,"rounds":%s,"duration_s":%s,"open_duration_s":%s,"open_fraction":%s,"light_fraction":%s,"warmup_s":%s,"concurrency":%s,"channels":%s,"prepopulate":%s,"population":%s,"batch_size":%s,"max_users":%s,"elapsed_s":%s,"smoke":%s,"frontends":%s,"sync_frontends":%s,"sync_users":%s,"expiry_users":%s,"expiry_lease":"%s","probe_window":"%s"}' \
+printf '{"load_after":%s,"rounds":%s,"duration_s":%s,"open_duration_s":%s,"open_fraction":%s,"light_fraction":%s,"warmup_s":%s,"concurrency":%s,"channels":%s,"prepopulate":%s,"population":%s,"batch_size":%s,"max_users":%s,"elapsed_s":%s,"smoke":%s,"frontends":%s,"sync_frontends":%s,"sync_users":%s,"expiry_users":%s,"expiry_lease":"%s","probe_window":"%s","only":"%s","pools_batch_size":%s,"pool_names":["%s","%s"]}' \
   "$load_after" "$rounds" "$duration" "$open_duration" "$open_fraction" "$light_fraction" "$warmup" "$concurrency" "$channels" \
   "$prepopulate" "$population" "$batch_size" "$max_users" $(($(date +%s) - started)) \
   "$smoke" "$frontends" "$sync_frontends" "$sync_users" "$expiry_users" \
-  "$expiry_lease" "$probe_window" >"$work/settings.json"
+  "$expiry_lease" "$probe_window" "$only" "$pools_batch_size" "${pool_names[@]}" \
+  >"$work/settings.json"
 python3 bench/benchmark_report.py --input_dir="$work" --output="$output"
 log "report written to $output"
 if ! $smoke; then
   # The raw measurements, to redo the report: python3
   # bench/benchmark_report.py --input_dir=DIR --output=FILE
   mkdir -p "$bin_dir/benchmark"
-  cp "$work"/{results.jsonl,commands.txt,machine.json,settings.json,collection.json} "$bin_dir/benchmark/"
+  for file in results.jsonl commands.txt machine.json settings.json \
+    collection.json pools_collection.json; do
+    [ ! -f "$work/$file" ] || cp "$work/$file" "$bin_dir/benchmark/"
+  done
   log "raw measurements in $bin_dir/benchmark/"
 fi
 if $smoke; then cat "$output"; fi
