@@ -287,6 +287,12 @@ def pools_section(results, settings, machine, input_dir):
         ("Latency p99 (µs)", spread(runs(one_names, "latency_us.p99")),
          spread(runs(two_names, "latency_us.p99")),
          spread(pair_ratios("latency_us.p99"), 2)),
+        ("Latency p99.9 (µs)", spread(runs(one_names, "latency_us.p999")),
+         spread(runs(two_names, "latency_us.p999")),
+         spread(pair_ratios("latency_us.p999"), 2)),
+        ("Latency max (µs)", spread(runs(one_names, "latency_us.max")),
+         spread(runs(two_names, "latency_us.max")),
+         spread(pair_ratios("latency_us.max"), 2)),
         ("Server CPU per call (µs, warm-up included)",
          spread(cpu_per_call(one_names), 1), spread(cpu_per_call(two_names), 1),
          "—"),
@@ -371,6 +377,42 @@ def pools_section(results, settings, machine, input_dir):
             "",
             micro.table(),
         ]
+    # 1 pool on a server without inline strand tasks (not paired: the last
+    # run of each round), for the long stalls.
+    not_inline = ("pools1_not_inline",)
+    if runs(not_inline, "ops_per_s"):
+        stall_rows = [
+            ("Operations/s", spread(runs(one_names, "ops_per_s"),
+                                    unit="ops/s"),
+             spread(runs(not_inline, "ops_per_s"), unit="ops/s"),
+             spread(runs(two_names, "ops_per_s"), unit="ops/s")),
+        ]
+        for label, metric in [("p50", "latency_us.p50"),
+                              ("p99", "latency_us.p99"),
+                              ("p99.9", "latency_us.p999"),
+                              ("max", "latency_us.max")]:
+            stall_rows.append((f"Latency {label} (µs)",
+                               spread(runs(one_names, metric)),
+                               spread(runs(not_inline, metric)),
+                               spread(runs(two_names, metric))))
+        stall_rows.append((f"Strand busy fraction, pool `{pool_names[0]}`",
+                           spread(busy(one_names, pool_names[0]), 2),
+                           spread(busy(not_inline, pool_names[0]), 2),
+                           spread(busy(two_names, pool_names[0]), 2)))
+        body += [
+            "",
+            "### Stalls: one pool with and without inline strand tasks",
+            "",
+            "By default (`--strand_inline=true`) a gRPC thread that posts "
+            "to an idle strand runs the task itself, then drains whatever "
+            "was queued meanwhile (server/runtime/strand.h). Each round "
+            "ends with one more 1-pool run on a server started with "
+            "`--strand_inline=false` (every task runs on the strand's own "
+            "thread); not paired, so compare it with care.",
+            "",
+            table(["Measure", "1 pool", "1 pool, `--strand_inline=false`",
+                   "2 pools"], stall_rows),
+        ]
     # Reading it: the numbers of this run, said in words.
     one_busy = median(busy(one_names, pool_names[0]))
     two_busy = [median(busy(two_names, p)) for p in pool_names]
@@ -442,6 +484,38 @@ def pools_section(results, settings, machine, input_dir):
             verdict += ("Two pools cost that much here: more threads "
                         "contend for the same CPUs.")
         text += ["", verdict]
+        max_one = median(runs(one_names, "latency_us.max"))
+        p99_one = median(runs(one_names, "latency_us.p99"))
+        max_two = median(runs(two_names, "latency_us.max"))
+        max_not_inline = median(runs(not_inline, "latency_us.max"))
+        ops_not_inline = median(runs(not_inline, "ops_per_s"))
+        if max_one and p99_one and max_one > 10 * p99_one:
+            stall = (
+                f"With one pool some calls were held up for much longer than "
+                f"the rest: the slowest took {max_one / 1e6:.2f} s (median "
+                f"of the runs' maxima) against a p99 of "
+                f"{p99_one / 1e3:,.0f} ms; with two pools the slowest took "
+                f"{max_two / 1e6:.2f} s. ")
+            if max_not_inline and max_not_inline * 5 < max_one:
+                stall += (
+                    f"Without inline strand tasks the slowest 1-pool call "
+                    f"took {max_not_inline / 1e6:.2f} s, at "
+                    f"{ops_not_inline / median(runs(one_names, 'ops_per_s')):.2f}× "
+                    f"the throughput. That points at inline mode: a gRPC "
+                    f"thread that found the strand idle keeps draining what "
+                    f"others queue while the strand stays busy, and the "
+                    f"calls whose I/O that thread would have handled wait "
+                    f"meanwhile. Splitting the load over pools makes each "
+                    f"strand less busy, so such drains end sooner; bounding "
+                    f"a drain (handing the rest to the strand's thread) "
+                    f"would be the server's fix, not measured here.")
+            elif max_not_inline:
+                stall += (
+                    f"Without inline strand tasks the slowest 1-pool call "
+                    f"took {max_not_inline / 1e6:.2f} s, so inline mode "
+                    f"alone does not explain them; the cause is not "
+                    f"identified.")
+            text += ["", stall]
         if micro is not None and micro.rate:
             sizes = sorted({jams for jams, _ in micro.rate})
             parts = []
@@ -456,11 +530,16 @@ def pools_section(results, settings, machine, input_dir):
                             f"{micro.cpu_ns[key]:,.0f} CPU ns/op")
                 parts.append(f"at {jams:,} jams per pool, " +
                              "; ".join(cells))
+            cpu_ns = list(micro.cpu_ns.values())
+            steady = max(cpu_ns) <= 1.2 * min(cpu_ns)
             text += [
                 "",
-                "Without gRPC the pools share nothing, and it shows in the "
-                "CPU time per operation, which hardly changes with the "
-                "number of pools running at once (" + "; ".join(parts) +
+                "Without gRPC the pools share nothing " +
+                ("and it shows in the CPU time per operation, which changes "
+                 "little with the number of pools running at once (" if steady
+                 else "but the cache and memory they share: the CPU time "
+                 "per operation changes with the number of pools running "
+                 "at once (") + "; ".join(parts) +
                 "). Their throughput follows the CPU time their threads "
                 "get. On an idle 2-CPU machine that is 2 CPUs at most: "
                 "2 pools approach 2× one pool's rate and 4 pools do no "

@@ -105,6 +105,7 @@ bin_dir=${BIN_DIR:-}
 smoke=false
 max_users=7 # jam-balancer's default, also given to the Redis scripts
 pool_names=(p1 p2) # the pools step's pools (besides the default one)
+pools_server_flags=() # more flags of the pools step's next server
 
 for arg in "$@"; do
   case $arg in
@@ -281,11 +282,12 @@ start_grpc_server() {
         --shutdown_grace=1s --resync_grace=0s)
       # The pools step: two pools besides the default one, as large.
       if [ "$name" = balancer_pools ]; then
-        cmd+=(--pools="${pool_names[0]}:$max_users,${pool_names[1]}:$max_users")
+        cmd+=(--pools="${pool_names[0]}:$max_users,${pool_names[1]}:$max_users"
+          "${pools_server_flags[@]}")
       fi
       ;;
   esac
-  note_command "$(server_label "$name")" "${cmd[@]}"
+  note_command "$(server_label "$name")${pools_server_flags[*]:+ ${pools_server_flags[*]}}" "${cmd[@]}"
   "${cmd[@]}" >"$log_file" 2>&1 &
   server_pid=$!
   pids+=("$server_pid")
@@ -616,8 +618,11 @@ machine_ticks() {
 # half a second before the end) it reads the server's /metrics, its CPU
 # time, jam-bench's and the machine's, so that every pool's strand busy
 # fraction (the delta of jam_balancer_strand_run_seconds_sum{pool=...} over
-# the wall time between the scrapes) is of the steady load. $1 round, $2
-# pools, $3 a suffix for the recorded workload name (tells pairs apart).
+# the wall time between the scrapes) is of the steady load. Calls get a
+# 30 s deadline: a call held up for seconds counts in the latency (its max)
+# rather than failing the step. $1 round, $2 pools, $3 a suffix for the
+# recorded workload name (tells pairs apart); the server gets
+# pools_server_flags as well.
 run_pools() {
   local round=$1 count=$2 suffix=${3:-}
   local tag="r$round-balancer-jb-pools$count$suffix"
@@ -634,10 +639,10 @@ run_pools() {
     --pools="$names" --channels="$channels" --concurrency="$concurrency"
     --warmup="${warmup}s" --duration="${duration}s"
     --population="$population" --batch_size="$pools_batch_size"
-    --format=json --progress=false)
+    --deadline=30s --format=json --progress=false)
   note_command "jam-bench batch over $count pool(s)" "${cmd[@]}"
   local limit cpu_before cpu_after
-  limit=$(awk -v w="$warmup" -v d="$duration" 'BEGIN { printf "%d", w + d + 60 }')
+  limit=$(awk -v w="$warmup" -v d="$duration" 'BEGIN { printf "%d", w + d + 90 }')
   cpu_before=$(cpu_ticks "$server_pid")
   "${cmd[@]}" >"$work/$tag.json" 2>"$work/$tag.err" &
   local bench_pid=$!
@@ -719,7 +724,9 @@ EOF
 }
 
 # The pools step, one round: two pairs of 1 pool and 2 pools, ABBA (odd
-# rounds 1 2 2 1, even rounds 2 1 1 2).
+# rounds 1 2 2 1, even rounds 2 1 1 2); then 1 pool on a server whose
+# strand never runs tasks on the posting (gRPC) thread, to tell whether
+# long stalls of calls come from gRPC threads draining a busy strand.
 run_pools_round() {
   local round=$1
   if ((round % 2)); then
@@ -733,6 +740,9 @@ run_pools_round() {
     run_pools "$round" 1 _pair2
     run_pools "$round" 2 _pair2
   fi
+  pools_server_flags=(--strand_inline=false)
+  run_pools "$round" 1 _not_inline
+  pools_server_flags=()
 }
 
 # collection_benchmark's BM_PoolsInParallel into $work/pools_collection.json.
