@@ -447,6 +447,15 @@ void Leadership::Campaign(Term* term) {
           client_->Leader(options_.election_name);
       if (current.ok() && current->key == won->leader.key &&
           current->create_revision == won->leader.rev) {
+        // Proclaiming marks the key with the revision the leadership began
+        // at (its mod revision), which the rebalancer reads as its age.
+        if (absl::Status proclaimed =
+                client_->Proclaim(won->leader, options_.advertise_address);
+            !proclaimed.ok()) {
+          Log(LogLevel::kError, "leadership: cannot proclaim",
+              {{"election", options_.election_name},
+               {"error", proclaimed.ToString()}});
+        }
         absl::MutexLock lock(&mu_);
         term->won = *std::move(won);
         return;

@@ -7,6 +7,12 @@
 #include "server/util/log.h"
 
 namespace jambalancer {
+namespace {
+
+// Rounds the queues must stay the same before the rebalancer acts on them.
+constexpr int kSettledRounds = 2;
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<PoolElections>> PoolElections::Start(
     PoolElectionsOptions options, OnChange on_change) {
@@ -78,7 +84,8 @@ absl::StatusOr<ElectionQueues> PoolElections::ReadQueues() const {
     const std::string rest = kv.key.substr(prefix.size());
     const size_t slash = rest.find('/');
     if (slash == std::string::npos || slash == 0) continue;
-    queues[rest.substr(0, slash)].push_back({kv.value, kv.create_revision});
+    queues[rest.substr(0, slash)].push_back(
+        {kv.value, kv.create_revision, kv.mod_revision});
   }
   for (auto& [pool, queue] : queues) {
     std::sort(queue.begin(), queue.end(),
@@ -91,8 +98,10 @@ absl::StatusOr<ElectionQueues> PoolElections::ReadQueues() const {
 
 void PoolElections::RunRebalancer() {
   const std::string& self = options_.election.advertise_address;
-  // Each queue's candidates (addresses) in the previous round.
+  // Each queue's candidates (addresses, and when its leader began) in the
+  // previous round, and for how many rounds in a row they were the same.
   std::map<std::string, std::vector<std::string>> previous;
+  int same_rounds = 0;
   while (true) {
     {
       absl::MutexLock lock(&mu_);
@@ -111,10 +120,18 @@ void PoolElections::RunRebalancer() {
         addresses.push_back(candidate.address);
       }
       std::sort(addresses.begin(), addresses.end());
+      // A leader that has not proclaimed itself yet looks long-standing:
+      // wait for its proclamation.
+      if (!queue.empty()) {
+        addresses.push_back(absl::StrCat(queue.front().mod_revision));
+      }
     }
-    const bool settled = members == previous;
+    same_rounds = members == previous ? same_rounds + 1 : 0;
     previous = std::move(members);
-    if (!settled) continue;
+    // A replica that joins campaigns in its pools one by one, and one that
+    // dies leaves its keys until its lease ends: act only on queues that
+    // stayed the same for kSettledRounds rounds.
+    if (same_rounds < kSettledRounds) continue;
     const std::map<std::string, std::string> plan = PlanLeaders(*queues);
     const RebalanceActions actions = ActionsFor(self, *queues, plan);
     for (const std::string& pool : actions.yield) {

@@ -36,8 +36,9 @@ struct PoolElectionsOptions {
 // (PlanLeaders) and does its own part (ActionsFor): yields a pool whose
 // planned leader stands right behind it, or steps back in a queue where it
 // stands ahead of the planned leader. It acts only on queues whose
-// candidates were the same in the previous round, so a replica that is
-// joining or dying is waited for.
+// candidates (and leaders' start) stayed the same for two rounds after the
+// one that changed them, so a replica that is joining or dying is waited
+// for.
 //
 // Thread-safe: Find from any thread; Resign and the destructor from any
 // thread but on_change's.

@@ -42,15 +42,17 @@ std::map<std::string, std::string> PlanLeaders(const ElectionQueues& queues) {
   const size_t share = (pool_count + replicas.size() - 1) / replicas.size();
   std::map<std::string, size_t> load;
 
-  // Leaderships stay, oldest first, up to each replica's share.
-  std::vector<std::pair<int64_t, std::string>> by_epoch;
+  // Leaderships stay, the longest-held first, up to each replica's share:
+  // a replica's pools of long standing never move for one that just failed
+  // over to it.
+  std::vector<std::pair<int64_t, std::string>> by_age;
   for (const auto& [pool, candidates] : queues) {
     if (!candidates.empty()) {
-      by_epoch.emplace_back(candidates.front().create_revision, pool);
+      by_age.emplace_back(candidates.front().mod_revision, pool);
     }
   }
-  std::sort(by_epoch.begin(), by_epoch.end());
-  for (const auto& [epoch, pool] : by_epoch) {
+  std::sort(by_age.begin(), by_age.end());
+  for (const auto& [since, pool] : by_age) {
     const std::string& leader = queues.at(pool).front().address;
     if (load[leader] < share) {
       ++load[leader];

@@ -8,15 +8,19 @@
 
 namespace jambalancer {
 
-// One replica campaigning in a pool's election: its address and its key's
-// create revision (etcd's queue order: the lowest leads).
+// One replica campaigning in a pool's election: its address, its key's
+// create revision (etcd's queue order: the lowest leads) and mod revision
+// (a leader proclaims itself when it wins, so for the leader this is when
+// its leadership began).
 struct ElectionCandidate {
   std::string address;
   int64_t create_revision = 0;
+  int64_t mod_revision = 0;
 
   friend bool operator==(const ElectionCandidate& a,
                          const ElectionCandidate& b) {
-    return a.address == b.address && a.create_revision == b.create_revision;
+    return a.address == b.address && a.create_revision == b.create_revision &&
+           a.mod_revision == b.mod_revision;
   }
   friend bool operator!=(const ElectionCandidate& a,
                          const ElectionCandidate& b) {
@@ -30,8 +34,9 @@ using ElectionQueues = std::map<std::string, std::vector<ElectionCandidate>>;
 
 // Which replica should lead each pool (pools without candidates are left
 // out). Deterministic: every replica computes the same plan from the same
-// queues. Leaderships stay where they are, oldest first, while their
-// replica leads at most ceil(pools / replicas); the others go to the
+// queues. Leaderships stay where they are, the longest-held first (by the
+// leader's mod revision), while their replica leads at most
+// ceil(pools / replicas); the others go to the
 // least-loaded candidate of their pool (ties broken by a hash of pool and
 // address). A replica that joins thus takes about a share of 1/replicas of
 // the pools, and only the pools above a replica's share move; a replica

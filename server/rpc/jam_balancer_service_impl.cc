@@ -261,9 +261,14 @@ class JamBalancerServiceImpl::PoolsCall {
   // Finishes the call with its status (counting it).
   using Finish = absl::AnyInvocable<void(const grpc::Status&) &&>;
 
+  // `gated`: each pool's answer goes through its gate (calls that act on
+  // the pools); else (reads any replica answers) only the operations'
+  // statuses count.
   PoolsCall(grpc::CallbackServerContext* context,
-            std::vector<ServedPool*> pools, Merge merge, Finish finish)
+            std::vector<ServedPool*> pools, Merge merge, Finish finish,
+            bool gated = true)
       : context_(context),
+        gated_(gated),
         pools_(std::move(pools)),
         parts_(pools_.size()),
         answers_(pools_.size(), grpc::Status::OK),
@@ -295,12 +300,14 @@ class JamBalancerServiceImpl::PoolsCall {
     int64_t epoch = 0;
     for (size_t i = 0; i < pools_.size(); ++i) {
       const ServedPool& pool = *pools_[i];
-      if (pool.gate != nullptr && pool.config.name == kDefaultPoolName) {
+      if (gated_ && pool.gate != nullptr &&
+          pool.config.name == kDefaultPoolName) {
         epoch = pool.gate->Epoch();
       }
       std::string refused_by;
       const grpc::Status admitted =
-          Admitted(pool, answers_[i], epochs_[i], &refused_by);
+          gated_ ? Admitted(pool, answers_[i], epochs_[i], &refused_by)
+                 : answers_[i];
       if (result.ok() && !admitted.ok()) {
         result = admitted;
         leader = refused_by;
@@ -313,6 +320,7 @@ class JamBalancerServiceImpl::PoolsCall {
   }
 
   grpc::CallbackServerContext* const context_;
+  const bool gated_;
   const std::vector<ServedPool*> pools_;
   absl::Mutex mu_;
   std::vector<Part> parts_ ABSL_GUARDED_BY(mu_);
@@ -530,7 +538,8 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::ListPools(
         }
         return Serialize(answer, response);
       },
-      [call](const grpc::Status& status) { call.Finish(status); });
+      [call](const grpc::Status& status) { call.Finish(status); },
+      /*gated=*/false);
   for (size_t i = 0; i < all.size(); ++i) {
     if (!all[i]->pool.Post([gather, i](PoolState& state, absl::Time now) {
           v1::GetStatsResponse stats;

@@ -25,9 +25,12 @@ ElectionQueues Queues(int pools, const std::vector<std::string>& replicas,
   for (int p = 0; p < pools; ++p) {
     const std::string pool = absl::StrCat("p", p < 10 ? "0" : "", p);
     std::vector<ElectionCandidate>& queue = queues[pool];
-    queue.push_back({leaders[p], revision++});
+    const int64_t leader = revision++;
+    queue.push_back({leaders[p], leader, leader});
     for (const std::string& replica : replicas) {
-      if (replica != leaders[p]) queue.push_back({replica, 1000 + revision++});
+      if (replica == leaders[p]) continue;
+      const int64_t follower = 1000 + revision++;
+      queue.push_back({replica, follower, follower});
     }
   }
   return queues;
@@ -90,7 +93,10 @@ TEST(PlanLeadersTest, AFourthReplicaTakesAQuarter) {
 
 TEST(PlanLeadersTest, OnlyTheDeadReplicasPoolsMove) {
   // c:1 died; its pools (p02, p05, ...) failed over to a:1, the next in
-  // their queues, with new (higher) epochs.
+  // their queues. a:1's keys there were queued at the start, before the
+  // keys of the pools a:1 and b:1 took over later in a rebalance: their
+  // create revisions are older, but their leaderships (mod revisions, set
+  // when a leader proclaims itself) are the newest.
   ElectionQueues queues;
   int64_t revision = 1;
   std::set<std::string> failed_over;
@@ -100,11 +106,14 @@ TEST(PlanLeadersTest, OnlyTheDeadReplicasPoolsMove) {
         std::vector<std::string>{"a:1", "b:1", "c:1"}[p % 3];
     if (was == "c:1") {
       failed_over.insert(pool);
-      queues[pool] = {{"a:1", 5000 + revision++}, {"b:1", 6000 + revision++}};
+      queues[pool] = {{"a:1", revision, 9000 + revision},
+                      {"b:1", revision + 1, revision + 1}};
     } else {
       const std::string other = was == "a:1" ? "b:1" : "a:1";
-      queues[pool] = {{was, revision++}, {other, 1000 + revision++}};
+      queues[pool] = {{was, 3000 + revision, 3000 + revision},
+                      {other, 4000 + revision, 4000 + revision}};
     }
+    revision += 2;
   }
   const std::map<std::string, std::string> plan = PlanLeaders(queues);
   for (const auto& [pool, owner] : plan) {
@@ -118,8 +127,8 @@ TEST(PlanLeadersTest, OnlyTheDeadReplicasPoolsMove) {
 
 TEST(PlanLeadersTest, OnlyCandidatesOfAPoolMayLeadIt) {
   ElectionQueues queues;
-  queues["solo"] = {{"a:1", 1}};
-  queues["both"] = {{"a:1", 2}, {"b:1", 3}};
+  queues["solo"] = {{"a:1", 1, 1}};
+  queues["both"] = {{"a:1", 2, 2}, {"b:1", 3, 3}};
   queues["empty"] = {};
   const std::map<std::string, std::string> plan = PlanLeaders(queues);
   EXPECT_EQ(plan.at("solo"), "a:1");
@@ -139,8 +148,8 @@ TEST(PlanLeadersTest, TheOrderOfFollowersDoesNotChangeThePlan) {
 
 TEST(ActionsForTest, TheLeaderYieldsOnlyToThePlannedLeaderRightBehindIt) {
   ElectionQueues queues;
-  queues["x"] = {{"a:1", 1}, {"b:1", 2}, {"c:1", 3}};
-  queues["y"] = {{"a:1", 4}, {"c:1", 5}, {"b:1", 6}};
+  queues["x"] = {{"a:1", 1, 1}, {"b:1", 2, 2}, {"c:1", 3, 3}};
+  queues["y"] = {{"a:1", 4, 4}, {"c:1", 5, 5}, {"b:1", 6, 6}};
   const std::map<std::string, std::string> plan = {{"x", "b:1"}, {"y", "b:1"}};
   const RebalanceActions a = ActionsFor("a:1", queues, plan);
   EXPECT_THAT(a.yield, ElementsAre("x"));  // Not y: c:1 would win it.
@@ -155,7 +164,7 @@ TEST(ActionsForTest, TheLeaderYieldsOnlyToThePlannedLeaderRightBehindIt) {
 
 TEST(ActionsForTest, NothingToDoWhenThePlannedLeaderLeads) {
   ElectionQueues queues;
-  queues["x"] = {{"a:1", 1}, {"b:1", 2}};
+  queues["x"] = {{"a:1", 1, 1}, {"b:1", 2, 2}};
   for (const char* self : {"a:1", "b:1"}) {
     const RebalanceActions actions = ActionsFor(self, queues, {{"x", "a:1"}});
     EXPECT_THAT(actions.yield, IsEmpty());
