@@ -348,7 +348,7 @@ BalancerClient::Leaders BalancerClient::CurrentLeaders() const {
   leaders.fallback = routes_.at(kDefaultPool).replica;
   leaders.distinct.push_back(leaders.fallback);
   for (const auto& [pool, route] : routes_) {
-    if (route.replica == nullptr) continue;
+    if (route.replica == nullptr || !route.named) continue;
     leaders.known.emplace(pool, route.replica);
     if (std::find(leaders.distinct.begin(), leaders.distinct.end(),
                   route.replica) == leaders.distinct.end()) {
@@ -383,10 +383,21 @@ std::shared_ptr<const BalancerClient::Replica> BalancerClient::ReplicaFor(
   return replicas_.back();
 }
 
+void BalancerClient::Confirm(const std::string& pool,
+                             const std::shared_ptr<const Replica>& replica) {
+  absl::MutexLock lock(&mu_);
+  Route& route = routes_[pool];
+  // Unless another call moved the route on meanwhile.
+  if (route.replica == nullptr || route.replica == replica) {
+    route.replica = replica;
+    route.named = true;
+  }
+}
+
 size_t BalancerClient::FollowLeader(const std::string& pool,
                                     const std::string& leader) {
   absl::MutexLock lock(&mu_);
-  routes_[pool].replica = ReplicaFor(leader);
+  routes_[pool] = {ReplicaFor(leader), routes_[pool].epoch, true};
   return replicas_.size();
 }
 
@@ -404,6 +415,7 @@ size_t BalancerClient::MoveOnFrom(const std::string& pool,
     if (replicas_[i].get() == failed) next = (i + 1) % replicas_.size();
   }
   route.replica = replicas_[next];
+  route.named = false;
   return replicas_.size();
 }
 
@@ -417,9 +429,11 @@ void BalancerClient::LearnRoutes(const v1::GetRoutingResponse& routing) {
     route.epoch = learned.epoch();
     if (!learned.leader_address().empty()) {
       route.replica = ReplicaFor(learned.leader_address());
+      route.named = true;
     } else if (learned.pool() != kDefaultPool) {
       // No leader at the latest epoch (it left): none to prefer.
       route.replica = nullptr;
+      route.named = false;
     }
   }
 }
@@ -489,6 +503,9 @@ absl::Status BalancerClient::Run(absl::string_view pool_name, EpochCheck check,
     } else {
       result = ToStatus(status);
       if (!Refused(status, follows_leader_, pacer.deadline())) {
+        if (status.ok() && follows_leader_ && check == EpochCheck::kPool) {
+          Confirm(pool, replica);
+        }
         if (status.ok() && answered != nullptr) {
           *answered = {replica->target, trailers.epoch.value_or(0)};
         }

@@ -324,6 +324,9 @@ class BalancerClient {
   struct Route {
     std::shared_ptr<const Replica> replica;
     int64_t epoch = 0;
+    // The replica was named leader (metadata, routing) or answered; else it
+    // is only the next one to try, and session calls do not go to it.
+    bool named = false;
   };
   // The leaders of the pools as of one moment, for one round of a session
   // call.
@@ -377,6 +380,10 @@ class BalancerClient {
       ABSL_LOCKS_EXCLUDED(mu_);
   // A copy of the routes' leaders.
   Leaders CurrentLeaders() const ABSL_LOCKS_EXCLUDED(mu_);
+  // `replica` answered a call of `pool`: it leads the pool.
+  void Confirm(const std::string& pool,
+               const std::shared_ptr<const Replica>& replica)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Believes `leader` leads `pool`. Returns the number of replicas known.
   size_t FollowLeader(const std::string& pool, const std::string& leader)
       ABSL_LOCKS_EXCLUDED(mu_);

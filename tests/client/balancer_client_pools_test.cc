@@ -5,6 +5,12 @@
 // the whole route table, epochs are checked per pool, and the session calls
 // (Sync, KeepAlive, EndSession) reach every leader.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -61,6 +67,36 @@ class SettableGate : public ServingGate {
   bool serving_ ABSL_GUARDED_BY(mu_) = false;
   int64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
   std::string leader_ ABSL_GUARDED_BY(mu_);
+};
+
+// A TCP port on 127.0.0.1 that accepts connections (the kernel completes
+// them) but never speaks: a gRPC call to it waits until its deadline.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = 0;  // The OS picks.
+    socklen_t size = sizeof(address);
+    auto* generic = reinterpret_cast<sockaddr*>(&address);
+    if (fd_ >= 0 && bind(fd_, generic, size) == 0 && listen(fd_, 16) == 0 &&
+        getsockname(fd_, generic, &size) == 0) {
+      port_ = ntohs(address.sin_port);
+    }
+  }
+  ~SilentListener() {
+    if (fd_ >= 0) close(fd_);
+  }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+
+  int port() const { return port_; }  // 0 if it could not listen.
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
 };
 
 const std::vector<std::string> kPools = {kDefaultPoolName, "a", "b"};
@@ -335,6 +371,31 @@ TEST_F(BalancerClientPoolsTest, KeepAliveFailsPreconditionOnceAPoolMoved) {
   Lead("a", 2, 2);
   EXPECT_EQ(fe->KeepAlive().status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(BalancerClientPoolsTest, SessionCallsGoOnlyToNamedLeaders) {
+  Lead(kDefaultPoolName, 0, 1);
+  Lead("a", 0, 1);
+  // b has no leader: r0 refuses its call naming none, so b's route moves on
+  // to the next target, which never answers (the call gives up at its
+  // deadline). b's route is left at a replica no one named.
+  SilentListener silent;
+  ASSERT_NE(silent.port(), 0);
+  BalancerClient::Options options;
+  options.deadline = absl::Seconds(1);
+  options.frontend_id = "fe";
+  std::unique_ptr<BalancerClient> fe = BalancerClient::Connect(
+      {r(0).target, absl::StrCat("127.0.0.1:", silent.port()), r(1).target},
+      options);
+  EXPECT_EQ(fe->GetStats("b").status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  ASSERT_EQ(fe->current_target("b"), absl::StrCat("127.0.0.1:", silent.port()));
+  // The session calls go to r0 alone.
+  ASSERT_TRUE(fe->Sync(absl::Seconds(30), {{"a1", {"ann"}, "a"}}).ok());
+  EXPECT_TRUE(fe->KeepAlive().ok());
+  absl::StatusOr<v1::EndSessionResponse> ended = fe->EndSession();
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->removed_user_count(), 1u);
 }
 
 TEST_F(BalancerClientPoolsTest, EndSessionEndsItOnEveryLeader) {
