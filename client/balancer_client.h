@@ -62,15 +62,17 @@ namespace jambalancer {
 // Session calls span the pools: a replica applies KeepAlive, EndSession and
 // Sync to every pool it leads. With several targets the client first
 // refreshes the table (GetRouting), then sends the call to every distinct
-// leader in it, side by side: Sync sends each leader the jams of its pools
-// (none: an empty Sync, so that its pools hold the session too). Answers
-// merge: the earliest lease, summed counts; KeepAlive fails
-// FAILED_PRECONDITION if any leader did (resync), EndSession only if every
-// leader did. A leader that answers UNAVAILABLE has the table refreshed and
-// the call sent again (Sync and KeepAlive to every leader, EndSession to
-// those that have not answered), paced as above; any other error is
-// returned at once. Each leader applies its part of a Sync or not: a Sync
-// that fails may have been applied by some leaders.
+// leader in it (the default pool's route, and the replicas named leader of
+// a pool), side by side: Sync sends each leader the jams of its pools (none:
+// an empty Sync, so that its pools hold the session too). Answers merge:
+// the earliest lease, summed counts; KeepAlive fails FAILED_PRECONDITION if
+// any leader did (resync), EndSession only if every leader did. When a
+// leader answers UNAVAILABLE, the table is refreshed (asking that replica
+// first: its view made it refuse) and the call sent again (Sync and
+// KeepAlive to every leader, EndSession to those that have not answered),
+// paced as above; any other error is returned at once. Each leader applies
+// its part of a Sync or not: a Sync that fails may have been applied by
+// some leaders.
 //
 // Epochs. Every answer of a replicated balancer to a pool's call carries
 // the epoch of the pool's leadership (trailing metadata
@@ -331,10 +333,11 @@ class BalancerClient {
   // The leaders of the pools as of one moment, for one round of a session
   // call.
   struct Leaders {
-    // The replica of the pool (its route's, else the default pool's).
+    // The replica of the pool: its named leader, else the default pool's.
     const std::shared_ptr<const Replica>& For(absl::string_view pool) const;
 
     std::shared_ptr<const Replica> fallback;  // The default pool's.
+    // The pools' named leaders (Route::named).
     std::map<std::string, std::shared_ptr<const Replica>, std::less<>> known;
     // Each replica once: the default pool's first, then in pool order.
     std::vector<std::shared_ptr<const Replica>> distinct;
