@@ -465,11 +465,7 @@ TEST_F(BalancerClientPoolsTest, RoutingAndPoolsFromAnyReplica) {
   EXPECT_EQ(client->highest_epoch("b"), 5);
 }
 
-// ListPools is documented as answered by any replica, but the server gates
-// each pool's part like a pool's call, so a replica that does not lead every
-// pool refuses it UNAVAILABLE (server/rpc/jam_balancer_service_impl.cc,
-// PoolsCall::Complete). Enable once the server answers it.
-TEST_F(BalancerClientPoolsTest, DISABLED_ListPoolsFromAnyReplica) {
+TEST_F(BalancerClientPoolsTest, ListPoolsFromAnyReplica) {
   Lead(kDefaultPoolName, 0, 1);
   Lead("a", 1, 3);
   Lead("b", 2, 5);
