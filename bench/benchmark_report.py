@@ -185,8 +185,9 @@ class PoolsMicrobenchmark:
         rows = [row for row in json.load(open(path))["benchmarks"]
                 if row["run_name"].startswith("BM_PoolsInParallel/")]
         # Repeated: the medians of the repetitions; else the one run.
-        self.repeated = any(row.get("run_type") == "aggregate"
-                            for row in rows)
+        self.repeated = max((row.get("repetitions", 0) for row in rows
+                             if row.get("run_type") == "aggregate"),
+                            default=0)
         for row in rows:
             if self.repeated and row.get("aggregate_name") != "median":
                 continue
@@ -370,9 +371,9 @@ def pools_section(results, settings, machine, input_dir):
             f"with 10,000 users of its own, after its jams were filled as "
             f"above; operations per second of all pools together over the "
             f"wall time (`UseRealTime`), and in parentheses that over one "
-            f"pool's. "
-            + ("Median of 3 repetitions." if micro.repeated else
-               "One run.") +
+            f"pool's; CPUs: the threads' CPU time over the wall time. "
+            + (f"Median of {micro.repeated} repetitions, run in random "
+               f"order." if micro.repeated else "One run.") +
             f" The machine has {nproc} CPUs.",
             "",
             micro.table(),
@@ -436,7 +437,13 @@ def pools_section(results, settings, machine, input_dir):
             f"time; the server process used {server_cpus:.2f} CPUs, "
             f"jam-bench {client_cpus:.2f}, and the machine's {nproc} CPUs "
             f"were {machine_one:.0%} busy (everything on the machine, the "
-            f"other work included). Busy time is wall-clock time from a "
+            f"other work included)" +
+            (f"; the kernel shares CPU time between sessions first "
+             f"(`sched_autogroup_enabled=1`), so while other sessions were "
+             f"busy the server and jam-bench, in one session, shared about "
+             f"one session's share of the CPUs. " if machine.get("autogroup")
+             == "1" else ". ") +
+            f"Busy time is wall-clock time from a "
             f"strand task's start to its end, so it includes any time the "
             f"thread running the task waited for a CPU (inline strand tasks "
             f"run on gRPC's threads, `--strand_inline`, which the kernel "
@@ -461,28 +468,34 @@ def pools_section(results, settings, machine, input_dir):
             f"{two_busy[0]:.0%} and {two_busy[1]:.0%}, the server used "
             f"{server_cpus_two:.2f} CPUs (the machine {machine_two:.0%} "
             f"busy), and the throughput was {ratio:.2f}× that of one pool "
-            f"(per pair: {spread(ops_ratio, 2)}); the server's CPU time per "
-            f"call went from {cpu_one:,.1f} µs to {cpu_two:,.1f} µs. ")
-        if ratio >= 1.05 and one_busy >= 0.85:
+            f"(per pair: {spread(ops_ratio, 2)}). ")
+        if min(ops_ratio) > 1:
             verdict += (
-                "A second strand helped as far as one strand was the "
-                "bottleneck: a call waits only behind its own pool's tasks, "
-                "so a task held up on a busy CPU delays half of the calls "
-                "instead of all of them. The machine had no more CPU time "
-                "to give, so the gain is waiting taken out rather than "
-                "more work done at once.")
-        elif ratio >= 1.05:
-            verdict += ("A second strand helped though the first was not "
-                        "saturated: the waits behind it were what it took "
-                        "out.")
-        elif ratio > 0.95:
-            verdict += ("Within the noise of a shared 2-CPU machine, pools "
-                        "neither helped nor cost throughput here: with "
-                        "the CPUs full, a second strand has no CPU to run "
-                        "on that the first one was not already using.")
+                "Every pair gained: a call waits only behind its own "
+                "pool's tasks, so a task held up on a busy CPU delays half "
+                "of the calls instead of all of them. ")
+        elif max(ops_ratio) < 1:
+            verdict += ("Every pair lost: more threads contend for the "
+                        "same CPUs. ")
         else:
-            verdict += ("Two pools cost that much here: more threads "
-                        "contend for the same CPUs.")
+            verdict += (
+                "The pairs went both ways, so on this machine, this loaded, "
+                "no difference in throughput shows beyond the noise: with "
+                "the CPUs full, a second strand has no CPU to run on that "
+                "gRPC, jam-bench or the other work were not already using, "
+                "so taking the strand out of the way moves the bottleneck "
+                "to the CPUs at once. ")
+        cpu_one_runs, cpu_two_runs = (cpu_per_call(one_names),
+                                      cpu_per_call(two_names))
+        if max(cpu_two_runs) < min(cpu_one_runs):
+            verdict += (
+                f"The server's CPU time per call fell in every run, from "
+                f"{cpu_one:,.1f} µs (median, 1 pool) to {cpu_two:,.1f} µs "
+                f"(2 pools); why is not measured here.")
+        else:
+            verdict += (
+                f"The server's CPU time per call: {cpu_one:,.1f} µs with "
+                f"one pool, {cpu_two:,.1f} µs with two (medians).")
         text += ["", verdict]
         max_one = median(runs(one_names, "latency_us.max"))
         p99_one = median(runs(one_names, "latency_us.p99"))
@@ -518,10 +531,11 @@ def pools_section(results, settings, machine, input_dir):
             text += ["", stall]
         if micro is not None and micro.rate:
             sizes = sorted({jams for jams, _ in micro.rate})
+            counts = sorted({p for _, p in micro.rate})
             parts = []
             for jams in sizes:
                 cells = []
-                for pools in sorted({p for _, p in micro.rate}):
+                for pools in counts:
                     key = (jams, pools)
                     if key in micro.rate:
                         cells.append(
@@ -530,32 +544,54 @@ def pools_section(results, settings, machine, input_dir):
                             f"{micro.cpu_ns[key]:,.0f} CPU ns/op")
                 parts.append(f"at {jams:,} jams per pool, " +
                              "; ".join(cells))
-            cpu_ns = list(micro.cpu_ns.values())
-            steady = max(cpu_ns) <= 1.2 * min(cpu_ns)
-            text += [
-                "",
-                "Without gRPC the pools share nothing " +
-                ("and it shows in the CPU time per operation, which changes "
-                 "little with the number of pools running at once (" if steady
-                 else "but the cache and memory they share: the CPU time "
-                 "per operation changes with the number of pools running "
-                 "at once (") + "; ".join(parts) +
-                "). Their throughput follows the CPU time their threads "
-                "get. On an idle 2-CPU machine that is 2 CPUs at most: "
-                "2 pools approach 2× one pool's rate and 4 pools do no "
-                "better than 2. On this shared machine every runnable "
-                "thread gets its share, so more threads take more CPU time "
-                "from the other work: one pool's thread got less than a "
-                "whole CPU, and 4 pools got more than 2 pools did. Those "
-                "ratios measure the machine's sharing, the CPU ns per "
-                "operation measure the pools.",
-            ]
+            two = [(jams, micro.speedup(jams, 2), micro.cpus[(jams, 1)],
+                    micro.cpus[(jams, 2)]) for jams in sizes
+                   if (jams, 2) in micro.rate and (jams, 1) in micro.rate]
+            paragraph = (
+                "Without gRPC (" + "; ".join(parts) + "): N=2 against N=1 "
+                "gave " + ", ".join(f"{s:.2f}× at {j:,} jams per pool"
+                                    for j, s, _, _ in two) +
+                f" on these {nproc} CPUs. The throughput follows the CPU "
+                f"time the pools' threads got (CPU time over wall time, "
+                f"the CPUs column): ")
+            if all(c2 >= 1.6 * c1 for _, _, c1, c2 in two):
+                paragraph += (
+                    "given a second CPU, a second pool ran on it, as the "
+                    "pools share no state. ")
+            else:
+                paragraph += (
+                    "the second CPU was mostly not there to take, the other "
+                    "work on the machine holding it, so the threads of 2 "
+                    "pools got " + ", ".join(
+                        f"{c2:.2f} CPUs against {c1:.2f} for one"
+                        for _, _, c1, c2 in two) +
+                    " and 2 pools could not run side by side for most of "
+                    "the time" +
+                    (" (the kernel shares CPU time between sessions first, "
+                     "`sched_autogroup_enabled=1`: the benchmark's threads, "
+                     "however many, got one session's share while other "
+                     "sessions were busy)" if machine.get("autogroup") == "1"
+                     else "") +
+                    ". On an idle 2-CPU machine, 2 pools would have a CPU "
+                    "each and 4 pools could do no better than 2. ")
+            cpu_ns = [micro.cpu_ns[k] for k in micro.cpu_ns]
+            if max(cpu_ns) <= 1.15 * min(cpu_ns):
+                paragraph += ("The CPU time per operation changed little "
+                              "with the number of pools: they do not slow "
+                              "each other down.")
+            else:
+                paragraph += (
+                    "The CPU time per operation varied from "
+                    f"{min(cpu_ns):,.0f} to {max(cpu_ns):,.0f} ns (the "
+                    "pools share the CPUs' caches and memory bandwidth, and "
+                    "with more pools than CPUs their threads take turns).")
+            text += ["", paragraph]
         text += [
             "",
             "What would scale on more cores: each pool's strand is a "
             "serial executor of its own, its state touched by nothing "
             "else, so N pools can run N strands' work at once on N free "
-            "cores, as the microbenchmark's CPU time per operation says. In "
+            "cores. In "
             "the server that raises the ceiling once one strand is the "
             "limit, i.e. when gRPC and the clients have cores enough to "
             "feed a strand faster than it applies operations; then each "

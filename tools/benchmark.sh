@@ -292,7 +292,7 @@ start_grpc_server() {
   server_pid=$!
   pids+=("$server_pid")
   for _ in $(seq 200); do
-    grep -q ' port=' "$log_file" && break
+    grep -qs ' port=' "$log_file" && break
     kill -0 "$server_pid" 2>/dev/null || die "$name server exited: $(cat "$log_file")"
     sleep 0.05
   done
@@ -803,6 +803,9 @@ print(json.dumps({
     "redis": run("redis-server", "--version"),
     "h2load": run("h2load", "--version"),
     "build_type": build_type,
+    # 1: the kernel shares CPU time between sessions (autogroups) first.
+    "autogroup": (open("/proc/sys/kernel/sched_autogroup_enabled").read().strip()
+                  if os.path.exists("/proc/sys/kernel/sched_autogroup_enabled") else ""),
     "commit": run("git", "rev-parse", "--short", "HEAD") + (" (with uncommitted changes)" if run("git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!BENCHMARKS.md") else ""),
 }))
 EOF
