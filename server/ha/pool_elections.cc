@@ -134,19 +134,19 @@ void PoolElections::RunRebalancer() {
     if (same_rounds < kSettledRounds) continue;
     const std::map<std::string, std::string> plan = PlanLeaders(*queues);
     const RebalanceActions actions = ActionsFor(self, *queues, plan);
-    for (const std::string& pool : actions.yield) {
-      auto it = leaderships_.find(pool);
-      if (it == leaderships_.end()) continue;
-      Log(LogLevel::kInfo, "rebalance: yielding a pool's leadership",
-          {{"pool", pool}, {"to", plan.at(pool)}});
-      it->second->Yield();
-    }
-    for (const std::string& pool : actions.requeue) {
-      auto it = leaderships_.find(pool);
-      if (it == leaderships_.end()) continue;
-      Log(LogLevel::kInfo, "rebalance: stepping back in a pool's queue",
-          {{"pool", pool}, {"planned_leader", plan.at(pool)}});
-      it->second->Yield();
+    // Both hand the pool on: yielding as its leader, stepping back as a
+    // candidate ahead of the planned leader.
+    for (const auto& [pools, message] :
+         {std::pair{&actions.yield, "rebalance: yielding a pool's leadership"},
+          std::pair{&actions.requeue,
+                    "rebalance: stepping back in a pool's queue"}}) {
+      for (const std::string& pool : *pools) {
+        auto it = leaderships_.find(pool);
+        if (it == leaderships_.end()) continue;
+        Log(LogLevel::kInfo, message,
+            {{"pool", pool}, {"planned_leader", plan.at(pool)}});
+        it->second->Yield();
+      }
     }
   }
 }

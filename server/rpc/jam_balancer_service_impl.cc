@@ -372,18 +372,31 @@ absl::Status ParseOwn(const grpc::ByteBuffer* bytes, Request* request) {
 
 }  // namespace
 
+template <typename Command, typename Request>
+absl::StatusOr<std::vector<ServedPool*>>
+JamBalancerServiceImpl::ParseServerCall(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* bytes,
+                                        Request* request,
+                                        std::optional<Command>* command) const {
+  if (absl::Status parsed = ParseOwn(bytes, request); !parsed.ok()) {
+    return parsed;
+  }
+  // Its fields follow the same rules in every pool.
+  absl::StatusOr<Command> checked =
+      pools_->default_pool().parser.Parse(*request);
+  if (!checked.ok()) return checked.status();
+  command->emplace(*std::move(checked));
+  return ServingPools(context);
+}
+
 grpc::ServerUnaryReactor* JamBalancerServiceImpl::KeepAlive(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   const UnaryCall call(Rpc::kKeepAlive, context, metrics_);
   auto message = std::make_shared<v1::KeepAliveRequest>();
-  absl::Status status = ParseOwn(request, message.get());
-  absl::StatusOr<KeepAliveCommand> command =
-      status.ok() ? pools_->default_pool().parser.Parse(*message)
-                  : absl::StatusOr<KeepAliveCommand>(status);
+  std::optional<KeepAliveCommand> command;
   absl::StatusOr<std::vector<ServedPool*>> pools =
-      command.ok() ? ServingPools(context)
-                   : absl::StatusOr<std::vector<ServedPool*>>(command.status());
+      ParseServerCall(context, request, message.get(), &command);
   if (!pools.ok()) {
     call.Finish(ToGrpcStatus(pools.status()));
     return call.reactor();
@@ -428,13 +441,9 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::EndSession(
     grpc::ByteBuffer* response) {
   const UnaryCall call(Rpc::kEndSession, context, metrics_);
   auto message = std::make_shared<v1::EndSessionRequest>();
-  absl::Status status = ParseOwn(request, message.get());
-  absl::StatusOr<EndSessionCommand> command =
-      status.ok() ? pools_->default_pool().parser.Parse(*message)
-                  : absl::StatusOr<EndSessionCommand>(status);
+  std::optional<EndSessionCommand> command;
   absl::StatusOr<std::vector<ServedPool*>> pools =
-      command.ok() ? ServingPools(context)
-                   : absl::StatusOr<std::vector<ServedPool*>>(command.status());
+      ParseServerCall(context, request, message.get(), &command);
   if (!pools.ok()) {
     call.Finish(ToGrpcStatus(pools.status()));
     return call.reactor();

@@ -101,6 +101,13 @@ class JamBalancerServiceImpl final : public internal::RawCallbackService {
   // leader in the metadata) if none.
   absl::StatusOr<std::vector<ServedPool*>> ServingPools(
       grpc::CallbackServerContext* context) const;
+  // A server-wide call's request parsed from `bytes` into `request` and its
+  // command (which borrows `request`), and the pools it acts on: those this
+  // replica serves. An error as the call should be answered.
+  template <typename Command, typename Request>
+  absl::StatusOr<std::vector<ServedPool*>> ParseServerCall(
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* bytes,
+      Request* request, std::optional<Command>* command) const;
   // CANCELLED or DEADLINE_EXCEEDED for a call whose caller is gone or whose
   // deadline has passed (it is then not run); nullopt for a live call. Any
   // thread, while the call is alive.

@@ -15,6 +15,7 @@ import queue
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -289,6 +290,20 @@ def epoch_of(target):
         f"http://{target}/jambalancer.v1.JamBalancerService/GetStats")
     match = re.search(r"jam-balancer-epoch: (\d+)", result.stderr, re.I)
     return int(match.group(1)) if match else None
+
+
+def python_protos():
+    """The generated Python module of the API (jam_balancer_pb2), made by
+    protoc into a temporary folder, for tests that call on grpcio."""
+    out = tempfile.mkdtemp(prefix="jam-balancer-pb-")
+    proto_root = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                              "..", "..", "proto")
+    subprocess.run(["protoc", f"--python_out={out}", f"-I{proto_root}",
+                    "jambalancer/v1/jam_balancer.proto"], check=True,
+                   timeout=30)
+    sys.path.insert(0, out)
+    from jambalancer.v1 import jam_balancer_pb2
+    return jam_balancer_pb2
 
 
 def logged_at(server, message):
