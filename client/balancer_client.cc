@@ -597,6 +597,12 @@ absl::StatusOr<std::vector<absl::StatusOr<Response>>> BalancerClient::FanOut(
         if (ask_routes == nullptr || !named[i].empty()) {
           ask_routes = targets[i];
         }
+        // The default pool's replica, down or knowing no leader: as its
+        // calls would, the next round tries the next replica (unless the
+        // routes name the leader).
+        if (named[i].empty() && targets[i] == leaders.fallback) {
+          MoveOnFrom(kDefaultPool, targets[i].get());
+        }
       } else if (status.ok()) {
         answers.emplace_back(targets[i]->target, std::move(responses[i]));
       } else if (redo == Redo::kUnanswered &&

@@ -398,6 +398,29 @@ TEST_F(BalancerClientPoolsTest, SessionCallsGoOnlyToNamedLeaders) {
   EXPECT_EQ(ended->removed_user_count(), 1u);
 }
 
+TEST(BalancerClientSessionTargetsTest, SessionCallsMoveOnFromADeadTarget) {
+  // Two targets, the first down: a balancer running alone names no
+  // leaders, so the session calls try the next target, as others do.
+  std::unique_ptr<BalancerServer> down = test::StartServer();
+  ASSERT_NE(down, nullptr);
+  const std::string down_target = test::TargetOf(*down);
+  down->Shutdown(absl::ZeroDuration());
+  std::unique_ptr<BalancerServer> alone = test::StartServer();
+  ASSERT_NE(alone, nullptr);
+  BalancerClient::Options options;
+  options.frontend_id = "fe";
+  std::unique_ptr<BalancerClient> fe =
+      BalancerClient::Connect({down_target, test::TargetOf(*alone)}, options);
+  absl::StatusOr<v1::SyncResponse> synced =
+      fe->Sync(absl::Seconds(30), {{"j", {"ann"}}});
+  ASSERT_TRUE(synced.ok()) << synced.status();
+  EXPECT_EQ(fe->current_target(), test::TargetOf(*alone));
+  EXPECT_TRUE(fe->KeepAlive().ok());
+  absl::StatusOr<v1::EndSessionResponse> ended = fe->EndSession();
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->removed_user_count(), 1u);
+}
+
 TEST_F(BalancerClientPoolsTest, EndSessionEndsItOnEveryLeader) {
   Lead(kDefaultPoolName, 0, 1);
   Lead("a", 1, 1);
