@@ -68,9 +68,10 @@ namespace jambalancer {
 // the earliest lease, summed counts; KeepAlive fails FAILED_PRECONDITION if
 // any leader did (resync), EndSession only if every leader did. When a
 // leader answers UNAVAILABLE, the table is refreshed (asking that replica
-// first: its view made it refuse) and the call sent again (Sync and
-// KeepAlive to every leader, EndSession to those that have not answered),
-// paced as above; any other error is returned at once. Each leader applies
+// first: its view made it refuse; the default pool's route moves on as
+// above if it named no leader) and the call sent again (Sync and KeepAlive
+// to every leader, EndSession to those that have not answered), paced as
+// above; any other error is returned at once. Each leader applies
 // its part of a Sync or not: a Sync that fails may have been applied by
 // some leaders.
 //
