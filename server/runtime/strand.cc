@@ -23,7 +23,11 @@ bool Strand::Post(Task task) {
   }
   Queued queued{std::move(task), posted};
   RunTask(queued);
-  DrainAndRelease();
+  // What was queued meanwhile, then the rest goes to the strand's thread:
+  // under a steady load the queue never empties, and a gRPC thread that
+  // kept draining it would not get back to gRPC's own work (calls stalled
+  // for seconds on a saturated strand).
+  DrainAndRelease(/*max_batches=*/1);
   return true;
 }
 
@@ -82,12 +86,13 @@ void Strand::RunTask(Queued& queued) {
   }
 }
 
-void Strand::DrainAndRelease() {
+void Strand::DrainAndRelease(int max_batches) {
   std::deque<Queued> batch;
-  for (;;) {
+  for (int batches = 0;; ++batches) {
     {
       absl::MutexLock lock(&mu_);
-      if (queue_.empty()) {
+      // Letting go with work queued wakes the thread (ThreadShouldWake).
+      if (queue_.empty() || batches == max_batches) {
         running_ = false;
         return;
       }

@@ -21,9 +21,11 @@ namespace jambalancer {
 //
 // Exclusive execution, not necessarily one thread: in inline mode a Post
 // that finds the strand idle runs its task at once on the posting thread
-// (saving the hand-off to another thread), then drains whatever was queued
-// meanwhile. A dedicated thread runs queued work the posters left, and the
-// timer. Without inline mode only the dedicated thread runs tasks.
+// (saving the hand-off to another thread), then runs whatever was queued
+// meanwhile, once, and leaves the rest to the dedicated thread (so a busy
+// strand never keeps a poster's thread). The dedicated thread runs queued
+// work the posters left, and the timer. Without inline mode only the dedicated
+// thread runs tasks.
 //
 // Thread-safe: any thread may Post. Tasks must not block for long; they may
 // Post more tasks (those run after the current one). Destruction shuts the
@@ -80,9 +82,11 @@ class Strand {
 
   // The dedicated thread's loop.
   void Run();
-  // Runs queued tasks until the queue is empty, then gives up the strand.
-  // REQUIRES: this thread holds the strand (running_).
-  void DrainAndRelease();
+  // Runs queued tasks, a batch (all that is queued) at a time, until the
+  // queue is empty or `max_batches` batches ran, then gives up the strand
+  // (the dedicated thread takes what is left). REQUIRES: this thread holds
+  // the strand (running_).
+  void DrainAndRelease(int max_batches = -1);
   void RunTask(Queued& queued);
   // Wake-up conditions of the dedicated thread.
   bool ThreadShouldWake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

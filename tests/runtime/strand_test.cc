@@ -193,6 +193,38 @@ TEST(InlineStrandTest, TaskPostedFromATaskRunsAfterIt) {
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
 }
 
+TEST(InlineStrandTest, APosterRunsOneBatchAndLeavesTheRestToTheThread) {
+  Strand strand(/*run_inline=*/true);
+  absl::Notification a_running, b_posted, c_ran;
+  std::vector<char> order;
+  std::thread::id b_ran_on, c_ran_on;
+  std::thread other([&] {
+    a_running.WaitForNotification();
+    strand.Post([&] {  // Queued behind A: the poster's one batch.
+      order.push_back('b');
+      b_ran_on = std::this_thread::get_id();
+      strand.Post([&] {  // Queued during that batch: not the poster's.
+        order.push_back('c');
+        c_ran_on = std::this_thread::get_id();
+        c_ran.Notify();
+      });
+    });
+    b_posted.Notify();
+  });
+  strand.Post([&] {
+    order.push_back('a');
+    a_running.Notify();
+    b_posted.WaitForNotification();
+  });
+  const std::thread::id other_id = other.get_id();
+  other.join();
+  c_ran.WaitForNotification();
+  EXPECT_EQ(order, (std::vector<char>{'a', 'b', 'c'}));
+  EXPECT_EQ(b_ran_on, std::this_thread::get_id());
+  EXPECT_NE(c_ran_on, std::this_thread::get_id());
+  EXPECT_NE(c_ran_on, other_id);
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, StrandTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "Inline" : "DedicatedThread";
