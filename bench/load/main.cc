@@ -17,9 +17,10 @@
 // report of its own (bench/load/sync.h); expiry is arrivals_fe while one
 // more front end's users expire (bench/load/expiry.h); soak is a long
 // open-loop run with front ends coming and going, reported interval by
-// interval and judged by its criteria (bench/load/soak.h). Exit status:
-// 0 if every call succeeded, 1 if any call failed or answered nonsense (the
-// report lists the status codes), 2 on wrong usage.
+// interval and judged by its criteria (bench/load/soak.h). batch with
+// --pools spreads its calls over the server's pools, slot by slot. Exit
+// status: 0 if every call succeeded, 1 if any call failed or answered
+// nonsense (the report lists the status codes), 2 on wrong usage.
 
 #include <grpcpp/channel.h>
 
