@@ -302,6 +302,33 @@ function tlsCredentials(tls) {
 // UNAVAILABLE).
 //
 // One client (and its channels) may serve any number of concurrent calls.
+// The rounds of one call over the replicas: after a refusal naming a leader
+// the call goes there at once, but a second such hop waits too, so that
+// replicas that name each other (one of them stale) are not called in a
+// busy loop; otherwise the next round waits a backoff (FIRST_BACKOFF_MS
+// doubling to MAX_BACKOFF_MS), within the call's deadline.
+class Rounds {
+  constructor(deadline) {
+    this.deadline = deadline;
+    this.backoffMs = FIRST_BACKOFF_MS;
+    this.hopped = false;
+  }
+
+  // After a failed round (`named`: its refusal named a leader): resolves
+  // when the next round may start; rejects with `failure` when the
+  // deadline leaves no room for the backoff.
+  async next(failure, named) {
+    if (named && !this.hopped) {
+      this.hopped = true;
+      return;
+    }
+    if (this.deadline - Date.now() <= this.backoffMs) throw failure;
+    await sleep(this.backoffMs);
+    this.backoffMs = Math.min(2 * this.backoffMs, MAX_BACKOFF_MS);
+    this.hopped = false;
+  }
+}
+
 class BalancerClient {
   #Service;
   #credentials;
@@ -882,11 +909,7 @@ class BalancerClient {
     const epochPool = pool ?? DEFAULT_POOL;
     let anyAddress = pool === null ?
         (this.#lastAnswered || this.currentTarget) : '';
-    let backoffMs = FIRST_BACKOFF_MS;
-    // Whether the call went straight to a named leader since its last
-    // backoff: a second such hop waits too, so that replicas that name each
-    // other (one of them stale) are not called in a busy loop.
-    let hopped = false;
+    const rounds = new Rounds(deadline);
     for (;;) {
       const address = pool === null ? anyAddress : this.#routeOf(pool);
       const outcome = await attempt(this.#stub(address), deadline);
@@ -911,20 +934,14 @@ class BalancerClient {
           // leader stays this pool's route unless a later one is known.
           await this.#refreshRoutes(deadline, {prefer: [address]});
         }
-        if (!hopped) {
-          hopped = true;
-          continue;
-        }
+        await rounds.next(failure, /*named=*/true);
+        continue;
       } else if (pool === null) {
         anyAddress = this.#nextTarget(address);
       } else {
         this.#moveRoute(pool, address, this.#nextTarget(address));
       }
-      const remaining = deadline - Date.now();
-      if (remaining <= backoffMs) throw failure;
-      await sleep(backoffMs);
-      backoffMs = Math.min(2 * backoffMs, MAX_BACKOFF_MS);
-      hopped = false;
+      await rounds.next(failure, /*named=*/false);
     }
   }
 
@@ -953,8 +970,7 @@ class BalancerClient {
     const answers = [];
     // Pools whose leader has answered.
     const covered = new Set();
-    let backoffMs = FIRST_BACKOFF_MS;
-    let hopped = false;
+    const rounds = new Rounds(deadline);
     await this.#refreshRoutes(deadline);
     for (;;) {
       const groups = this.#groupByLeader(
@@ -987,15 +1003,7 @@ class BalancerClient {
       }
       if (failure === null) return answers;
       await this.#refreshRoutes(deadline, {prefer, avoid});
-      if (named && !hopped) {
-        hopped = true;
-        continue;
-      }
-      const remaining = deadline - Date.now();
-      if (remaining <= backoffMs) throw failure;
-      await sleep(backoffMs);
-      backoffMs = Math.min(2 * backoffMs, MAX_BACKOFF_MS);
-      hopped = false;
+      await rounds.next(failure, named);
     }
   }
 
@@ -1013,8 +1021,7 @@ class BalancerClient {
   // sync with replicas: one stream per leader, all made again until every
   // leader took its part in the same round (see sync).
   async #syncEveryLeader(jams, leaseTtlMs, deadline) {
-    let backoffMs = FIRST_BACKOFF_MS;
-    let hopped = false;
+    const rounds = new Rounds(deadline);
     await this.#refreshRoutes(deadline);
     for (;;) {
       const pools = this.#groupByLeader(this.#knownPools());
@@ -1063,15 +1070,7 @@ class BalancerClient {
         };
       }
       await this.#refreshRoutes(deadline, {prefer, avoid});
-      if (named && !hopped) {
-        hopped = true;
-        continue;
-      }
-      const remaining = deadline - Date.now();
-      if (remaining <= backoffMs) throw failure;
-      await sleep(backoffMs);
-      backoffMs = Math.min(2 * backoffMs, MAX_BACKOFF_MS);
-      hopped = false;
+      await rounds.next(failure, named);
     }
   }
 }
