@@ -31,6 +31,7 @@
 #include "server/rpc/balancer_server.h"
 #include "server/rpc/pool_config.h"
 #include "server/rpc/serving_gate.h"
+#include "tests/testing/settable_gate.h"
 #include "tests/testing/test_server.h"
 
 namespace jambalancer {
@@ -40,34 +41,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-// A gate whose answers the test sets.
-class SettableGate : public ServingGate {
- public:
-  bool MayServe(absl::Time) const override {
-    absl::MutexLock lock(&mu_);
-    return serving_;
-  }
-  int64_t Epoch() const override {
-    absl::MutexLock lock(&mu_);
-    return epoch_;
-  }
-  std::string LeaderAddress() const override {
-    absl::MutexLock lock(&mu_);
-    return leader_;
-  }
-  void Set(bool serving, int64_t epoch, std::string leader) {
-    absl::MutexLock lock(&mu_);
-    serving_ = serving;
-    epoch_ = epoch;
-    leader_ = std::move(leader);
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  bool serving_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string leader_ ABSL_GUARDED_BY(mu_);
-};
+using test::SettableGate;
 
 // A TCP port on 127.0.0.1 that accepts connections (the kernel completes
 // them) but never speaks: a gRPC call to it waits until its deadline.

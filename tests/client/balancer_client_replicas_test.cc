@@ -17,10 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/balancer_client.h"
@@ -28,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "server/rpc/balancer_server.h"
 #include "server/rpc/serving_gate.h"
+#include "tests/testing/settable_gate.h"
 #include "tests/testing/test_server.h"
 
 namespace jambalancer {
@@ -36,34 +35,7 @@ namespace {
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 
-// A gate whose answers the test sets (as in tests/rpc/balancer_server_test).
-class SettableGate : public ServingGate {
- public:
-  bool MayServe(absl::Time) const override {
-    absl::MutexLock lock(&mu_);
-    return serving_;
-  }
-  int64_t Epoch() const override {
-    absl::MutexLock lock(&mu_);
-    return epoch_;
-  }
-  std::string LeaderAddress() const override {
-    absl::MutexLock lock(&mu_);
-    return leader_;
-  }
-  void Set(bool serving, int64_t epoch, std::string leader) {
-    absl::MutexLock lock(&mu_);
-    serving_ = serving;
-    epoch_ = epoch;
-    leader_ = std::move(leader);
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  bool serving_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string leader_ ABSL_GUARDED_BY(mu_);
-};
+using test::SettableGate;
 
 // One replica: a real server behind its own gate.
 struct Replica {

@@ -1,18 +1,16 @@
 #include "server/rpc/balancer_server.h"
 
-#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
 #include <string>
 #include <utility>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "client/balancer_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/settable_gate.h"
 #include "tests/testing/test_server.h"
 
 namespace jambalancer {
@@ -81,31 +79,7 @@ TEST(BalancerServerTest, HealthNamesTheServiceUntilShutdown) {
   EXPECT_FALSE(client->IsServing(service).ok());
 }
 
-// A gate whose answers the test sets, standing in for the etcd election
-// (server/ha), which has tests of its own against real etcd members.
-class SettableGate : public ServingGate {
- public:
-  bool MayServe(absl::Time) const override { return serving_; }
-  int64_t Epoch() const override { return epoch_; }
-  std::string LeaderAddress() const override {
-    absl::MutexLock lock(&mu_);
-    return leader_;
-  }
-  void Set(bool serving, int64_t epoch, std::string leader) {
-    {
-      absl::MutexLock lock(&mu_);
-      leader_ = std::move(leader);
-    }
-    epoch_ = epoch;
-    serving_ = serving;
-  }
-
- private:
-  std::atomic<bool> serving_{false};
-  std::atomic<int64_t> epoch_{0};
-  mutable absl::Mutex mu_;
-  std::string leader_ ABSL_GUARDED_BY(mu_);
-};
+using test::SettableGate;
 
 // One AddUser over a raw stub, with its trailing metadata.
 struct Answer {
