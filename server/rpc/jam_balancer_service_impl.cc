@@ -279,6 +279,23 @@ class JamBalancerServiceImpl::PoolsCall {
 
   const std::vector<ServedPool*>& pools() const { return pools_; }
 
+  // Posts `operation(*this, i, state, now)` to the strand of each pool i,
+  // which must Answer(i, ...) once; a pool shut down is answered
+  // UNAVAILABLE. The last answer deletes this object (maybe inside a Post):
+  // the loop reads only its own copy of the pools.
+  template <typename Operation>
+  void PostToEach(const Operation& operation) {
+    const std::vector<ServedPool*> targets = pools_;
+    for (size_t i = 0; i < targets.size(); ++i) {
+      if (!targets[i]->pool.Post(
+              [this, i, operation](PoolState& state, absl::Time now) {
+                operation(*this, i, state, now);
+              })) {
+        Answer(i, kShuttingDown, {}, std::nullopt);
+      }
+    }
+  }
+
   // The part of pool `index`, computed on its strand at `epoch`; `status`
   // is its operation's result (not OK: `part` is not used).
   void Answer(size_t index, const grpc::Status& status, Part part,
@@ -413,26 +430,19 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::KeepAlive(
         return Serialize(answer, response);
       },
       [call](const grpc::Status& status) { call.Finish(status); });
-  // The last pool to answer deletes `gather` (maybe inside Post): the loop
-  // reads only its own copy.
-  const std::vector<ServedPool*> targets = gather->pools();
-  for (size_t i = 0; i < targets.size(); ++i) {
-    if (!targets[i]->pool.Post([gather, i, context, message,
-                                command = *command](PoolState& state,
-                                                    absl::Time now) {
-          if (std::optional<grpc::Status> gone = Abandoned(context)) {
-            gather->Answer(i, *gone, {}, std::nullopt);
-            return;
-          }
-          v1::KeepAliveResponse renewed;
-          const absl::Status applied = Apply(command, now, state, &renewed);
-          gather->Answer(i, ToGrpcStatus(applied),
-                         absl::FromUnixMillis(renewed.lease_expires_unix_ms()),
-                         state.epoch);
-        })) {
-      gather->Answer(i, kShuttingDown, {}, std::nullopt);
+  gather->PostToEach([context, message, command = *command](
+                         PoolsCall<absl::Time>& gather, size_t i,
+                         PoolState& state, absl::Time now) {
+    if (std::optional<grpc::Status> gone = Abandoned(context)) {
+      gather.Answer(i, *gone, {}, std::nullopt);
+      return;
     }
-  }
+    v1::KeepAliveResponse renewed;
+    const absl::Status applied = Apply(command, now, state, &renewed);
+    gather.Answer(i, ToGrpcStatus(applied),
+                  absl::FromUnixMillis(renewed.lease_expires_unix_ms()),
+                  state.epoch);
+  });
   return call.reactor();
 }
 
@@ -475,37 +485,30 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::EndSession(
         return Serialize(answer, response);
       },
       [call](const grpc::Status& status) { call.Finish(status); });
-  // The last pool to answer deletes `gather` (maybe inside Post): the loop
-  // reads only its own copy.
-  const std::vector<ServedPool*> targets = gather->pools();
-  for (size_t i = 0; i < targets.size(); ++i) {
-    if (!targets[i]->pool.Post([gather, i, context, message,
-                                command = *command](PoolState& state,
-                                                    absl::Time now) {
-          if (std::optional<grpc::Status> gone = Abandoned(context)) {
-            gather->Answer(i, *gone, {}, std::nullopt);
-            return;
-          }
-          const int64_t epoch = state.epoch;
-          const absl::Status applied = Apply(
-              command, now, state,
-              [gather, i, epoch](absl::StatusOr<uint64_t> removed) {
+  gather->PostToEach([context, message, command = *command](
+                         PoolsCall<Ended>& gather, size_t i, PoolState& state,
+                         absl::Time now) {
+    if (std::optional<grpc::Status> gone = Abandoned(context)) {
+      gather.Answer(i, *gone, {}, std::nullopt);
+      return;
+    }
+    const int64_t epoch = state.epoch;
+    const absl::Status applied =
+        Apply(command, now, state,
+              [gather = &gather, i, epoch](absl::StatusOr<uint64_t> removed) {
                 if (!removed.ok()) {
                   gather->Answer(i, ToGrpcStatus(removed.status()), {}, epoch);
                   return;
                 }
                 gather->Answer(i, grpc::Status::OK, {true, *removed}, epoch);
               });
-          // No live session here: nothing to end in this pool.
-          if (applied.code() == absl::StatusCode::kFailedPrecondition) {
-            gather->Answer(i, grpc::Status::OK, {}, epoch);
-          } else if (!applied.ok()) {
-            gather->Answer(i, ToGrpcStatus(applied), {}, epoch);
-          }
-        })) {
-      gather->Answer(i, kShuttingDown, {}, std::nullopt);
+    // No live session here: nothing to end in this pool.
+    if (applied.code() == absl::StatusCode::kFailedPrecondition) {
+      gather.Answer(i, grpc::Status::OK, {}, epoch);
+    } else if (!applied.ok()) {
+      gather.Answer(i, ToGrpcStatus(applied), {}, epoch);
     }
-  }
+  });
   return call.reactor();
 }
 
@@ -549,21 +552,18 @@ grpc::ServerUnaryReactor* JamBalancerServiceImpl::ListPools(
       },
       [call](const grpc::Status& status) { call.Finish(status); },
       /*gated=*/false);
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (!all[i]->pool.Post([gather, i](PoolState& state, absl::Time now) {
-          v1::GetStatsResponse stats;
-          (void)Apply(GetStatsCommand{}, now, state, &stats);
-          v1::Pool pool;
-          pool.set_jam_count(stats.jam_count());
-          pool.set_user_count(stats.user_count());
-          pool.set_reservation_count(stats.reservation_count());
-          pool.set_session_count(stats.session_count());
-          // Read-only: answered whoever leads.
-          gather->Answer(i, grpc::Status::OK, std::move(pool), std::nullopt);
-        })) {
-      gather->Answer(i, kShuttingDown, {}, std::nullopt);
-    }
-  }
+  gather->PostToEach([](PoolsCall<v1::Pool>& gather, size_t i, PoolState& state,
+                        absl::Time now) {
+    v1::GetStatsResponse stats;
+    (void)Apply(GetStatsCommand{}, now, state, &stats);
+    v1::Pool pool;
+    pool.set_jam_count(stats.jam_count());
+    pool.set_user_count(stats.user_count());
+    pool.set_reservation_count(stats.reservation_count());
+    pool.set_session_count(stats.session_count());
+    // Read-only: answered whoever leads.
+    gather.Answer(i, grpc::Status::OK, std::move(pool), std::nullopt);
+  });
   return call.reactor();
 }
 
@@ -705,42 +705,34 @@ class JamBalancerServiceImpl::SyncReactor
           return Serialize(response, response_);
         },
         [this](const grpc::Status& status) { Done(status); });
-    // The last pool to answer finishes the call, and gRPC may then delete
-    // `this` (maybe inside Post): the loop reads only its own copy.
-    const std::vector<ServedPool*> targets = serving_;
-    for (size_t i = 0; i < targets.size(); ++i) {
-      // Grouping the lists takes a while for a large Sync: done here, off
-      // the strand, which then applies the plan in steps. (Pool i has not
-      // answered yet, so `this` is alive.)
-      JamCollection::Replacement plan =
-          JamCollection::PlanReplace(parts_[i].frontend_id, parts_[i].jams);
-      if (!targets[i]->pool.Post([this, gather, i, plan = std::move(plan)](
-                                     PoolState& state, absl::Time now) mutable {
-            if (std::optional<grpc::Status> gone = Abandoned(context_)) {
-              gather->Answer(i, *gone, {}, std::nullopt);
+    // Grouping the lists takes a while for a large Sync: done here, off the
+    // strands, which then apply the plans in steps.
+    plans_.reserve(parts_.size());
+    for (const SyncCommand& part : parts_) {
+      plans_.push_back(JamCollection::PlanReplace(part.frontend_id, part.jams));
+    }
+    // Each pool's operation runs before the pool answers, so before the
+    // call can finish: `this` is alive in it.
+    gather->PostToEach([this](PoolsCall<SyncOutcome>& gather, size_t i,
+                              PoolState& state, absl::Time now) {
+      if (std::optional<grpc::Status> gone = Abandoned(context_)) {
+        gather.Answer(i, *gone, {}, std::nullopt);
+        return;
+      }
+      const int64_t epoch = state.epoch;
+      SyncTask task(
+          std::move(plans_[i]), parts_[i].lease_ttl,
+          [gather = &gather, i, epoch](absl::StatusOr<SyncOutcome> outcome) {
+            if (!outcome.ok()) {
+              gather->Answer(i, ToGrpcStatus(outcome.status()), {}, epoch);
               return;
             }
-            const int64_t epoch = state.epoch;
-            SyncTask task(
-                std::move(plan), parts_[i].lease_ttl,
-                [gather, i, epoch](absl::StatusOr<SyncOutcome> outcome) {
-                  if (!outcome.ok()) {
-                    gather->Answer(i, ToGrpcStatus(outcome.status()), {},
-                                   epoch);
-                    return;
-                  }
-                  gather->Answer(i, grpc::Status::OK, *std::move(outcome),
-                                 epoch);
-                });
-            const absl::Status queued =
-                jambalancer::Apply(parts_[i], now, state, std::move(task));
-            if (!queued.ok()) {
-              gather->Answer(i, ToGrpcStatus(queued), {}, epoch);
-            }
-          })) {
-        gather->Answer(i, kShuttingDown, {}, std::nullopt);
-      }
-    }
+            gather->Answer(i, grpc::Status::OK, *std::move(outcome), epoch);
+          });
+      const absl::Status queued =
+          jambalancer::Apply(parts_[i], now, state, std::move(task));
+      if (!queued.ok()) gather.Answer(i, ToGrpcStatus(queued), {}, epoch);
+    });
   }
 
   // Counts the call and finishes it; `this` lives until OnDone.
@@ -760,8 +752,10 @@ class JamBalancerServiceImpl::SyncReactor
   google::protobuf::Arena arena_;
   std::vector<const v1::SyncRequest*> messages_;  // On arena_.
   std::optional<SyncCommand> command_;            // Borrows messages_.
-  std::vector<SyncCommand>
-      parts_;  // parts_[i]: serving_[i]'s; borrow command_.
+  // parts_[i]: serving_[i]'s part; they borrow command_.
+  std::vector<SyncCommand> parts_;
+  // plans_[i]: parts_[i] grouped, moved to its pool's strand.
+  std::vector<JamCollection::Replacement> plans_;
 };
 
 grpc::ServerReadReactor<grpc::ByteBuffer>* JamBalancerServiceImpl::Sync(
