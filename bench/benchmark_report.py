@@ -458,13 +458,37 @@ def pools_section(results, settings, machine, input_dir):
                 "had been preempted on the full machine. Calls queued behind "
                 "it all the same, so for them the one strand was the "
                 "bottleneck, though not for want of CPU time of its own.")
-        else:
+        # The collection's own CPU time for one Batch, from the
+        # microbenchmark's one pool (its sizes bracket the 10,000-odd jams
+        # of a pool here), against the server's CPU time per call.
+        collection_us = []
+        if micro is not None:
+            collection_us = sorted(micro.cpu_ns[k] * batch / 1e3
+                                   for k in micro.cpu_ns if k[1] == 1)
+        if collection_us:
             text.append(
-                f"That is at most {one_busy / server_cpus:.0%} of the "
-                f"server's CPU time; the rest is gRPC (HTTP/2, parsing and "
-                f"serializing {batch}-operation messages, its completion "
-                f"threads), which no strand serializes and pools do not "
-                f"divide.")
+                f"For scale: the collection's own work for a Batch of "
+                f"{batch} operations is {collection_us[0]:,.0f}–"
+                f"{collection_us[-1]:,.0f} µs of CPU time (the "
+                f"microbenchmark below, one pool), of the {cpu_one:,.0f} µs "
+                f"the server spent per call; the rest is gRPC (HTTP/2, "
+                f"messages of {batch} operations, its threads) and the "
+                f"handling around the collection. A request is parsed on a "
+                f"gRPC thread before its task is posted; the strand task "
+                f"applies the operations, serializes the answer and "
+                f"finishes the call (server/rpc/jam_balancer_service_impl.cc).")
+            calls_one = median(runs(one_names, "calls_per_s"))
+            if calls_one:
+                low, high = (calls_one * us / 1e6 for us in
+                             (collection_us[0], collection_us[-1]))
+                text.append(
+                    f"At {calls_one:,.0f} calls/s that is {low:.2f}–"
+                    f"{high:.2f} s of collection work per second, against "
+                    f"the strand's {one_busy:.2f} s of busy time: the rest "
+                    f"of its busy time is its tasks' other work (the "
+                    f"operations' handling beyond the collection, the "
+                    f"answer's serialization, finishing the call) and waits "
+                    f"for a CPU, in proportions not measured here.")
         verdict = (
             f"Spread over two pools, the strands were busy "
             f"{two_busy[0]:.0%} and {two_busy[1]:.0%}, the server used "
@@ -581,17 +605,26 @@ def pools_section(results, settings, machine, input_dir):
                      else "") +
                     ". On an idle 2-CPU machine, 2 pools would have a CPU "
                     "each and 4 pools could do no better than 2. ")
-            cpu_ns = [micro.cpu_ns[k] for k in micro.cpu_ns]
-            if max(cpu_ns) <= 1.15 * min(cpu_ns):
+            # How much the CPU time per operation moves with the number of
+            # pools, at each size (the sizes differ by themselves).
+            spreads = []
+            for jams in sizes:
+                values = [micro.cpu_ns[k] for k in micro.cpu_ns
+                          if k[0] == jams]
+                spreads.append((jams, min(values), max(values)))
+            if all(high <= 1.15 * low for _, low, high in spreads):
                 paragraph += ("The CPU time per operation changed little "
-                              "with the number of pools: they do not slow "
-                              "each other down.")
+                              "with the number of pools at either size: "
+                              "they do not slow each other down.")
             else:
                 paragraph += (
-                    "The CPU time per operation varied from "
-                    f"{min(cpu_ns):,.0f} to {max(cpu_ns):,.0f} ns (the "
-                    "pools share the CPUs' caches and memory bandwidth, and "
-                    "with more pools than CPUs their threads take turns).")
+                    "With the number of pools, the CPU time per operation "
+                    "varied " + ", ".join(
+                        f"from {low:,.0f} to {high:,.0f} ns at {jams:,} jams"
+                        for jams, low, high in spreads) +
+                    " (the pools share the CPUs' caches and memory "
+                    "bandwidth, and with more pools than CPUs their threads "
+                    "take turns).")
             text += ["", paragraph]
         text += [
             "",
@@ -604,10 +637,14 @@ def pools_section(results, settings, machine, input_dir):
             "feed a strand faster than it applies operations; then each "
             "pool adds a strand's worth, up to N× for load spread evenly "
             "over N pools (one pool's traffic still goes through its one "
-            "strand). gRPC's share of the cost (most of the server's CPU "
-            "time per Batch call) scales with cores whether there are "
-            "pools or not. On these 2 CPUs, shared by jam-bench, gRPC, the "
-            "strands and other work, the CPUs run out first.",
+            "strand). " +
+            (f"Most of the server's CPU time per Batch call is not the "
+             f"collection's (about {collection_us[-1]:,.0f} of "
+             f"{cpu_one:,.0f} µs, above); " if collection_us else "") +
+            "gRPC's part of the cost scales with cores whether there are "
+            "pools or not. On these "
+            "2 CPUs, shared by jam-bench, gRPC, the strands and other work, "
+            "the CPUs run out first.",
         ]
         body += text
     load = " ".join(machine.get("load_before", []))
