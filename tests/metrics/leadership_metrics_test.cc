@@ -67,8 +67,8 @@ TEST(LeadershipMetricsTest, ShowsTheReadingAsGaugesCountersAndAHistogram) {
   LeadershipReading standby = reading;
   standby.leading = false;
   standby.labels = {{"pool", "duo"}};
-  const MetricFamily& leader =
-      *ByName(LeadershipFamilies({reading, standby})).at("jam_balancer_leader");
+  const std::vector<MetricFamily> both = LeadershipFamilies({reading, standby});
+  const MetricFamily& leader = *ByName(both).at("jam_balancer_leader");
   ASSERT_EQ(leader.metric.size(), 2u);
   EXPECT_EQ(leader.metric[0].gauge.value, 1);
   EXPECT_EQ(leader.metric[1].gauge.value, 0);

@@ -121,7 +121,24 @@ TEST(ListenerProbeTest, WildcardAddressesAreProbedOnLoopback) {
 // server out of descriptors fails accept4 with EMFILE once, and gRPC 1.51
 // never accepts on that port again (CVE-2023-4785). If this fails because
 // the probe succeeds, gRPC was fixed: update README.md ("Transport limits").
+// Whether the test binary runs under AddressSanitizer (tools/sanitize.sh).
+constexpr bool kUnderAsan =
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    true;
+#else
+    false;
+#endif
+#else
+    false;
+#endif
+
 TEST(ListenerProbeTest, DetectsAGrpcListenerStoppedByEmfile) {
+  // gRPC 1.51's own EMFILE path then releases a security connector whose
+  // memory the sanitizers see as gone (a report inside libgrpc, in about
+  // half the runs): the bug this probe exists for, not ours to catch there.
+  // The plain build runs it.
+  if (kUnderAsan) GTEST_SKIP() << "gRPC's EMFILE path trips the sanitizers";
   int port = 0;
   // A server needs a service; this one answers UNIMPLEMENTED.
   grpc::CallbackGenericService service;
