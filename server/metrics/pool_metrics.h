@@ -18,8 +18,7 @@ namespace jambalancer {
 
 // What one pool shows on /metrics, read at scrape time.
 struct PoolReading {
-  // Labels that tell this pool's series from other pools' (a `pool` label);
-  // empty while the server has one pool.
+  // Labels that tell this pool's series from other pools' (pool="<name>").
   std::vector<prometheus::ClientMetric::Label> labels;
   // The collection, read on the pool's strand; nullopt if the strand did
   // not answer in time (its families are then left out for this pool).
