@@ -1,7 +1,9 @@
 #include "server/ha/pool_elections.h"
 
 #include <algorithm>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/util/log.h"
@@ -62,7 +64,15 @@ const Leadership* PoolElections::Find(const std::string& pool) const {
 
 void PoolElections::Resign(absl::Duration timeout) {
   StopRebalancer();
-  for (auto& [pool, leadership] : leaderships_) leadership->Resign(timeout);
+  // All pools at once: each may wait up to `timeout` for etcd, and a
+  // shutdown must not take a timeout per pool.
+  std::vector<std::thread> resigning;
+  for (auto& [pool, leadership] : leaderships_) {
+    resigning.emplace_back([leadership = leadership.get(), timeout] {
+      leadership->Resign(timeout);
+    });
+  }
+  for (std::thread& thread : resigning) thread.join();
 }
 
 void PoolElections::StopRebalancer() {

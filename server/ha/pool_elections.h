@@ -59,8 +59,8 @@ class PoolElections {
   // The election of `pool`; null for a pool this replica does not serve.
   const Leadership* Find(const std::string& pool) const;
 
-  // Stops rebalancing, then resigns every pool (see Leadership::Resign),
-  // waiting at most `timeout` for each.
+  // Stops rebalancing, then resigns every pool at once (see
+  // Leadership::Resign), waiting at most about `timeout` in all.
   void Resign(absl::Duration timeout);
 
   // The election name of `pool` under `prefix`.
